@@ -1,0 +1,30 @@
+# hpo — the commands a new user runs: `make demo`, `make test`, `make bench`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# torch is pinned in the same pip call as the project so pip takes the CPU
+# build available here instead of a multi-GB CUDA build.
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: setup demo test bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet $(TORCH_SPEC) -e '.[dev]'
+	touch $@
+
+$(VENV): $(VENV)/.installed
+
+setup: $(VENV)
+
+demo: $(VENV)
+	$(BIN)/hpo demo --n-trials $${N_TRIALS:-30} --storage sqlite:///hpo.db
+
+test: $(VENV)
+	$(BIN)/python -m pytest -n 2 --timeout 900 $(PYTEST_ARGS)
+
+bench: $(VENV)
+	$(BIN)/hpo bench store
+
+clean:
+	rm -rf $(VENV) hpo.db hpo.db-wal hpo.db-shm .pytest_cache *.egg-info

@@ -1,0 +1,71 @@
+"""hpo: Bayesian / hyperparameter optimisation with a study store that never loses a result.
+
+    import hpo
+
+    study = hpo.create_study(
+        name="demo",
+        space={"x": hpo.Float(-5, 5), "n": hpo.Int(1, 10)},
+        objectives="minimize",
+        storage="sqlite:///hpo.db",
+    )
+    study.optimize(lambda trial: (trial["x"] - 1) ** 2 + trial["n"], n_trials=20)
+    print(study.best_params)
+
+Heavy parts (SQLAlchemy, Optuna, torch) load on first use, so ``import hpo`` is fast.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from hpo import errors
+from hpo.errors import TrialPruned
+from hpo.records import FrozenTrial, TrialState
+from hpo.space import Categorical, Fixed, Float, Int, SearchSpace
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Study": "hpo.study",
+    "create_study": "hpo.study",
+    "load_study": "hpo.study",
+    "delete_study": "hpo.study",
+    "list_studies": "hpo.study",
+    "Trial": "hpo.trial",
+    "samplers": "hpo.samplers",
+}
+
+if TYPE_CHECKING:
+    from hpo import samplers
+    from hpo.study import Study, create_study, delete_study, list_studies, load_study
+    from hpo.trial import Trial
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hpo' has no attribute {name!r}")
+    mod = import_module(module)
+    return mod if name == "samplers" else getattr(mod, name)
+
+
+__all__ = [
+    "Float",
+    "Int",
+    "Categorical",
+    "Fixed",
+    "SearchSpace",
+    "Study",
+    "Trial",
+    "FrozenTrial",
+    "TrialState",
+    "TrialPruned",
+    "create_study",
+    "load_study",
+    "delete_study",
+    "list_studies",
+    "samplers",
+    "errors",
+    "__version__",
+]

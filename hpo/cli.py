@@ -1,0 +1,265 @@
+"""The ``hpo`` command line.
+
+    hpo run study.yaml [--storage URL] [--n-trials N]   run (or resume) a study from a config file
+    hpo studies [--storage URL]                          list the studies in a store
+    hpo status NAME [--storage URL]                      trials by state and the best trials
+    hpo export NAME --format csv|json [--output FILE]    every trial as a table
+    hpo delete NAME [--yes]                              delete a study and its trials
+    hpo demo [--n-trials 30]                             the demo study (make demo)
+    hpo db upgrade|current [--storage URL]               schema migrations
+    hpo bench store [--quick]                            benchmarks, written to benchmarks/results/
+
+``--storage`` defaults to ``$HPO_STORAGE`` or ``sqlite:///hpo.db``. Errors in
+input exit with status 2 and a message naming the field.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from hpo.errors import HpoError
+
+__all__ = ["main", "format_table"]
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain fixed-width table."""
+
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.6g}" if math.isfinite(v) else str(v)
+        return "" if v is None else str(v)
+
+    text = [[cell(v) for v in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in text]) for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in text]
+    return "\n".join(out)
+
+
+def _storage(args: argparse.Namespace) -> str:
+    from hpo.store import DEFAULT_STORAGE
+
+    return args.storage or os.environ.get("HPO_STORAGE") or DEFAULT_STORAGE
+
+
+def _best_table(study: Any, top: int = 5) -> str:
+    from hpo.records import TrialState
+
+    done = [t for t in study.get_trials([TrialState.COMPLETE]) if t.is_feasible(study.constraints)]
+    if not done:
+        return "(no completed trials yet)"
+    if len(study.objectives) == 1:
+        obj = study.objectives[0]
+        best = sorted(done, key=lambda t: (obj.sign * t.values[obj.name], t.number))[:top]
+        title = f"best {len(best)} of {len(done)} completed trials ({obj.name}, {obj.direction.value}):"
+    else:
+        best = study.pareto_front()
+        title = f"Pareto front: {len(best)} of {len(done)} completed trials:"
+    names = list(study.space.names)
+    headers = ["trial"] + [o.name for o in study.objectives] + names
+    rows = [[t.number] + [t.values[o.name] for o in study.objectives] + [t.params.get(n) for n in names] for t in best]
+    return title + "\n" + format_table(headers, rows)
+
+
+def _state_line(study: Any) -> str:
+    counts: dict[str, int] = {}
+    for t in study.trials:
+        counts[t.state.value] = counts.get(t.state.value, 0) + 1
+    return ", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "no trials"
+
+
+# -- commands ---------------------------------------------------------------------
+def cmd_run(args: argparse.Namespace) -> int:
+    from hpo.config import load_config, resolve_objective
+
+    cfg = load_config(args.config)
+    objective = resolve_objective(cfg.objective, cfg.base_dir)
+    storage = args.storage or cfg.storage
+    study = cfg.create_study(storage)
+    n_total = args.n_trials if args.n_trials is not None else cfg.n_trials
+    study.reclaim_stale()
+    done = study.count_done()
+    remaining = None if n_total is None else max(n_total - done, 0)
+    print(f"study {study.name!r} in {study.store.url}: {done} trial(s) done, running {remaining if remaining is not None else 'until timeout'}")
+    if remaining != 0:
+        study.optimize(
+            objective,
+            n_trials=remaining,
+            timeout=cfg.timeout,
+            n_workers=cfg.execution["n_workers"],
+            backend=cfg.execution["backend"],
+            show_progress_bar=not args.no_progress,
+        )
+    print(_best_table(study))
+    return 0
+
+
+def cmd_studies(args: argparse.Namespace) -> int:
+    from hpo.study import list_studies
+
+    summaries = list_studies(_storage(args))
+    if not summaries:
+        print(f"no studies in {_storage(args)}")
+        return 0
+    rows = [
+        [
+            s.name,
+            s.n_trials,
+            ", ".join(f"{k}={v}" for k, v in sorted(s.states.items())),
+            s.created_at.strftime("%Y-%m-%d %H:%M") if s.created_at else "",
+            s.last_activity.strftime("%Y-%m-%d %H:%M:%S") if s.last_activity else "",
+        ]
+        for s in summaries
+    ]
+    print(format_table(["name", "trials", "states", "created", "last activity"], rows))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from hpo.study import load_study
+
+    study = load_study(args.name, _storage(args))
+    print(f"study {study.name!r} in {study.store.url}")
+    print(f"objectives: " + ", ".join(f"{o.name} ({o.direction.value})" for o in study.objectives))
+    print(f"sampler: {study.settings.get('sampler', {}).get('name')}   seed: {study.seed}")
+    print(f"trials: {_state_line(study)}")
+    print(_best_table(study, top=args.top))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from hpo.study import load_study
+
+    study = load_study(args.name, _storage(args))
+    frame = study.trials_dataframe()
+    if args.format == "csv":
+        text = frame.to_csv(index=False)
+    else:
+        records = json.loads(frame.to_json(orient="records", date_format="iso"))
+        text = json.dumps({"study": study.name, "objectives": [o.to_dict() for o in study.objectives],
+                           "space": study.space.to_dict(), "trials": records}, indent=2)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        print(f"wrote {len(frame)} trial(s) to {args.output}")
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    from hpo.study import delete_study, load_study
+
+    study = load_study(args.name, _storage(args))
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print(f"error: refusing to delete {args.name!r} without --yes (no terminal to confirm)", file=sys.stderr)
+            return 2
+        answer = input(f"delete study {args.name!r} with {len(study.trials)} trial(s)? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("not deleted")
+            return 1
+    delete_study(args.name, _storage(args))
+    print(f"deleted study {args.name!r}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from hpo.demo import run_demo
+
+    storage = _storage(args)
+    print(f"Tuning HistGradientBoosting on scikit-learn's digits (3-fold CV accuracy), {args.n_trials} trials")
+    study = run_demo(n_trials=args.n_trials, storage=storage, sampler=args.sampler, seed=args.seed,
+                     show_progress_bar=not args.no_progress)
+    print()
+    print(_best_table(study))
+    print()
+    print(f"store:  {study.store.url}  (study {study.name!r}; trials: {_state_line(study)})")
+    print(f"look at it:  hpo status {study.name} --storage {storage}")
+    print(f"export it:   hpo export {study.name} --format csv --storage {storage}")
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from hpo.store.engine import _current_revision, get_engine
+    from hpo.store.migrate import upgrade
+
+    engine = get_engine(_storage(args))
+    if args.action == "upgrade":
+        upgrade(engine)
+    with engine.connect() as conn:
+        print(f"schema revision: {_current_revision(conn) or '(empty database)'}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from hpo.bench import run_benchmark
+
+    path = run_benchmark(args.suite, quick=args.quick, output_dir=args.output_dir)
+    print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hpo", description="Bayesian / hyperparameter optimisation studies.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Any, help_text: str, storage: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if storage:
+            p.add_argument("--storage", help="store URL (default: $HPO_STORAGE or sqlite:///hpo.db)")
+        p.set_defaults(func=func)
+        return p
+
+    p = add("run", cmd_run, "run or resume a study from a YAML config (n_trials is the study's total)")
+    p.add_argument("config", help="path to the study's YAML file")
+    p.add_argument("--n-trials", type=int, help="override the config's total number of trials")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add("studies", cmd_studies, "list the studies in the store")
+    p = add("status", cmd_status, "show a study's trials by state and its best trials")
+    p.add_argument("name")
+    p.add_argument("--top", type=int, default=5, help="how many best trials to show")
+    p = add("export", cmd_export, "export a study's trials")
+    p.add_argument("name")
+    p.add_argument("--format", choices=["csv", "json"], default="csv")
+    p.add_argument("--output", "-o", help="file to write (default: standard output)")
+    p = add("delete", cmd_delete, "delete a study and all its trials")
+    p.add_argument("name")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p = add("demo", cmd_demo, "tune HistGradientBoosting on scikit-learn's digits (a new study each run)")
+    p.add_argument("--n-trials", type=int, default=30)
+    p.add_argument("--sampler", default="tpe")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true")
+    p = add("db", cmd_db, "schema migrations of a store")
+    p.add_argument("action", choices=["upgrade", "current"])
+    p = add("bench", cmd_bench, "run a benchmark and write its report under benchmarks/results/", storage=False)
+    p.add_argument("suite", choices=["store"])
+    p.add_argument("--quick", action="store_true", help="a small version for the test suite")
+    p.add_argument("--output-dir", default="benchmarks/results")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except HpoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: running trials were marked FAILED; completed trials are in the store", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""Study configuration files (YAML, read with a safe loader).
+
+A config names everything ``hpo run`` needs::
+
+    name: digits-hgb                       # required
+    storage: sqlite:///hpo.db              # default: $HPO_STORAGE or sqlite:///hpo.db
+    objective: my_module:objective         # module:function, resolved next to the file first
+    objectives: {accuracy: maximize}       # or "minimize" / "maximize"
+    constraints: {memory_gb: ["<=", 16]}   # optional
+    space:
+      learning_rate: {type: float, low: 0.01, high: 0.5, log: true}
+      max_leaf_nodes: {type: int, low: 8, high: 64}
+      loss: {type: categorical, choices: [log_loss]}
+      momentum: {type: float, low: 0.0, high: 0.99, active_if: {optimizer: [sgd]}}
+      max_iter: 100                        # a bare value is fixed
+    sampler: tpe                           # or {name: tpe, options: {n_startup_trials: 5}}
+    seed: 0
+    n_trials: 30                           # total for the study: re-running resumes up to it
+    timeout: null                          # seconds
+    execution: {backend: local, n_workers: 1}
+    settings: {heartbeat_interval: 30, stale_after: 120, stale_policy: requeue}
+
+Every field is validated before anything is written; errors name the field.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hpo.errors import ConfigError, HpoError
+from hpo.space import SearchSpace, param_from_dict
+
+__all__ = ["StudyConfig", "load_config", "parse_config", "resolve_objective"]
+
+_TOP_LEVEL = {
+    "name",
+    "storage",
+    "objective",
+    "objectives",
+    "constraints",
+    "space",
+    "sampler",
+    "seed",
+    "n_trials",
+    "timeout",
+    "execution",
+    "settings",
+    "fidelity",
+}
+_EXECUTION = {"backend", "n_workers"}
+_SETTINGS = {"heartbeat_interval", "stale_after", "stale_policy"}
+
+
+@dataclass
+class StudyConfig:
+    name: str
+    objective: str
+    space: SearchSpace
+    storage: str | None = None
+    objectives: Any = "minimize"
+    constraints: dict[str, Any] | None = None
+    sampler: Any = None
+    seed: int | None = None
+    n_trials: int | None = None
+    timeout: float | None = None
+    execution: dict[str, Any] = field(default_factory=lambda: {"backend": "local", "n_workers": 1})
+    settings: dict[str, Any] = field(default_factory=dict)
+    fidelity: dict[str, Any] | None = None
+    base_dir: Path | None = None
+
+    def create_study(self, storage: str | None = None) -> Any:
+        """Create the study (or load it if it exists) from this config."""
+        from hpo.study import create_study
+
+        return create_study(
+            name=self.name,
+            space=self.space,
+            objectives=self.objectives,
+            constraints=self.constraints,
+            storage=storage or self.storage,
+            sampler=self.sampler,
+            seed=self.seed,
+            load_if_exists=True,
+            fidelity=self.fidelity,
+            **self.settings,
+        )
+
+
+def _mapping(field_name: str, value: Any, allowed: set[str] | None = None) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{field_name}: expected a mapping, but got {type(value).__name__} {value!r}")
+    if allowed is not None:
+        unknown = sorted(set(value) - allowed)
+        if unknown:
+            raise ConfigError(f"{field_name}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+    return dict(value)
+
+
+def _optional_number(field_name: str, value: Any, integer: bool) -> Any:
+    if value is None:
+        return None
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or value < 0:
+        kind = "non-negative integer" if integer else "non-negative number"
+        raise ConfigError(f"{field_name}: expected a {kind}, but got {value!r}")
+    return value
+
+
+def parse_config(data: Any, base_dir: Path | None = None) -> StudyConfig:
+    """Validate a config mapping (already loaded from YAML) into a :class:`StudyConfig`."""
+    data = _mapping("config", data, _TOP_LEVEL)
+    for required in ("name", "objective", "space"):
+        if required not in data:
+            raise ConfigError(f"{required}: required field is missing")
+    name = data["name"]
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"name: expected a non-empty string, but got {name!r}")
+    objective = data["objective"]
+    if not isinstance(objective, str) or objective.count(":") != 1 or not all(objective.split(":")):
+        raise ConfigError(f"objective: expected 'module:function', but got {objective!r}")
+    space_raw = _mapping("space", data["space"])
+    if not space_raw:
+        raise ConfigError("space: needs at least one parameter")
+    params = {}
+    for pname, spec in space_raw.items():
+        try:
+            params[pname] = param_from_dict(spec) if isinstance(spec, Mapping) else spec
+        except HpoError as exc:
+            raise ConfigError(f"space.{pname}: {exc}") from None
+    try:
+        space = SearchSpace(params)
+    except HpoError as exc:
+        raise ConfigError(f"space: {exc}") from None
+    storage = data.get("storage")
+    if storage is not None and not isinstance(storage, str):
+        raise ConfigError(f"storage: expected a URL string, but got {storage!r}")
+    execution = {"backend": "local", "n_workers": 1, **_mapping("execution", data.get("execution") or {}, _EXECUTION)}
+    n_workers = execution["n_workers"]
+    if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
+        raise ConfigError(f"execution.n_workers: expected an integer >= 1, but got {n_workers!r}")
+    if not isinstance(execution["backend"], str):
+        raise ConfigError(f"execution.backend: expected a name, but got {execution['backend']!r}")
+    constraints = data.get("constraints")
+    if constraints is not None:
+        constraints = {k: tuple(v) if isinstance(v, list) else v for k, v in _mapping("constraints", constraints).items()}
+    return StudyConfig(
+        name=name,
+        objective=objective,
+        space=space,
+        storage=storage,
+        objectives=data.get("objectives", "minimize"),
+        constraints=constraints,
+        sampler=data.get("sampler"),
+        seed=_optional_number("seed", data.get("seed"), integer=True),
+        n_trials=_optional_number("n_trials", data.get("n_trials"), integer=True),
+        timeout=_optional_number("timeout", data.get("timeout"), integer=False),
+        execution=execution,
+        settings=_mapping("settings", data.get("settings") or {}, _SETTINGS),
+        fidelity=_mapping("fidelity", data["fidelity"]) if data.get("fidelity") is not None else None,
+        base_dir=base_dir,
+    )
+
+
+def load_config(path: str | Path) -> StudyConfig:
+    """Read and validate a YAML study config."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"config: cannot read {str(path)!r}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config: {str(path)!r} is not valid YAML: {exc}") from None
+    return parse_config(data, base_dir=path.resolve().parent)
+
+
+def resolve_objective(spec: str, base_dir: Path | None = None) -> Callable[..., Any]:
+    """Import ``module:function``, looking next to the config file first, then on sys.path."""
+    module_name, func_name = spec.split(":")
+    added = False
+    if base_dir is not None and str(base_dir) not in sys.path:
+        sys.path.insert(0, str(base_dir))
+        added = True
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"objective: cannot import module {module_name!r}: {exc}") from None
+    finally:
+        if added:
+            sys.path.remove(str(base_dir))
+    func = getattr(module, func_name, None)
+    if not callable(func):
+        raise ConfigError(f"objective: module {module_name!r} has no callable {func_name!r}")
+    return func

@@ -1,0 +1,112 @@
+"""Typed exceptions of hpo.
+
+Every error a user can cause derives from :class:`HpoError`. Errors about bad
+input also derive from :class:`ValueError` (or :class:`TypeError`) so callers
+that catch the built-in types keep working. Messages name the field, the
+invariant that failed and the offending value, e.g.
+``SpaceError("space['lr']: `low < high` must hold, but got low=1.0, high=0.1")``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "HpoError",
+    "ValidationError",
+    "SpaceError",
+    "ConfigError",
+    "ObjectiveError",
+    "ValueTypeError",
+    "StorageError",
+    "StorageURLError",
+    "SchemaVersionError",
+    "DuplicateStudyError",
+    "StudyNotFoundError",
+    "TrialNotFoundError",
+    "TrialStateError",
+    "SamplerError",
+    "UnknownNameError",
+    "SamplerExhausted",
+    "TrialPruned",
+    "NoCompletedTrialsError",
+]
+
+
+class HpoError(Exception):
+    """Base class of every error raised by hpo."""
+
+
+class ValidationError(HpoError, ValueError):
+    """Bad input, detected before anything is written to the store."""
+
+
+class SpaceError(ValidationError):
+    """An invalid search-space definition or parameter value."""
+
+
+class ConfigError(ValidationError):
+    """An invalid study configuration (YAML file or keyword arguments)."""
+
+
+class ObjectiveError(ValidationError):
+    """Invalid objectives/constraints definition or objective return value."""
+
+
+class ValueTypeError(HpoError, TypeError):
+    """A value of the wrong type (e.g. a string where a float is required)."""
+
+
+class StorageError(HpoError):
+    """A problem with the study store."""
+
+
+class StorageURLError(StorageError, ValidationError):
+    """A storage URL that is malformed or names an unsupported backend."""
+
+
+class SchemaVersionError(StorageError):
+    """The database schema is newer than this version of hpo understands."""
+
+
+class DuplicateStudyError(StorageError, ValidationError):
+    """A study with this name already exists (pass ``load_if_exists=True``)."""
+
+
+class StudyNotFoundError(StorageError, KeyError):
+    """No study with this name in the store."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable.
+        return str(self.args[0]) if self.args else ""
+
+
+class TrialNotFoundError(StorageError, KeyError):
+    """No trial with this number in the study."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class TrialStateError(HpoError, RuntimeError):
+    """A trial state transition that is not allowed (e.g. telling a finished trial)."""
+
+
+class SamplerError(ValidationError):
+    """An invalid sampler name, option or configuration."""
+
+
+class UnknownNameError(ValidationError, KeyError):
+    """A name (sampler, backend, format, ...) that is not registered."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class SamplerExhausted(HpoError):
+    """The sampler has no more configurations to suggest (e.g. a finished grid)."""
+
+
+class TrialPruned(HpoError):
+    """Raised inside an objective to stop the trial early; it is stored as PRUNED."""
+
+
+class NoCompletedTrialsError(HpoError, ValueError):
+    """A query (best trial, Pareto front) needs at least one completed, feasible trial."""

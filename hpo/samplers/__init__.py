@@ -1,0 +1,29 @@
+"""Samplers: what configuration to try next (see :class:`hpo.samplers.Sampler`)."""
+
+from __future__ import annotations
+
+from hpo.samplers.base import Sampler, SamplingContext, trial_rng
+from hpo.samplers.registry import make_sampler, register_sampler, sampler_names
+from hpo.samplers.simple import GridSampler, RandomSampler, SobolSampler
+
+
+def __getattr__(name: str):  # Optuna is imported lazily
+    if name == "OptunaSampler":
+        from hpo.samplers.optuna_adapter import OptunaSampler
+
+        return OptunaSampler
+    raise AttributeError(name)
+
+
+__all__ = [
+    "Sampler",
+    "SamplingContext",
+    "trial_rng",
+    "make_sampler",
+    "register_sampler",
+    "sampler_names",
+    "RandomSampler",
+    "SobolSampler",
+    "GridSampler",
+    "OptunaSampler",
+]

@@ -1,0 +1,126 @@
+"""The sampler seam: what configuration to try next.
+
+A sampler implements one abstract method, :meth:`Sampler.suggest`, which gets a
+:class:`SamplingContext` (the space, the objectives, the finished trials, the
+configurations still pending, and a random generator derived from the study
+seed and the trial number) and returns one configuration. Batch suggestion
+(:meth:`Sampler.suggest_batch`) and the hooks have defaults. Samplers never
+read the store themselves: the study hands them an incrementally maintained
+history, so a suggestion costs no full re-read of the trials.
+
+Directions are normalised once: :meth:`SamplingContext.losses` gives values to
+minimise, so samplers never branch on minimise/maximise.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from hpo.records import Constraint, FrozenTrial, Objective, TrialState
+
+if TYPE_CHECKING:
+    from hpo.space import SearchSpace
+
+__all__ = ["Sampler", "SamplingContext", "trial_rng"]
+
+
+def trial_rng(seed: int | None, number: int, salt: int = 0) -> np.random.Generator:
+    """A generator that depends only on (study seed, trial number): replays are exact."""
+    if seed is None:
+        return np.random.default_rng()
+    return np.random.default_rng([int(seed) & 0xFFFFFFFF, int(number), int(salt)])
+
+
+@dataclass
+class SamplingContext:
+    """Everything a sampler may look at to suggest trial ``number``.
+
+    Attributes:
+        space: the study's search space.
+        objectives: objective names and directions, in the study's order.
+        constraints: outcome constraints (may be empty).
+        history: finished trials (COMPLETE, PRUNED, FAILED), in finishing order.
+        pending: params of trials that are RUNNING or WAITING (being evaluated).
+        number: the number of the trial being suggested.
+        seed: the study seed (None: not reproducible).
+        rng: a generator derived from (seed, number).
+    """
+
+    space: SearchSpace
+    objectives: tuple[Objective, ...]
+    constraints: tuple[Constraint, ...]
+    history: Sequence[FrozenTrial]
+    pending: list[dict[str, Any]]
+    number: int
+    seed: int | None
+    rng: np.random.Generator = field(repr=False)
+
+    def completed(self) -> list[FrozenTrial]:
+        """COMPLETE trials whose values are all finite (safe to hand to a model)."""
+        return [t for t in self.history if t.state is TrialState.COMPLETE and t.values]
+
+    def losses(self, trials: Sequence[FrozenTrial] | None = None) -> np.ndarray:
+        """Objective values signed for minimisation, shape ``(n_trials, n_objectives)``."""
+        trials = self.completed() if trials is None else trials
+        signs = np.array([o.sign for o in self.objectives])
+        values = np.array([[t.values[o.name] for o in self.objectives] for t in trials], dtype=float)
+        return values.reshape(len(trials), len(self.objectives)) * signs
+
+
+class Sampler(ABC):
+    """Suggests configurations. Subclasses implement :meth:`suggest`.
+
+    Class attributes tell the study what to prepare (so samplers that need
+    nothing cost nothing):
+
+    - ``uses_history``: the study keeps ``context.history`` up to date;
+    - ``uses_pending``: the study lists running/waiting trials in ``context.pending``.
+    """
+
+    name: ClassVar[str] = "sampler"
+    uses_history: ClassVar[bool] = True
+    uses_pending: ClassVar[bool] = False
+
+    @abstractmethod
+    def suggest(self, context: SamplingContext) -> dict[str, Any]:
+        """Return one configuration (a dict that ``context.space.validate`` accepts)."""
+
+    def suggest_batch(self, context: SamplingContext, n: int) -> list[dict[str, Any]]:
+        """Return ``n`` configurations for trials ``number .. number + n - 1``.
+
+        The default calls :meth:`suggest` ``n`` times, adding each suggestion to
+        ``pending`` so that the next one knows about it.
+        """
+        out: list[dict[str, Any]] = []
+        pending = list(context.pending)
+        for i in range(n):
+            ctx = SamplingContext(
+                space=context.space,
+                objectives=context.objectives,
+                constraints=context.constraints,
+                history=context.history,
+                pending=pending,
+                number=context.number + i,
+                seed=context.seed,
+                rng=trial_rng(context.seed, context.number + i),
+            )
+            params = self.suggest(ctx)
+            out.append(params)
+            pending = [*pending, params]
+        return out
+
+    def after_trial(self, trial: FrozenTrial) -> None:
+        """Hook: a trial of this study finished (called in the process that told it)."""
+
+    def options(self) -> dict[str, Any]:
+        """The options this sampler was built with (recorded in the study settings)."""
+        return {}
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.options().items())
+        return f"{type(self).__name__}({opts})"

@@ -1,0 +1,215 @@
+"""Optuna's samplers (TPE, CMA-ES, NSGA-II, GP) over this store's trials.
+
+The adapter keeps an in-memory Optuna study that mirrors the hpo study: each
+finished hpo trial is added once (incrementally, from the history the study
+maintains), and each suggestion is an Optuna ``ask`` whose trial stays RUNNING
+in the mirror until the hpo trial finishes, so Optuna sees its own pending
+trials (e.g. TPE's ``constant_liar``). The Optuna sampler is re-created for
+every suggestion with a seed derived from (study seed, trial number): a seeded
+study replays the same suggestions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import math
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar
+
+from hpo.errors import SamplerError, UnknownNameError
+from hpo.records import Constraint, TrialState
+from hpo.samplers.base import Sampler, SamplingContext
+
+__all__ = ["OptunaSampler", "OPTUNA_ALGORITHMS"]
+
+#: hpo name -> Optuna sampler class name.
+OPTUNA_ALGORITHMS: dict[str, str] = {
+    "tpe": "TPESampler",
+    "cmaes": "CmaEsSampler",
+    "nsga2": "NSGAIISampler",
+    "optuna-gp": "GPSampler",
+}
+
+_CONSTRAINT_ATTR = "hpo_constraint_violations"
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence Optuna's per-trial log lines and experimental warnings around mirror calls."""
+    import optuna
+
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            yield
+    finally:
+        optuna.logging.set_verbosity(level)
+
+
+def _violations(constraints: tuple[Constraint, ...], values: dict[str, float] | None) -> list[float]:
+    """Optuna's convention: a value <= 0 per constraint means satisfied."""
+    values = values or {}
+    out = []
+    for c in constraints:
+        v = values.get(c.name)
+        if v is None or not math.isfinite(v):
+            out.append(math.inf)
+        else:
+            out.append(v - c.bound if c.op == "<=" else c.bound - v)
+    return out
+
+
+def _suggest(otrial: Any, name: str, dist: Any) -> Any:
+    """Ask the Optuna trial for one parameter through its public suggest API."""
+    import optuna.distributions as od
+
+    if isinstance(dist, od.FloatDistribution):
+        return otrial.suggest_float(name, dist.low, dist.high, log=dist.log, step=dist.step)
+    if isinstance(dist, od.IntDistribution):
+        return otrial.suggest_int(name, dist.low, dist.high, step=dist.step, log=dist.log)
+    return otrial.suggest_categorical(name, dist.choices)
+
+
+def _constraints_func(trial: Any) -> list[float]:
+    return list(trial.user_attrs.get(_CONSTRAINT_ATTR, []))
+
+
+class OptunaSampler(Sampler):
+    """Run one of Optuna's samplers as an hpo sampler.
+
+    Args:
+        algorithm: one of ``tpe``, ``cmaes``, ``nsga2``, ``optuna-gp``.
+        **options: keyword arguments of the Optuna sampler (``seed`` excluded:
+            the study seed is used). Unknown options raise ``SamplerError``.
+    """
+
+    name: ClassVar[str] = "optuna"
+    uses_history: ClassVar[bool] = True
+
+    def __init__(self, algorithm: str = "tpe", **options: Any) -> None:
+        import optuna
+
+        if algorithm not in OPTUNA_ALGORITHMS:
+            raise UnknownNameError(
+                f"optuna sampler: unknown algorithm {algorithm!r}; valid: {sorted(OPTUNA_ALGORITHMS)}"
+            )
+        self.algorithm = algorithm
+        self._cls: Callable[..., Any] = getattr(optuna.samplers, OPTUNA_ALGORITHMS[algorithm])
+        accepted = set(inspect.signature(self._cls.__init__).parameters) - {"self", "seed", "constraints_func"}
+        unknown = sorted(set(options) - accepted)
+        if unknown:
+            raise SamplerError(
+                f"{algorithm}: unknown option(s) {unknown}; valid options: {sorted(accepted)}"
+            )
+        self._accepts_constraints = "constraints_func" in inspect.signature(self._cls.__init__).parameters
+        self._options = dict(options)
+        if "warn_independent_sampling" in accepted:  # conditional spaces are normal here
+            self._options.setdefault("warn_independent_sampling", False)
+        self._mirror: Any = None
+        self._mirror_key: Any = None
+        self._n_synced = 0
+        self._pending: dict[int, Any] = {}  # hpo trial number -> Optuna trial (RUNNING in the mirror)
+
+    def options(self) -> dict[str, Any]:
+        return dict(self._options)
+
+    def __repr__(self) -> str:
+        return f"OptunaSampler({self.algorithm!r}, {self._options!r})"
+
+    # -- the mirror study ----------------------------------------------------
+    def _distributions(self, space: Any) -> dict[str, Any]:
+        import optuna.distributions as od
+
+        from hpo.space import Categorical, Fixed, Float, Int
+
+        dists: dict[str, Any] = {}
+        for name in space.names:
+            p = space[name]
+            if isinstance(p, Fixed):
+                continue
+            if isinstance(p, Float):
+                dists[name] = od.FloatDistribution(p.low, p.high, log=p.log, step=p.step)
+            elif isinstance(p, Int):
+                dists[name] = od.IntDistribution(p.low, p.high, log=p.log, step=1 if p.log else p.step)
+            elif isinstance(p, Categorical):
+                dists[name] = od.CategoricalDistribution(list(p.choices))
+        return dists
+
+    def _ensure_mirror(self, context: SamplingContext) -> Any:
+        import optuna
+
+        key = (tuple(o.name for o in context.objectives), id(context.space))
+        if self._mirror is None or key != self._mirror_key:
+            directions = [o.direction.value for o in context.objectives]
+            with _quiet():
+                self._mirror = optuna.create_study(directions=directions)
+            self._mirror_key = key
+            self._n_synced = 0
+            self._pending.clear()
+            self._dists = self._distributions(context.space)
+        return self._mirror
+
+    def _sync(self, context: SamplingContext) -> None:
+        """Add the trials that finished since the last call (history only grows)."""
+        import optuna
+        from optuna.trial import TrialState as OTS
+
+        mirror = self._mirror
+        new = context.history[self._n_synced :]
+        self._n_synced = len(context.history)
+        for t in new:
+            values = [t.values[o.name] for o in context.objectives] if t.state is TrialState.COMPLETE and t.values else None
+            state = {TrialState.COMPLETE: OTS.COMPLETE, TrialState.PRUNED: OTS.PRUNED}.get(t.state, OTS.FAIL)
+            if state is OTS.COMPLETE and values is None:
+                state = OTS.FAIL
+            attrs = {_CONSTRAINT_ATTR: _violations(context.constraints, t.constraint_values)} if context.constraints else {}
+            with _quiet():
+                otrial = self._pending.pop(t.number, None)
+                if otrial is not None:
+                    for k, v in attrs.items():
+                        otrial.set_user_attr(k, v)
+                    mirror.tell(otrial, values if state is OTS.COMPLETE else None, state=state)
+                elif state is not OTS.FAIL:
+                    params = {k: v for k, v in t.params.items() if k in self._dists}
+                    mirror.add_trial(
+                        optuna.trial.create_trial(
+                            params=params,
+                            distributions={k: self._dists[k] for k in params},
+                            values=values if state is OTS.COMPLETE else None,
+                            state=state,
+                            user_attrs=attrs,
+                        )
+                    )
+
+    def _make_sampler(self, context: SamplingContext) -> Any:
+        seed = None if context.seed is None else (int(context.seed) * 1_000_003 + context.number) % 2**32
+        kwargs = dict(self._options)
+        if self._accepts_constraints and context.constraints:
+            kwargs["constraints_func"] = _constraints_func
+        with _quiet():
+            return self._cls(seed=seed, **kwargs)
+
+    def suggest(self, context: SamplingContext) -> dict[str, Any]:
+        from hpo.space import Fixed
+
+        mirror = self._ensure_mirror(context)
+        self._sync(context)
+        mirror.sampler = self._make_sampler(context)
+        space = context.space
+        params: dict[str, Any] = {}
+        with _quiet():
+            otrial = mirror.ask()
+            for name in space.names:
+                if not space.is_active(name, params):
+                    continue
+                p = space[name]
+                if isinstance(p, Fixed):
+                    params[name] = p.value
+                else:
+                    params[name] = _suggest(otrial, name, self._dists[name])
+        self._pending[context.number] = otrial
+        return space.validate(params)

@@ -1,0 +1,173 @@
+"""The store seam: what a study needs from a database.
+
+:class:`StudyStore` is the ABC; :class:`hpo.store.sql.SQLStore` implements it on
+SQLAlchemy for SQLite and PostgreSQL. ``hpo.testing.store_suite`` is the
+conformance suite every implementation passes.
+
+Invariants every implementation keeps:
+- trial numbers are unique per study and allocated atomically;
+- a WAITING trial is claimed by exactly one caller;
+- state transitions follow ``hpo.records.ALLOWED_TRANSITIONS`` (else
+  ``TrialStateError``), so a trial is told at most once;
+- each transition to a finished state takes the study's next change number
+  (``seq``), in commit order, so ``finished_since(seq)`` never misses a trial.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hpo.records import FrozenTrial, StudyRecord, TrialState
+
+__all__ = ["StudyStore", "StudySummary", "Report", "Evaluation"]
+
+
+@dataclass(frozen=True)
+class StudySummary:
+    name: str
+    created_at: dt.datetime | None
+    n_trials: int
+    states: dict[str, int]
+    last_activity: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class Report:
+    trial_number: int
+    step: float
+    values: dict[str, float | None]
+    created_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    trial_number: int
+    seed: int
+    split: str
+    state: TrialState
+    values: dict[str, float] | None
+    error: str | None
+
+
+class StudyStore(ABC):
+    """Persistent storage of studies and their trials."""
+
+    url: str
+
+    # -- studies -------------------------------------------------------------
+    @abstractmethod
+    def create_study(
+        self,
+        name: str,
+        space: dict[str, Any],
+        objectives: list[dict[str, str]],
+        constraints: list[dict[str, Any]],
+        fidelity: dict[str, Any] | None,
+        settings: dict[str, Any],
+    ) -> StudyRecord:
+        """Insert a study; raises ``DuplicateStudyError`` if the name is taken."""
+
+    @abstractmethod
+    def get_study(self, name: str) -> StudyRecord:
+        """Raises ``StudyNotFoundError`` listing the names present."""
+
+    @abstractmethod
+    def list_studies(self) -> list[StudySummary]: ...
+
+    @abstractmethod
+    def delete_study(self, name: str) -> None: ...
+
+    # -- trials --------------------------------------------------------------
+    @abstractmethod
+    def reserve_numbers(self, study_id: int, n: int = 1) -> int:
+        """Atomically reserve ``n`` consecutive trial numbers; return the first.
+
+        A reserved number that is never used leaves a gap, never a duplicate.
+        """
+
+    @abstractmethod
+    def create_trial(
+        self,
+        study_id: int,
+        params: dict[str, Any],
+        state: TrialState,
+        worker_id: str | None = None,
+        attrs: dict[str, Any] | None = None,
+        heartbeat: bool = False,
+        number: int | None = None,
+    ) -> FrozenTrial:
+        """Insert a WAITING or RUNNING trial with a reserved ``number`` (or the next one)."""
+
+    @abstractmethod
+    def claim_waiting(self, study_id: int, worker_id: str | None, heartbeat: bool = False) -> FrozenTrial | None:
+        """Atomically move the oldest WAITING trial to RUNNING and return it (None if none)."""
+
+    @abstractmethod
+    def finish_trial(
+        self,
+        study_id: int,
+        number: int,
+        state: TrialState,
+        values: dict[str, float] | None = None,
+        constraint_values: dict[str, float] | None = None,
+        error: str | None = None,
+    ) -> FrozenTrial:
+        """Move a trial to a finished state, once; raises ``TrialStateError`` otherwise."""
+
+    @abstractmethod
+    def get_trial(self, study_id: int, number: int) -> FrozenTrial: ...
+
+    @abstractmethod
+    def get_trials(self, study_id: int, states: Iterable[TrialState] | None = None) -> list[FrozenTrial]:
+        """All trials of the study (optionally filtered by state), ordered by number."""
+
+    @abstractmethod
+    def finished_since(self, study_id: int, seq: int) -> tuple[list[FrozenTrial], int]:
+        """Trials that finished after change number ``seq``, and the newest change number.
+
+        This is the incremental read the samplers use: its cost depends on what
+        changed, not on the size of the history.
+        """
+
+    @abstractmethod
+    def heartbeat(self, study_id: int, numbers: Sequence[int]) -> None:
+        """Mark RUNNING trials as alive now."""
+
+    @abstractmethod
+    def reclaim_stale(self, study_id: int, stale_before: dt.datetime, requeue: bool) -> list[int]:
+        """Fail RUNNING trials whose heartbeat is older than ``stale_before``.
+
+        With ``requeue`` each one is re-queued as a new WAITING trial with the
+        same params (``attrs['retry_of']`` names the old number). Returns the
+        numbers of the failed trials.
+        """
+
+    # -- intermediate results and seeded evaluations ---------------------------
+    @abstractmethod
+    def add_report(self, study_id: int, number: int, step: float, values: Mapping[str, float | None]) -> None: ...
+
+    @abstractmethod
+    def get_reports(self, study_id: int, numbers: Sequence[int] | None = None) -> list[Report]: ...
+
+    @abstractmethod
+    def add_evaluation(
+        self,
+        study_id: int,
+        number: int,
+        seed: int,
+        split: str,
+        state: TrialState,
+        values: Mapping[str, float] | None = None,
+        error: str | None = None,
+    ) -> None: ...
+
+    @abstractmethod
+    def get_evaluations(self, study_id: int, numbers: Sequence[int] | None = None) -> list[Evaluation]: ...
+
+    # -- hooks ---------------------------------------------------------------
+    def close(self) -> None:
+        """Release connections (no-op by default)."""

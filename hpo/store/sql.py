@@ -1,0 +1,480 @@
+"""The SQLAlchemy implementation of the store, for SQLite and PostgreSQL.
+
+The hot path (ask and tell) is one short write transaction each, written with
+SQLAlchemy Core:
+
+- ``create_trial``: ``UPDATE studies SET next_number = next_number + 1 ...
+  RETURNING`` (the study row lock makes the allocation atomic) then ``INSERT``;
+- ``finish_trial``: ``UPDATE studies SET seq = seq + 1 ... RETURNING`` then a
+  conditional ``UPDATE trials ... WHERE state IN (allowed predecessors)``; if
+  no row matched, the transaction is rolled back and the error names the state.
+
+Because every finish bumps ``studies.seq`` under the study row lock, change
+numbers are handed out in commit order and ``finished_since`` is exact.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from hpo.errors import (
+    DuplicateStudyError,
+    StudyNotFoundError,
+    TrialNotFoundError,
+    TrialStateError,
+    ValidationError,
+)
+from hpo.records import (
+    ALLOWED_TRANSITIONS,
+    FrozenTrial,
+    StudyRecord,
+    TrialState,
+    parse_constraints,
+    parse_objectives,
+)
+from hpo.store.base import Evaluation, Report, StudyStore, StudySummary
+from hpo.store.engine import ensure_schema, get_engine, normalize_url, write_connection
+from hpo.store.schema import EvaluationRow, ReportRow, StudyRow, TrialRow, utcnow
+
+__all__ = ["SQLStore"]
+
+studies = StudyRow.__table__
+trials = TrialRow.__table__
+reports = ReportRow.__table__
+evaluations = EvaluationRow.__table__
+
+#: An evaluation is either part of tuning or a held-out test.
+EVALUATION_SPLITS = ("tuning", "test")
+
+_FROM_STATES: dict[TrialState, list[str]] = {
+    target: [src.value for src, targets in ALLOWED_TRANSITIONS.items() if target in targets]
+    for target in TrialState
+}
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    """SQLite returns naive datetimes; every timestamp we write is UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=dt.timezone.utc)
+    return value
+
+
+def _trial(row: Any) -> FrozenTrial:
+    return FrozenTrial(
+        number=row.number,
+        state=TrialState(row.state),
+        params=row.params,
+        values=row.values,
+        constraint_values=row.constraint_values,
+        created_at=_aware(row.created_at),
+        started_at=_aware(row.started_at),
+        finished_at=_aware(row.finished_at),
+        heartbeat_at=_aware(row.heartbeat_at),
+        worker_id=row.worker_id,
+        error=row.error,
+        attrs=row.attrs or {},
+        trial_id=row.id,
+    )
+
+
+class SQLStore(StudyStore):
+    """Study store on a SQLAlchemy engine (SQLite file or PostgreSQL server)."""
+
+    def __init__(self, url: str | sa.URL, engine: Engine | None = None) -> None:
+        parsed = normalize_url(url)
+        self.url = parsed.render_as_string(hide_password=True)
+        self.engine = engine if engine is not None else get_engine(parsed)
+        self._pg = self.engine.dialect.name == "postgresql"
+        ensure_schema(self.engine)
+
+    # -- helpers -------------------------------------------------------------
+    def _write(self) -> sa.Connection:
+        return write_connection(self.engine)
+
+    def _next_number(self, conn: sa.Connection, study_id: int, n: int = 1) -> int:
+        stmt = (
+            sa.update(studies)
+            .where(studies.c.id == study_id)
+            .values(next_number=studies.c.next_number + n)
+            .returning(studies.c.next_number)
+        )
+        value = conn.execute(stmt).scalar()
+        if value is None:
+            raise StudyNotFoundError(f"study id {study_id} does not exist (was it deleted?)")
+        return int(value) - n
+
+    def _next_seq(self, conn: sa.Connection, study_id: int) -> int:
+        stmt = sa.update(studies).where(studies.c.id == study_id).values(seq=studies.c.seq + 1).returning(studies.c.seq)
+        value = conn.execute(stmt).scalar()
+        if value is None:
+            raise StudyNotFoundError(f"study id {study_id} does not exist (was it deleted?)")
+        return int(value)
+
+    def _insert_trial(
+        self,
+        conn: sa.Connection,
+        study_id: int,
+        params: dict[str, Any],
+        state: TrialState,
+        worker_id: str | None,
+        attrs: dict[str, Any] | None,
+        heartbeat: bool,
+        number: int | None = None,
+    ) -> FrozenTrial:
+        if number is None:
+            number = self._next_number(conn, study_id)
+        now = utcnow()
+        running = state is TrialState.RUNNING
+        row = conn.execute(
+            sa.insert(trials)
+            .values(
+                study_id=study_id,
+                number=number,
+                state=state.value,
+                params=params,
+                attrs=attrs or {},
+                worker_id=worker_id if running else None,
+                created_at=now,
+                started_at=now if running else None,
+                heartbeat_at=now if running and heartbeat else None,
+            )
+            .returning(*trials.c)
+        ).one()
+        return _trial(row)
+
+    # -- studies -------------------------------------------------------------
+    def create_study(
+        self,
+        name: str,
+        space: dict[str, Any],
+        objectives: list[dict[str, str]],
+        constraints: list[dict[str, Any]],
+        fidelity: dict[str, Any] | None,
+        settings: dict[str, Any],
+    ) -> StudyRecord:
+        try:
+            with self._write() as conn, conn.begin():
+                study_id = conn.execute(
+                    sa.insert(studies)
+                    .values(
+                        name=name,
+                        space=space,
+                        objectives=objectives,
+                        constraints=constraints,
+                        fidelity=fidelity,
+                        settings=settings,
+                        next_number=0,
+                        seq=0,
+                        created_at=utcnow(),
+                    )
+                    .returning(studies.c.id)
+                ).scalar_one()
+        except IntegrityError:
+            raise DuplicateStudyError(
+                f"study {name!r} already exists in {self.url}; pass load_if_exists=True to reuse it "
+                "or choose another name"
+            ) from None
+        return self.get_study(name, _study_id=study_id)
+
+    def get_study(self, name: str, _study_id: int | None = None) -> StudyRecord:
+        cond = studies.c.id == _study_id if _study_id is not None else studies.c.name == name
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(studies).where(cond)).first()
+            if row is None:
+                names = conn.execute(sa.select(studies.c.name).order_by(studies.c.name).limit(20)).scalars().all()
+        if row is None:
+            raise StudyNotFoundError(f"no study named {name!r} in {self.url}; studies present: {list(names)}")
+        objectives = parse_objectives(row.objectives)
+        return StudyRecord(
+            study_id=row.id,
+            name=row.name,
+            space=row.space,
+            objectives=objectives,
+            constraints=parse_constraints(row.constraints, tuple(o.name for o in objectives)),
+            fidelity=row.fidelity,
+            settings=row.settings or {},
+            created_at=_aware(row.created_at),
+        )
+
+    def list_studies(self) -> list[StudySummary]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(studies.c.id, studies.c.name, studies.c.created_at).order_by(studies.c.id)).all()
+            counts = conn.execute(
+                sa.select(trials.c.study_id, trials.c.state, sa.func.count(), sa.func.max(trials.c.created_at), sa.func.max(trials.c.finished_at))
+                .group_by(trials.c.study_id, trials.c.state)
+            ).all()
+        by_study: dict[int, dict[str, int]] = {}
+        last: dict[int, dt.datetime] = {}
+        for study_id, state, n, created, finished in counts:
+            by_study.setdefault(study_id, {})[state] = n
+            for stamp in (_aware(created), _aware(finished)):
+                if stamp is not None and (study_id not in last or stamp > last[study_id]):
+                    last[study_id] = stamp
+        return [
+            StudySummary(
+                name=r.name,
+                created_at=_aware(r.created_at),
+                n_trials=sum(by_study.get(r.id, {}).values()),
+                states=by_study.get(r.id, {}),
+                last_activity=last.get(r.id),
+            )
+            for r in rows
+        ]
+
+    def delete_study(self, name: str) -> None:
+        record = self.get_study(name)
+        with self._write() as conn, conn.begin():
+            trial_ids = sa.select(trials.c.id).where(trials.c.study_id == record.study_id)
+            conn.execute(sa.delete(reports).where(reports.c.trial_id.in_(trial_ids)))
+            conn.execute(sa.delete(evaluations).where(evaluations.c.trial_id.in_(trial_ids)))
+            conn.execute(sa.delete(trials).where(trials.c.study_id == record.study_id))
+            conn.execute(sa.delete(studies).where(studies.c.id == record.study_id))
+
+    # -- trials --------------------------------------------------------------
+    def create_trial(
+        self,
+        study_id: int,
+        params: dict[str, Any],
+        state: TrialState,
+        worker_id: str | None = None,
+        attrs: dict[str, Any] | None = None,
+        heartbeat: bool = False,
+        number: int | None = None,
+    ) -> FrozenTrial:
+        if state not in (TrialState.WAITING, TrialState.RUNNING):
+            raise TrialStateError(f"a new trial must be WAITING or RUNNING, but got {state.value}")
+        with self._write() as conn, conn.begin():
+            return self._insert_trial(conn, study_id, params, state, worker_id, attrs, heartbeat, number)
+
+    def reserve_numbers(self, study_id: int, n: int = 1) -> int:
+        if n < 1:
+            raise TrialStateError(f"reserve_numbers: `n >= 1` must hold, but got n={n}")
+        with self._write() as conn, conn.begin():
+            return self._next_number(conn, study_id, n)
+
+    def claim_waiting(self, study_id: int, worker_id: str | None, heartbeat: bool = False) -> FrozenTrial | None:
+        waiting = (trials.c.study_id == study_id) & (trials.c.state == TrialState.WAITING.value)
+        with self.engine.connect() as conn:  # cheap read first: no write lock when nothing waits
+            if conn.execute(sa.select(trials.c.id).where(waiting).limit(1)).first() is None:
+                return None
+        pick = sa.select(trials.c.id).where(waiting).order_by(trials.c.number).limit(1)
+        if self._pg:
+            pick = pick.with_for_update(skip_locked=True)
+        with self._write() as conn, conn.begin():
+            trial_id = conn.execute(pick).scalar()
+            if trial_id is None:
+                return None
+            now = utcnow()
+            row = conn.execute(
+                sa.update(trials)
+                .where((trials.c.id == trial_id) & (trials.c.state == TrialState.WAITING.value))
+                .values(
+                    state=TrialState.RUNNING.value,
+                    worker_id=worker_id,
+                    started_at=now,
+                    heartbeat_at=now if heartbeat else None,
+                )
+                .returning(*trials.c)
+            ).first()
+        return _trial(row) if row is not None else None
+
+    def finish_trial(
+        self,
+        study_id: int,
+        number: int,
+        state: TrialState,
+        values: dict[str, float] | None = None,
+        constraint_values: dict[str, float] | None = None,
+        error: str | None = None,
+    ) -> FrozenTrial:
+        if not state.is_finished:
+            raise TrialStateError(f"trial {number}: finish_trial needs a finished state, but got {state.value}")
+        conn = self._write()
+        try:
+            txn = conn.begin()
+            seq = self._next_seq(conn, study_id)
+            row = conn.execute(
+                sa.update(trials)
+                .where(
+                    (trials.c.study_id == study_id)
+                    & (trials.c.number == number)
+                    & trials.c.state.in_(_FROM_STATES[state])
+                )
+                .values(
+                    state=state.value,
+                    values=values,
+                    constraint_values=constraint_values,
+                    error=error,
+                    finished_at=utcnow(),
+                    seq=seq,
+                )
+                .returning(*trials.c)
+            ).first()
+            if row is None:
+                txn.rollback()
+                current = self.get_trial(study_id, number)  # raises TrialNotFoundError
+                raise TrialStateError(
+                    f"trial {number} is {current.state.value}; it can become {state.value} only from "
+                    f"{_FROM_STATES[state]} (a trial is told once)"
+                )
+            txn.commit()
+            return _trial(row)
+        finally:
+            conn.close()
+
+    def get_trial(self, study_id: int, number: int) -> FrozenTrial:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(trials).where((trials.c.study_id == study_id) & (trials.c.number == number))
+            ).first()
+        if row is None:
+            raise TrialNotFoundError(f"study id {study_id} has no trial number {number}")
+        return _trial(row)
+
+    def get_trials(self, study_id: int, states: Iterable[TrialState] | None = None) -> list[FrozenTrial]:
+        stmt = sa.select(trials).where(trials.c.study_id == study_id)
+        if states is not None:
+            stmt = stmt.where(trials.c.state.in_([TrialState.parse(s).value for s in states]))
+        with self.engine.connect() as conn:
+            return [_trial(r) for r in conn.execute(stmt.order_by(trials.c.number))]
+
+    def finished_since(self, study_id: int, seq: int) -> tuple[list[FrozenTrial], int]:
+        stmt = (
+            sa.select(trials)
+            .where((trials.c.study_id == study_id) & (trials.c.seq > seq))
+            .order_by(trials.c.seq)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        return [_trial(r) for r in rows], (int(rows[-1].seq) if rows else seq)
+
+    def heartbeat(self, study_id: int, numbers: Sequence[int]) -> None:
+        if not numbers:
+            return
+        with self._write() as conn, conn.begin():
+            conn.execute(
+                sa.update(trials)
+                .where(
+                    (trials.c.study_id == study_id)
+                    & trials.c.number.in_(list(numbers))
+                    & (trials.c.state == TrialState.RUNNING.value)
+                )
+                .values(heartbeat_at=utcnow())
+            )
+
+    def reclaim_stale(self, study_id: int, stale_before: dt.datetime, requeue: bool) -> list[int]:
+        stale = (
+            (trials.c.study_id == study_id)
+            & (trials.c.state == TrialState.RUNNING.value)
+            & trials.c.heartbeat_at.is_not(None)
+            & (trials.c.heartbeat_at < stale_before)
+        )
+        with self.engine.connect() as conn:
+            if conn.execute(sa.select(trials.c.id).where(stale).limit(1)).first() is None:
+                return []
+        reclaimed: list[int] = []
+        with self._write() as conn, conn.begin():
+            for row in conn.execute(sa.select(trials).where(stale).order_by(trials.c.number)).all():
+                old = _trial(row)
+                note = f"worker {old.worker_id!r} stopped sending heartbeats (last at {old.heartbeat_at.isoformat()})"
+                attrs = dict(old.attrs)
+                if requeue:
+                    retry = self._insert_trial(
+                        conn,
+                        study_id,
+                        old.params,
+                        TrialState.WAITING,
+                        None,
+                        {**old.attrs, "retry_of": old.number, "retries": int(old.attrs.get("retries", 0)) + 1},
+                        False,
+                    )
+                    note += f"; re-queued as trial {retry.number}"
+                    attrs["requeued_as"] = retry.number
+                seq = self._next_seq(conn, study_id)
+                conn.execute(
+                    sa.update(trials)
+                    .where(trials.c.id == old.trial_id)
+                    .values(state=TrialState.FAILED.value, error=note, attrs=attrs, finished_at=utcnow(), seq=seq)
+                )
+                reclaimed.append(old.number)
+        return reclaimed
+
+    # -- reports and evaluations ----------------------------------------------
+    def _trial_id(self, study_id: int, number: int) -> sa.ScalarSelect[Any]:
+        return (
+            sa.select(trials.c.id)
+            .where((trials.c.study_id == study_id) & (trials.c.number == number))
+            .scalar_subquery()
+        )
+
+    def add_report(self, study_id: int, number: int, step: float, values: Mapping[str, float | None]) -> None:
+        try:
+            with self._write() as conn, conn.begin():
+                conn.execute(
+                    sa.insert(reports).values(
+                        trial_id=self._trial_id(study_id, number), step=float(step), values=dict(values), created_at=utcnow()
+                    )
+                )
+        except IntegrityError:
+            raise TrialNotFoundError(f"study id {study_id} has no trial number {number}") from None
+
+    def get_reports(self, study_id: int, numbers: Sequence[int] | None = None) -> list[Report]:
+        stmt = (
+            sa.select(trials.c.number, reports.c.step, reports.c["values"], reports.c.created_at)
+            .join(trials, trials.c.id == reports.c.trial_id)
+            .where(trials.c.study_id == study_id)
+        )
+        if numbers is not None:
+            stmt = stmt.where(trials.c.number.in_(list(numbers)))
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt.order_by(trials.c.number, reports.c.step, reports.c.id)).all()
+        return [Report(r.number, r.step, r.values, _aware(r.created_at)) for r in rows]
+
+    def add_evaluation(
+        self,
+        study_id: int,
+        number: int,
+        seed: int,
+        split: str,
+        state: TrialState,
+        values: Mapping[str, float] | None = None,
+        error: str | None = None,
+    ) -> None:
+        if split not in EVALUATION_SPLITS:
+            raise ValidationError(f"evaluation split must be one of {EVALUATION_SPLITS}, but got {split!r}")
+        try:
+            with self._write() as conn, conn.begin():
+                conn.execute(
+                    sa.insert(evaluations).values(
+                        trial_id=self._trial_id(study_id, number),
+                        seed=int(seed),
+                        split=split,
+                        state=state.value,
+                        values=dict(values) if values is not None else None,
+                        error=error,
+                        created_at=utcnow(),
+                    )
+                )
+        except IntegrityError as exc:
+            raise TrialStateError(
+                f"trial {number}: could not record the {split} evaluation for seed {seed} "
+                f"(the trial does not exist or this seed/split is already recorded): {exc.orig}"
+            ) from None
+
+    def get_evaluations(self, study_id: int, numbers: Sequence[int] | None = None) -> list[Evaluation]:
+        stmt = (
+            sa.select(trials.c.number, evaluations)
+            .join(trials, trials.c.id == evaluations.c.trial_id)
+            .where(trials.c.study_id == study_id)
+        )
+        if numbers is not None:
+            stmt = stmt.where(trials.c.number.in_(list(numbers)))
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt.order_by(trials.c.number, evaluations.c.id)).all()
+        return [Evaluation(r.number, r.seed, r.split, TrialState(r.state), r.values, r.error) for r in rows]

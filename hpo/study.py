@@ -1,0 +1,419 @@
+"""Studies: create, load, ask, tell, optimise, and query results."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from hpo.errors import (
+    ConfigError,
+    NoCompletedTrialsError,
+    ObjectiveError,
+    SamplerError,
+    SamplerExhausted,
+    TrialStateError,
+)
+from hpo.records import FrozenTrial, Objective, StudyRecord, TrialState, parse_constraints, parse_objectives
+from hpo.samplers import Sampler, SamplingContext, make_sampler, trial_rng
+from hpo.space import SearchSpace
+from hpo.store import StudyStore, open_store
+from hpo.trial import Trial
+from hpo.values import check_values
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Study", "create_study", "load_study", "delete_study", "list_studies", "DEFAULT_SAMPLER"]
+
+#: The sampler a study gets when none is named.
+DEFAULT_SAMPLER = "tpe"
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,199}$")
+_STALE_POLICIES = ("requeue", "fail")
+
+
+def _worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+def _check_settings(heartbeat_interval: Any, stale_after: Any, stale_policy: Any) -> dict[str, Any]:
+    for field, value in (("heartbeat_interval", heartbeat_interval), ("stale_after", stale_after)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+            raise ConfigError(f"{field}: must be a positive number of seconds, but got {value!r}")
+    if stale_policy not in _STALE_POLICIES:
+        raise ConfigError(f"stale_policy: must be one of {_STALE_POLICIES}, but got {stale_policy!r}")
+    interval = float(heartbeat_interval)
+    return {
+        "heartbeat_interval": interval,
+        "stale_after": float(stale_after) if stale_after is not None else 4.0 * interval,
+        "stale_policy": stale_policy,
+    }
+
+
+def _sampler_spec(sampler: Sampler, requested: Any) -> dict[str, Any]:
+    if isinstance(requested, str):
+        return {"name": requested, "options": sampler.options()}
+    if isinstance(requested, Mapping):
+        return {"name": requested["name"], "options": sampler.options()}
+    return {"name": f"{type(sampler).__module__}.{type(sampler).__qualname__}", "options": sampler.options(), "custom": True}
+
+
+class Study:
+    """A study in a store. Build one with :func:`create_study` or :func:`load_study`.
+
+    Several Study objects (threads, processes, machines) may work on the same
+    stored study at once: numbers are allocated by the store, each trial is
+    told once, and every object reads what the others finished.
+    """
+
+    def __init__(self, store: StudyStore, record: StudyRecord, sampler: Sampler) -> None:
+        self.store = store
+        self.record = record
+        self.sampler = sampler
+        self.space = SearchSpace.from_dict(record.space)
+        self.scheduler: Any = None
+        self._lock = threading.RLock()
+        self._history: list[FrozenTrial] = []
+        self._seq = 0
+
+    # -- description ------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    @property
+    def study_id(self) -> int:
+        return self.record.study_id
+
+    @property
+    def objectives(self) -> tuple[Objective, ...]:
+        return self.record.objectives
+
+    @property
+    def constraints(self) -> tuple:
+        return self.record.constraints
+
+    @property
+    def directions(self) -> list[str]:
+        return [o.direction.value for o in self.objectives]
+
+    @property
+    def seed(self) -> int | None:
+        return self.record.settings.get("seed")
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return dict(self.record.settings)
+
+    def __repr__(self) -> str:
+        return f"Study(name={self.name!r}, storage={self.store.url!r}, sampler={self.sampler!r})"
+
+    # -- history (incremental) -----------------------------------------------------
+    def _refresh(self) -> list[FrozenTrial]:
+        """Fetch the trials finished since the last refresh; return the whole cached history."""
+        with self._lock:
+            new, self._seq = self.store.finished_since(self.study_id, self._seq)
+            self._history.extend(new)
+            return self._history
+
+    def _context(self, number: int) -> SamplingContext:
+        history = self._refresh() if self.sampler.uses_history else []
+        pending: list[dict[str, Any]] = []
+        if self.sampler.uses_pending:
+            pending = [t.params for t in self.store.get_trials(self.study_id, [TrialState.RUNNING, TrialState.WAITING])]
+        return SamplingContext(
+            space=self.space,
+            objectives=self.objectives,
+            constraints=self.constraints,
+            history=history,
+            pending=pending,
+            number=number,
+            seed=self.seed,
+            rng=trial_rng(self.seed, number),
+        )
+
+    # -- ask / tell ----------------------------------------------------------------
+    def ask(self, *, heartbeat: bool = False) -> Trial:
+        """Start a trial: an enqueued configuration if one waits, else the sampler's suggestion.
+
+        Raises:
+            SamplerExhausted: the sampler has nothing left to suggest (e.g. a finished grid).
+        """
+        worker = _worker_id()
+        claimed = self.store.claim_waiting(self.study_id, worker, heartbeat=heartbeat)
+        if claimed is not None:
+            return Trial(self, claimed)
+        number = self.store.reserve_numbers(self.study_id)
+        with self._lock:
+            params = self.space.validate(self.sampler.suggest(self._context(number)))
+        frozen = self.store.create_trial(
+            self.study_id, params, TrialState.RUNNING, worker, heartbeat=heartbeat, number=number
+        )
+        return Trial(self, frozen)
+
+    def enqueue(self, params: Mapping[str, Any], attrs: Mapping[str, Any] | None = None) -> int:
+        """Queue a configuration to be evaluated before the sampler's suggestions; return its number."""
+        checked = self.space.validate(params)
+        frozen = self.store.create_trial(
+            self.study_id, checked, TrialState.WAITING, attrs={"enqueued": True, **(attrs or {})}
+        )
+        return frozen.number
+
+    def tell(
+        self,
+        trial: Trial | FrozenTrial | int,
+        values: Any = None,
+        state: TrialState | str = TrialState.COMPLETE,
+        error: str | None = None,
+    ) -> FrozenTrial:
+        """Finish a trial.
+
+        Args:
+            trial: the trial or its number.
+            values: a float (one objective), a sequence, or a mapping with every
+                objective (and constraint) name. Required for COMPLETE; optional
+                for PRUNED (e.g. the last reported value); ignored for FAILED.
+            state: COMPLETE (default), PRUNED or FAILED.
+            error: text stored with a FAILED trial (e.g. a traceback).
+
+        NaN or infinite values make the trial FAILED (they never reach a model).
+        Invalid values raise before anything is written.
+        """
+        number = trial if isinstance(trial, int) and not isinstance(trial, bool) else getattr(trial, "number", None)
+        if not isinstance(number, int):
+            raise TrialStateError(f"tell: expected a Trial or a trial number, but got {trial!r}")
+        state = TrialState.parse(state)
+        if not state.is_finished:
+            raise TrialStateError(f"tell: state must be COMPLETE, PRUNED or FAILED, but got {state.value}")
+        vals = cvals = None
+        if state is TrialState.COMPLETE and values is None:
+            raise ObjectiveError(f"tell: trial {number} is told COMPLETE but no values were given")
+        if values is not None and state is not TrialState.FAILED:
+            checked = check_values(values, self.objectives, self.constraints)
+            if checked.not_finite:
+                state = TrialState.FAILED
+                error = "objective returned non-finite value(s) for " + ", ".join(
+                    f"{n}={(checked.values | (checked.constraint_values or {}))[n]}" for n in checked.not_finite
+                )
+            else:
+                vals, cvals = checked.values, checked.constraint_values
+        frozen = self.store.finish_trial(self.study_id, number, state, vals, cvals, error)
+        self.sampler.after_trial(frozen)
+        return frozen
+
+    # -- running -------------------------------------------------------------------
+    def optimize(
+        self,
+        objective: Callable[[Trial], Any],
+        n_trials: int | None = None,
+        timeout: float | None = None,
+        n_workers: int = 1,
+        catch: tuple[type[BaseException], ...] = (Exception,),
+        callbacks: Iterable[Callable[[Study, FrozenTrial], None]] | None = None,
+        show_progress_bar: bool = True,
+        backend: str = "local",
+    ) -> None:
+        """Run ``objective(trial)`` on suggested configurations.
+
+        Args:
+            objective: returns a float, a sequence or a mapping of values (see :meth:`tell`);
+                raise :class:`hpo.TrialPruned` to stop early.
+            n_trials: trials to run in this call (None: until ``timeout``).
+            timeout: seconds after which no new trial starts.
+            n_workers: trials run at once (threads in the local backend).
+            catch: exception types that mark the trial FAILED (with its traceback)
+                and let the study go on; others fail the trial and propagate.
+            callbacks: called as ``callback(study, frozen_trial)`` after each trial.
+            show_progress_bar: a progress bar with the best value so far.
+            backend: ``"local"``.
+        """
+        from hpo.execution import get_executor
+
+        get_executor(backend).run(
+            self,
+            objective,
+            n_trials=n_trials,
+            timeout=timeout,
+            n_workers=n_workers,
+            catch=tuple(catch),
+            callbacks=list(callbacks or []),
+            show_progress_bar=show_progress_bar,
+        )
+
+    def reclaim_stale(self) -> list[int]:
+        """Fail (and per ``stale_policy`` re-queue) RUNNING trials whose worker stopped heart-beating."""
+        settings = self.record.settings
+        cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=settings.get("stale_after", 120.0))
+        return self.store.reclaim_stale(self.study_id, cutoff, requeue=settings.get("stale_policy") == "requeue")
+
+    # -- results -------------------------------------------------------------------
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        """Every trial, ordered by number."""
+        return self.store.get_trials(self.study_id)
+
+    def get_trials(self, states: Iterable[TrialState | str] | None = None) -> list[FrozenTrial]:
+        return self.store.get_trials(self.study_id, None if states is None else [TrialState.parse(s) for s in states])
+
+    def _feasible_completed(self) -> list[FrozenTrial]:
+        history = self._refresh()
+        return [
+            t for t in history if t.state is TrialState.COMPLETE and t.values and t.is_feasible(self.constraints)
+        ]
+
+    @property
+    def best_trial(self) -> FrozenTrial:
+        """The best feasible COMPLETE trial (single-objective studies)."""
+        if len(self.objectives) != 1:
+            raise ObjectiveError(
+                f"best_trial is for single-objective studies; this one has {[o.name for o in self.objectives]}: "
+                "use pareto_front()"
+            )
+        done = self._feasible_completed()
+        if not done:
+            raise NoCompletedTrialsError(f"study {self.name!r} has no completed feasible trial yet")
+        obj = self.objectives[0]
+        return min(done, key=lambda t: (obj.sign * t.values[obj.name], t.number))
+
+    @property
+    def best_params(self) -> dict[str, Any]:
+        return dict(self.best_trial.params)
+
+    @property
+    def best_value(self) -> float:
+        return self.best_trial.values[self.objectives[0].name]
+
+    def pareto_front(self) -> list[FrozenTrial]:
+        """Feasible COMPLETE trials that no other one dominates, ordered by number."""
+        from hpo.results import non_dominated
+
+        done = self._feasible_completed()
+        if not done:
+            return []
+        keep = non_dominated([[o.sign * t.values[o.name] for o in self.objectives] for t in done])
+        return sorted((t for t, k in zip(done, keep) if k), key=lambda t: t.number)
+
+    def trials_dataframe(self) -> pd.DataFrame:
+        """One row per trial: number, state, values, params, constraints, times, error."""
+        from hpo.results import trials_dataframe
+
+        return trials_dataframe(self)
+
+    def count_done(self) -> int:
+        """Trials that count towards a study's budget: finished, and not re-queued."""
+        return sum(
+            1
+            for t in self._refresh()
+            if t.state is not TrialState.FAILED or "requeued_as" not in t.attrs
+        )
+
+
+# -- module-level API -------------------------------------------------------------
+def create_study(
+    name: str | None = None,
+    space: SearchSpace | Mapping[str, Any] | None = None,
+    objectives: str | Mapping[str, str] = "minimize",
+    constraints: Mapping[str, Any] | None = None,
+    storage: str | StudyStore | None = None,
+    sampler: str | Sampler | Mapping[str, Any] | None = None,
+    seed: int | None = None,
+    load_if_exists: bool = False,
+    fidelity: Mapping[str, Any] | None = None,
+    heartbeat_interval: float = 30.0,
+    stale_after: float | None = None,
+    stale_policy: str = "requeue",
+) -> Study:
+    """Create a study in ``storage`` (default ``sqlite:///hpo.db``) and return it.
+
+    Everything is validated before anything is written; errors name the field.
+
+    Args:
+        name: unique name in the store (default: a generated one).
+        space: ``{"lr": hpo.Float(1e-5, 1e-1, log=True), ...}`` or a SearchSpace.
+        objectives: ``"minimize"``, ``"maximize"`` or ``{"loss": "minimize", ...}``.
+        constraints: ``{"memory_gb": ("<=", 16)}``.
+        storage: a URL or a store; None means ``$HPO_STORAGE`` or ``sqlite:///hpo.db``.
+        sampler: a name (see ``hpo.samplers.sampler_names()``), ``{"name", "options"}`` or a Sampler.
+        seed: makes the suggestions reproducible.
+        load_if_exists: return the existing study of that name instead of failing.
+        heartbeat_interval: seconds between heartbeats of running trials in ``optimize``.
+        stale_after: seconds without heartbeat after which a RUNNING trial is reclaimed
+            (default 4 x heartbeat_interval).
+        stale_policy: ``"requeue"`` (fail it and queue its params again) or ``"fail"``.
+    """
+    if name is None:
+        name = f"study-{uuid.uuid4().hex[:8]}"
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ConfigError(
+            f"name: must be 1-200 characters of letters, digits, '_', '.', ':' or '-', starting with a "
+            f"letter or digit, but got {name!r}"
+        )
+    if space is None:
+        raise ConfigError("space: a search space is required, e.g. {'lr': hpo.Float(1e-5, 1e-1, log=True)}")
+    space = space if isinstance(space, SearchSpace) else SearchSpace(space)
+    objs = parse_objectives(objectives)
+    cons = parse_constraints(constraints, tuple(o.name for o in objs))
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise ConfigError(f"seed: must be a non-negative integer or None, but got {seed!r}")
+    if fidelity is not None and not isinstance(fidelity, Mapping):
+        raise ConfigError(f"fidelity: expected a mapping, but got {fidelity!r}")
+    settings = _check_settings(heartbeat_interval, stale_after, stale_policy)
+    requested = DEFAULT_SAMPLER if sampler is None else sampler
+    sampler_obj = make_sampler(requested)
+    settings.update(seed=seed, sampler=_sampler_spec(sampler_obj, requested))
+    store = open_store(storage)
+    if load_if_exists:
+        from hpo.errors import StudyNotFoundError
+
+        try:
+            return load_study(name, store, sampler=sampler)
+        except StudyNotFoundError:
+            pass
+    try:
+        record = store.create_study(
+            name,
+            space.to_dict(),
+            [o.to_dict() for o in objs],
+            [c.to_dict() for c in cons],
+            dict(fidelity) if fidelity is not None else None,
+            settings,
+        )
+    except Exception as exc:
+        from hpo.errors import DuplicateStudyError
+
+        if load_if_exists and isinstance(exc, DuplicateStudyError):  # lost a creation race
+            return load_study(name, store, sampler=sampler)
+        raise
+    return Study(store, record, sampler_obj)
+
+
+def load_study(
+    name: str, storage: str | StudyStore | None = None, sampler: str | Sampler | Mapping[str, Any] | None = None
+) -> Study:
+    """Load a stored study; its sampler is rebuilt from the stored settings unless one is given."""
+    store = open_store(storage)
+    record = store.get_study(name)
+    if sampler is None:
+        spec = record.settings.get("sampler") or {"name": DEFAULT_SAMPLER}
+        if spec.get("custom"):
+            raise SamplerError(
+                f"study {name!r} was created with the custom sampler {spec['name']}; pass sampler=... to load_study"
+            )
+        sampler = {"name": spec["name"], "options": spec.get("options") or {}}
+    return Study(store, record, make_sampler(sampler))
+
+
+def delete_study(name: str, storage: str | StudyStore | None = None) -> None:
+    """Delete a study with all its trials, reports and evaluations."""
+    open_store(storage).delete_study(name)
+
+
+def list_studies(storage: str | StudyStore | None = None) -> list:
+    """Summaries of the studies in the store (name, trials by state, last activity)."""
+    return open_store(storage).list_studies()
+

@@ -1,0 +1,66 @@
+"""Shared pytest fixtures.
+
+Storage backends:
+  * ``postgres_server`` (session): one throwaway PostgreSQL server per xdist worker.
+  * ``postgres_url``: a fresh, empty PostgreSQL database per test.
+  * ``sqlite_url``: a fresh SQLite file per test.
+  * ``storage_url``: parametrised over ``sqlite`` and ``postgres``.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hpo.testing.postgres import PostgresServer, PostgresUnavailable, start_postgres
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that use the PostgreSQL server directly get the ``postgres`` marker."""
+    for item in items:
+        if "postgres_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
+
+
+# --------------------------------------------------------------------------- storage
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A private PostgreSQL server, started once per pytest(-xdist) worker."""
+    try:
+        server = start_postgres()
+    except PostgresUnavailable as exc:
+        if _in_ci():
+            pytest.fail(f"CI must install PostgreSQL (see .ci/run): {exc}", pytrace=False)
+        pytest.skip(f"!!! POSTGRESQL NOT INSTALLED - PostgreSQL tests SKIPPED !!! {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """SQLAlchemy URL of a brand-new, empty PostgreSQL database."""
+    return postgres_server.new_database(f"test_{uuid.uuid4().hex[:16]}")
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """SQLAlchemy URL of a brand-new SQLite file."""
+    return f"sqlite:///{tmp_path}/hpo.db"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def storage_url(request: pytest.FixtureRequest) -> str:
+    """The same test against each storage backend (ids: ``sqlite``, ``postgres``)."""
+    return str(request.getfixturevalue(f"{request.param}_url"))
