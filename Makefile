@@ -17,8 +17,11 @@ $(VENV): $(VENV)/.installed
 
 setup: $(VENV)
 
+N_TRIALS ?= 30
+DEMO_STORAGE ?= sqlite:///hpo.db
+
 demo: $(VENV)
-	$(BIN)/hpo demo --n-trials $${N_TRIALS:-30} --storage sqlite:///hpo.db
+	$(BIN)/hpo demo --n-trials $(N_TRIALS) --storage $(DEMO_STORAGE)
 
 test: $(VENV)
 	$(BIN)/python -m pytest -n 2 --timeout 900 $(PYTEST_ARGS)

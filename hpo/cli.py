@@ -50,6 +50,14 @@ def _storage(args: argparse.Namespace) -> str:
     return args.storage or os.environ.get("HPO_STORAGE") or DEFAULT_STORAGE
 
 
+def _load(name: str, storage: str) -> Any:
+    """Load a study to read or delete it: no sampler is needed (a custom one could not be rebuilt)."""
+    from hpo.samplers import RandomSampler
+    from hpo.study import load_study
+
+    return load_study(name, storage, sampler=RandomSampler())
+
+
 def _best_table(study: Any, top: int = 5) -> str:
     from hpo.records import TrialState
 
@@ -124,9 +132,7 @@ def cmd_studies(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from hpo.study import load_study
-
-    study = load_study(args.name, _storage(args))
+    study = _load(args.name, _storage(args))
     print(f"study {study.name!r} in {study.store.url}")
     print(f"objectives: " + ", ".join(f"{o.name} ({o.direction.value})" for o in study.objectives))
     print(f"sampler: {study.settings.get('sampler', {}).get('name')}   seed: {study.seed}")
@@ -136,9 +142,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from hpo.study import load_study
-
-    study = load_study(args.name, _storage(args))
+    study = _load(args.name, _storage(args))
     frame = study.trials_dataframe()
     if args.format == "csv":
         text = frame.to_csv(index=False)
@@ -156,9 +160,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    from hpo.study import delete_study, load_study
+    from hpo.study import delete_study
 
-    study = load_study(args.name, _storage(args))
+    study = _load(args.name, _storage(args))
     if not args.yes:
         if not sys.stdin.isatty():
             print(f"error: refusing to delete {args.name!r} without --yes (no terminal to confirm)", file=sys.stderr)

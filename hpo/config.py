@@ -97,18 +97,18 @@ def _mapping(field_name: str, value: Any, allowed: set[str] | None = None) -> di
     if not isinstance(value, Mapping):
         raise ConfigError(f"{field_name}: expected a mapping, but got {type(value).__name__} {value!r}")
     if allowed is not None:
-        unknown = sorted(set(value) - allowed)
+        unknown = sorted(set(value) - allowed, key=repr)
         if unknown:
             raise ConfigError(f"{field_name}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
     return dict(value)
 
 
-def _optional_number(field_name: str, value: Any, integer: bool) -> Any:
+def _optional_number(field_name: str, value: Any, integer: bool, positive: bool = False) -> Any:
     if value is None:
         return None
     kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or value < 0:
-        kind = "non-negative integer" if integer else "non-negative number"
+    if isinstance(value, bool) or not isinstance(value, kinds) or not (value > 0 if positive else value >= 0):
+        kind = ("positive" if positive else "non-negative") + (" integer" if integer else " number")
         raise ConfigError(f"{field_name}: expected a {kind}, but got {value!r}")
     return value
 
@@ -145,8 +145,12 @@ def parse_config(data: Any, base_dir: Path | None = None) -> StudyConfig:
     n_workers = execution["n_workers"]
     if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
         raise ConfigError(f"execution.n_workers: expected an integer >= 1, but got {n_workers!r}")
-    if not isinstance(execution["backend"], str):
-        raise ConfigError(f"execution.backend: expected a name, but got {execution['backend']!r}")
+    from hpo.execution import executor_names
+
+    if not isinstance(execution["backend"], str) or execution["backend"] not in executor_names():
+        raise ConfigError(
+            f"execution.backend: expected one of {executor_names()}, but got {execution['backend']!r}"
+        )
     constraints = data.get("constraints")
     if constraints is not None:
         constraints = {k: tuple(v) if isinstance(v, list) else v for k, v in _mapping("constraints", constraints).items()}
@@ -160,7 +164,7 @@ def parse_config(data: Any, base_dir: Path | None = None) -> StudyConfig:
         sampler=data.get("sampler"),
         seed=_optional_number("seed", data.get("seed"), integer=True),
         n_trials=_optional_number("n_trials", data.get("n_trials"), integer=True),
-        timeout=_optional_number("timeout", data.get("timeout"), integer=False),
+        timeout=_optional_number("timeout", data.get("timeout"), integer=False, positive=True),
         execution=execution,
         settings=_mapping("settings", data.get("settings") or {}, _SETTINGS),
         fidelity=_mapping("fidelity", data["fidelity"]) if data.get("fidelity") is not None else None,
@@ -191,8 +195,8 @@ def resolve_objective(spec: str, base_dir: Path | None = None) -> Callable[..., 
         added = True
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"objective: cannot import module {module_name!r}: {exc}") from None
+    except Exception as exc:  # not found, or the module failed while importing (SyntaxError, ...)
+        raise ConfigError(f"objective: cannot import module {module_name!r}: {type(exc).__name__}: {exc}") from None
     finally:
         if added:
             sys.path.remove(str(base_dir))

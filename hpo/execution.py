@@ -59,7 +59,7 @@ def run_trial(
 def _check_run_args(n_trials: Any, timeout: Any, n_workers: Any) -> None:
     if n_trials is not None and (isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 0):
         raise ConfigError(f"n_trials: must be a non-negative integer or None, but got {n_trials!r}")
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0):
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0):
         raise ConfigError(f"timeout: must be a positive number of seconds or None, but got {timeout!r}")
     if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
         raise ConfigError(f"n_workers: must be an integer >= 1, but got {n_workers!r}")

@@ -148,6 +148,13 @@ def parse_objectives(objectives: str | Mapping[str, str] | list | None) -> tuple
     return tuple(parsed)
 
 
+def _to_float(x: int | float) -> float:
+    try:
+        return float(x)
+    except OverflowError:  # an int beyond the float range
+        return math.inf
+
+
 def parse_constraints(
     constraints: Mapping[str, Any] | list | None, objective_names: tuple[str, ...] = ()
 ) -> tuple[Constraint, ...]:
@@ -179,7 +186,7 @@ def parse_constraints(
             raise ObjectiveError(
                 f"constraints[{name!r}]: op must be one of {_CONSTRAINT_OPS}, but got {op!r}"
             )
-        if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not math.isfinite(bound):
+        if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not math.isfinite(_to_float(bound)):
             raise ObjectiveError(f"constraints[{name!r}]: bound must be a finite number, but got {bound!r}")
         parsed.append(Constraint(name, op, float(bound)))
     return tuple(parsed)

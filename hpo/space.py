@@ -18,23 +18,7 @@ shows the lowered value). ``step`` cannot be combined with ``log=True``. Grids
 hold at most 2**50 (Int) or 2**40 (stepped Float) values; a log Int needs
 ``high <= 2**40`` so that decoding stays exact.
 
-Encoding by :class:`SpaceEncoder` into the unit cube, columns in ``names`` order:
-
-* Fixed: no column.
-* Float without step: ``u = (x - low) / (high - low)``; with ``log=True``
-  ``u = (log x - log low) / (log high - log low)``. Decoding inverts this and
-  clamps into ``[low, high]`` (round trip up to floating-point error).
-* Int (``log=False``) and stepped Float: with ``n`` grid values and ``i`` the index
-  of ``x``, ``u = (i + 0.5) / n``; decoding ``i = min(floor(u * n), n - 1)``.
-* Int with ``log=True``: ``u = (log x - log low) / (log high - log low)``; decoding
-  ``round(exp(log low + u * (log high - log low)))`` (half to even) clamped into
-  ``[low, high]``; encoding then decoding returns ``x`` exactly.
-* Categorical, ``onehot=True``: one column per choice, 1.0 for the chosen one and
-  0.0 elsewhere; decoding takes the argmax (the first on ties). ``onehot=False``:
-  one column ``u = (i + 0.5) / k``; decoding ``min(floor(u * k), k - 1)``.
-* Imputation: every column of an inactive parameter is 0.5 (the cube's centre; a
-  one-hot group of 0.5s is equally far from every choice). Decoding never reads
-  them, since conditions are evaluated on the decoded parents.
+Encoding into the unit cube for models: :mod:`hpo.encoding` (``space.encoder()``).
 """
 
 from __future__ import annotations
@@ -44,14 +28,24 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hpo.errors import SpaceError
 
-__all__ = ["Param", "Float", "Int", "Categorical", "Fixed", "param_from_dict",
-           "SearchSpace", "Column", "SpaceEncoder"]
+if TYPE_CHECKING:
+    from hpo.encoding import SpaceEncoder
+
+__all__ = ["Param", "Float", "Int", "Categorical", "Fixed", "param_from_dict", "SearchSpace"]
+
+
+def __getattr__(name: str) -> Any:  # the encoder lives in hpo.encoding; re-exported here
+    if name in ("Column", "SpaceEncoder"):
+        from hpo import encoding
+
+        return getattr(encoding, name)
+    raise AttributeError(f"module 'hpo.space' has no attribute {name!r}")
 
 _MAX_INT_GRID, _MAX_FLOAT_GRID, _MAX_LOG_INT, _MAX_INT_ABS = 2**50, 2**40, 2**40, 2**53
 _TYPES = "str, int, float, bool, None"
@@ -79,7 +73,8 @@ def _key(v: Any) -> tuple | None:
 def _as_float(v: Any, what: str) -> float:
     v = _py(v)
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise SpaceError(f"{what} must be a number, but got {v!r} ({type(v).__name__})")
+        hint = " (YAML reads 1e-5 as a string: write 1.0e-5)" if isinstance(v, str) else ""
+        raise SpaceError(f"{what} must be a number, but got {v!r} ({type(v).__name__}){hint}")
     f = float(v) if isinstance(v, float) or abs(v) < 2**1023 else math.inf
     if not math.isfinite(f):
         raise SpaceError(f"{what} must be finite, but got {v!r}")
@@ -205,6 +200,8 @@ class _Range(Param):
         self._set(low=low, high=high, log=log, step=step, _n=n)
         if log:
             self._set(_lo=math.log(low), _span=math.log(high) - math.log(low))
+            if not self._span > 0:
+                self._fail(f"`log(low) < log(high)` must hold, but got low={low!r}, high={high!r}")
 
     def _range_error(self, name: str, x: Any) -> SpaceError:
         grid = "" if self._n is None else f" on the grid low + i*step (step={self.step!r})"
@@ -228,7 +225,8 @@ class _Range(Param):
         """Values for unit-cube coordinates ``u`` of shape (n,)."""
         if self._n is not None and not self.log:
             return [self._at(int(i)) for i in np.minimum(np.floor(u * self._n), self._n - 1)]
-        x = np.exp(self._lo + u * self._span) if self.log else self.low + u * (self.high - self.low)
+        with np.errstate(over="ignore"):
+            x = np.exp(self._lo + u * self._span) if self.log else self.low + u * (self.high - self.low)
         x = np.where(u <= 0.0, self.low, np.where(u >= 1.0, self.high, x))  # exact end points
         if isinstance(self, Int):
             return [int(v) for v in np.clip(np.rint(x), self.low, self.high)]
@@ -254,7 +252,7 @@ class Float(_Range):
             step = _as_float(step, "Float: step")
             if log or not step > 0:
                 self._fail(f"`step > 0` must hold and step excludes log=True, but got step={step!r}, log={log}")
-            r = (high - low) / step
+            r = min((high - low) / step, _MAX_FLOAT_GRID)
             k = round(r)
             if abs(r - k) > self._tol(k, low, high, step):  # off the grid: lower high (as Optuna)
                 k = math.floor(r)
@@ -291,8 +289,7 @@ class Float(_Range):
         rng = np.random.default_rng(rng)
         if self.step is not None:
             return self._at(int(rng.integers(self._n)))
-        x = math.exp(rng.uniform(self._lo, self._lo + self._span)) if self.log else rng.uniform(self.low, self.high)
-        return float(min(max(x, self.low), self.high))
+        return self._decode(rng.uniform(size=1))[0]  # uniform in the encoding: (log-)uniform
 
 
 @dataclass(frozen=True)
@@ -362,14 +359,14 @@ class Categorical(Param):
             index[_key(c)] = i
         self._set(choices=ch, _pos=index)
 
-    def _index(self, value: Any, name: str) -> int:
+    def _position(self, value: Any, name: str) -> int:
         i = self._pos.get(_key(value))
         if i is None:
             raise SpaceError(f"space[{name!r}]: value must be one of {list(self.choices)!r}, but got {value!r}")
         return i
 
     def validate(self, value: Any, name: str) -> Any:
-        return self.choices[self._index(value, name)]
+        return self.choices[self._position(value, name)]
 
     def to_dict(self) -> dict:
         return {"type": "categorical", "choices": list(self.choices), "active_if": self._cond_json()}
@@ -423,25 +420,25 @@ def param_from_dict(d: Mapping, name: str | None = None) -> Param:
         SpaceError: Unknown ``type`` or keys (listing the allowed ones), a missing
             field, or an invalid definition.
     """
-    where = f"space[{name!r}]" if name is not None else "param_from_dict"
+    where = f"space[{name!r}]: " if name is not None else ""
     if not isinstance(d, Mapping):
-        raise SpaceError(f"{where}: expected a mapping with a 'type' key, but got {d!r}")
+        raise SpaceError(f"{where}expected a mapping with a 'type' key, but got {d!r}")
     kind = d.get("type")
     if not isinstance(kind, str) or kind.lower() not in _SCHEMAS:
-        raise SpaceError(f"{where}: unknown type {kind!r}; allowed: {', '.join(_SCHEMAS)}")
+        raise SpaceError(f"{where}unknown type {kind!r}; allowed: {', '.join(_SCHEMAS)}")
     cls, required, optional = _SCHEMAS[kind.lower()]
     allowed = ("type", *required, *optional, "active_if")
     unknown = [k for k in d if k not in allowed]
     if unknown:
-        raise SpaceError(f"{where}: unknown key(s) {unknown!r} for type {kind!r}; allowed: {', '.join(allowed)}")
+        raise SpaceError(f"{where}unknown key(s) {unknown!r} for type {kind!r}; allowed: {', '.join(allowed)}")
     missing = [k for k in required if k not in d]
     if missing:
-        raise SpaceError(f"{where}: missing key(s) {missing!r} for type {kind!r}")
+        raise SpaceError(f"{where}missing key(s) {missing!r} for type {kind!r}")
     kwargs = {k: v for k, v in d.items() if k != "type" and not (cls is Int and k == "step" and v is None)}
     try:
         return cls(**kwargs)
     except SpaceError as e:
-        raise SpaceError(f"{where}: {e}") from None
+        raise SpaceError(f"{where}{e}") from None
 
 
 class _UnknownParamError(SpaceError, KeyError):
@@ -510,7 +507,8 @@ class SearchSpace:
             self parent, Float parent, value the parent cannot take, cycle).
     """
 
-    def __init__(self, params: Mapping[str, Any]) -> None:
+    def __init__(self, params: Mapping[str, Any] | SearchSpace) -> None:
+        params = params._params if isinstance(params, SearchSpace) else params
         if not isinstance(params, Mapping) or not params:
             raise SpaceError(f"space: a non-empty mapping name -> Param is required, but got {params!r}")
         raw: dict[str, Param] = {}
@@ -588,7 +586,7 @@ class SearchSpace:
         An inactive parent makes the child inactive; a parent missing from
         ``params`` counts as inactive, except a Fixed one (it takes its value).
         """
-        self[name]
+        _ = self[name]  # SpaceError (and KeyError) for an unknown name
         return next(active for n, active in self._walk(params) if n == name)
 
     def active_names(self, params: Mapping[str, Any]) -> list[str]:
@@ -641,122 +639,7 @@ class SearchSpace:
         return out
 
     def encoder(self, onehot: bool = True) -> SpaceEncoder:
-        """Returns a :class:`SpaceEncoder` (one-hot or index-encoded categoricals)."""
+        """Returns a :class:`hpo.encoding.SpaceEncoder` (one-hot or index-encoded categoricals)."""
+        from hpo.encoding import SpaceEncoder
+
         return SpaceEncoder(self, onehot=onehot)
-
-
-class Column(NamedTuple):
-    """One encoding column: parameter, kind and, for one-hot columns, the choice index."""
-
-    name: str
-    kind: str  # "float" | "int" | "categorical" | "onehot"
-    choice: int | None = None
-
-
-class SpaceEncoder:
-    """Maps configurations to points of the unit cube [0, 1]^dim for models, and back.
-
-    The rules are in the module docstring.
-
-    Attributes:
-        space: The encoded space.
-        dim: Number of columns.
-        columns: One :class:`Column` per column.
-        bounds: Read-only array of shape (2, dim): zeros, then ones.
-        integer_dims: Columns whose decoded value is discrete (Int, stepped
-            Float, index-encoded Categorical).
-        categorical_dims: Index-encoded Categorical columns (``onehot=False``).
-        onehot_groups: Categorical name -> its columns (``onehot=True``).
-    """
-
-    def __init__(self, space: SearchSpace, onehot: bool = True) -> None:
-        self.space, self.onehot = space, bool(onehot)
-        cols: list[Column] = []
-        ints: list[int] = []
-        self.onehot_groups: dict[str, tuple[int, ...]] = {}
-        self._slices: dict[str, tuple[int, int]] = {}
-        for name, p in space.params.items():
-            start = len(cols)
-            if isinstance(p, Fixed):
-                continue
-            if isinstance(p, Categorical) and self.onehot:
-                cols += [Column(name, "onehot", j) for j in range(len(p.choices))]
-                self.onehot_groups[name] = tuple(range(start, len(cols)))
-            else:
-                kind = {Categorical: "categorical", Int: "int"}.get(type(p), "float")
-                cols.append(Column(name, kind))
-                if kind != "float" or p.step is not None:
-                    ints.append(start)
-            self._slices[name] = (start, len(cols))
-        self.columns, self.dim, self.integer_dims = tuple(cols), len(cols), tuple(ints)
-        self.categorical_dims = tuple(i for i, c in enumerate(cols) if c.kind == "categorical")
-        self.bounds = np.vstack([np.zeros(self.dim), np.ones(self.dim)])
-        self.bounds.setflags(write=False)
-
-    def __repr__(self) -> str:
-        return f"SpaceEncoder(dim={self.dim}, onehot={self.onehot}, space={self.space!r})"
-
-    def encode(self, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        """Encodes configurations, each checked by ``space.validate`` first.
-
-        Args:
-            configs: n configurations.
-
-        Returns:
-            Float64 array of shape (n, dim) with values in [0, 1]; the columns of
-            inactive parameters are 0.5.
-        """
-        if isinstance(configs, Mapping) or not isinstance(configs, Sequence):
-            raise SpaceError(f"encode: expected a sequence of configurations, but got {type(configs).__name__}")
-        X = np.full((len(configs), self.dim), 0.5)
-        for r, config in enumerate(configs):
-            c = self.space.validate(config)
-            for name, (a, b) in self._slices.items():
-                p = self.space[name]
-                if name not in c:
-                    continue
-                if not isinstance(p, Categorical):
-                    X[r, a] = p._encode(c[name])
-                elif self.onehot:
-                    X[r, a:b] = 0.0
-                    X[r, a + p._index(c[name], name)] = 1.0
-                else:
-                    X[r, a] = (p._index(c[name], name) + 0.5) / len(p.choices)
-        return X
-
-    def decode(self, X: np.ndarray) -> list[dict[str, Any]]:
-        """Decodes points of the cube into valid configurations.
-
-        Args:
-            X: Array of shape (n, dim), or (dim,) for one point; values are
-                clipped into [0, 1] first (NaN is an error).
-
-        Returns:
-            n configurations with exactly the active parameters (Fixed included),
-            each passing ``space.validate``.
-        """
-        U = np.asarray(X, dtype=np.float64)
-        U = U.reshape(1, -1) if U.ndim == 1 else U
-        if U.ndim != 2 or U.shape[1] != self.dim:
-            raise SpaceError(f"decode: expected shape (n, {self.dim}) or ({self.dim},), but got {np.shape(X)}")
-        if np.isnan(U).any():
-            raise SpaceError(f"decode: X must not contain NaN, but got NaN in rows "
-                             f"{np.flatnonzero(np.isnan(U).any(axis=1)).tolist()}")
-        U = np.clip(U, 0.0, 1.0)
-        values: dict[str, list] = {}
-        for name, (a, b) in self._slices.items():
-            p = self.space[name]
-            if isinstance(p, Categorical):
-                k = len(p.choices)
-                idx = U[:, a:b].argmax(axis=1) if self.onehot else np.minimum(np.floor(U[:, a] * k), k - 1)
-                values[name] = [p.choices[int(i)] for i in idx]
-            else:
-                values[name] = p._decode(U[:, a])
-        out = []
-        for r in range(U.shape[0]):
-            c: dict[str, Any] = {}
-            for name, p in self.space._params.items():
-                if self.space._holds(name, c):
-                    c[name] = p.value if isinstance(p, Fixed) else values[name][r]
-            out.append(c)
-        return out

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import math
 import os
 import re
 import socket
@@ -13,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpo.errors import (
     ConfigError,
+    HpoError,
     NoCompletedTrialsError,
     ObjectiveError,
     SamplerError,
@@ -43,8 +46,10 @@ def _worker_id() -> str:
 
 def _check_settings(heartbeat_interval: Any, stale_after: Any, stale_policy: Any) -> dict[str, Any]:
     for field, value in (("heartbeat_interval", heartbeat_interval), ("stale_after", stale_after)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
-            raise ConfigError(f"{field}: must be a positive number of seconds, but got {value!r}")
+        if value is None and field == "stale_after":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+            raise ConfigError(f"{field}: must be a positive, finite number of seconds, but got {value!r}")
     if stale_policy not in _STALE_POLICIES:
         raise ConfigError(f"stale_policy: must be one of {_STALE_POLICIES}, but got {stale_policy!r}")
     interval = float(heartbeat_interval)
@@ -56,11 +61,29 @@ def _check_settings(heartbeat_interval: Any, stale_after: Any, stale_policy: Any
 
 
 def _sampler_spec(sampler: Sampler, requested: Any) -> dict[str, Any]:
+    while isinstance(requested, Mapping):  # {"name": ...} (make_sampler accepted it, so "name" is there)
+        requested = requested["name"]
     if isinstance(requested, str):
         return {"name": requested, "options": sampler.options()}
-    if isinstance(requested, Mapping):
-        return {"name": requested["name"], "options": sampler.options()}
     return {"name": f"{type(sampler).__module__}.{type(sampler).__qualname__}", "options": sampler.options(), "custom": True}
+
+
+def _check_json(field: str, value: Any, error: type[Exception]) -> None:
+    """The store keeps definitions as JSON (PostgreSQL: JSONB, which has no NaN or infinity)."""
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise error(f"{field}: must be JSON data (no NaN or infinity), but got {value!r}: {exc}") from None
+
+
+def _build_sampler(spec: Any) -> Sampler:
+    """``make_sampler``, with errors from the sampler's constructor turned into ``SamplerError``."""
+    try:
+        return make_sampler(spec)
+    except HpoError:
+        raise
+    except (TypeError, ValueError) as exc:  # e.g. non-string option names, a constructor rejecting a value
+        raise SamplerError(f"sampler: cannot build {spec!r}: {exc}") from None
 
 
 class Study:
@@ -145,10 +168,10 @@ class Study:
             SamplerExhausted: the sampler has nothing left to suggest (e.g. a finished grid).
         """
         worker = _worker_id()
-        claimed = self.store.claim_waiting(self.study_id, worker, heartbeat=heartbeat)
-        if claimed is not None:
+        claimed = self.store.claim_or_reserve(self.study_id, worker, heartbeat=heartbeat)
+        if isinstance(claimed, FrozenTrial):
             return Trial(self, claimed)
-        number = self.store.reserve_numbers(self.study_id)
+        number = claimed
         with self._lock:
             params = self.space.validate(self.sampler.suggest(self._context(number)))
         frozen = self.store.create_trial(
@@ -348,7 +371,7 @@ def create_study(
     """
     if name is None:
         name = f"study-{uuid.uuid4().hex[:8]}"
-    if not isinstance(name, str) or not _NAME_RE.match(name):
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
         raise ConfigError(
             f"name: must be 1-200 characters of letters, digits, '_', '.', ':' or '-', starting with a "
             f"letter or digit, but got {name!r}"
@@ -362,10 +385,13 @@ def create_study(
         raise ConfigError(f"seed: must be a non-negative integer or None, but got {seed!r}")
     if fidelity is not None and not isinstance(fidelity, Mapping):
         raise ConfigError(f"fidelity: expected a mapping, but got {fidelity!r}")
+    if fidelity is not None:
+        _check_json("fidelity", fidelity, ConfigError)
     settings = _check_settings(heartbeat_interval, stale_after, stale_policy)
     requested = DEFAULT_SAMPLER if sampler is None else sampler
-    sampler_obj = make_sampler(requested)
+    sampler_obj = _build_sampler(requested)
     settings.update(seed=seed, sampler=_sampler_spec(sampler_obj, requested))
+    _check_json("sampler.options", settings["sampler"]["options"], SamplerError)
     store = open_store(storage)
     if load_if_exists:
         from hpo.errors import StudyNotFoundError
@@ -405,7 +431,7 @@ def load_study(
                 f"study {name!r} was created with the custom sampler {spec['name']}; pass sampler=... to load_study"
             )
         sampler = {"name": spec["name"], "options": spec.get("options") or {}}
-    return Study(store, record, make_sampler(sampler))
+    return Study(store, record, _build_sampler(sampler))
 
 
 def delete_study(name: str, storage: str | StudyStore | None = None) -> None:

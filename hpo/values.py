@@ -31,14 +31,21 @@ class CheckedValues:
 
 def check_number(field: str, value: Any) -> float:
     """A real number as float; bools, strings, None and tensors of size > 1 are rejected."""
-    if hasattr(value, "item") and getattr(value, "size", 1) in (1, None) and not isinstance(value, numbers.Number):
-        try:
-            value = value.item()  # numpy / torch scalars
-        except (TypeError, ValueError):
-            pass
+    if hasattr(value, "item") and not isinstance(value, numbers.Number):
+        size = getattr(value, "size", 1)
+        if callable(size):  # torch: .size() is a method, .numel() the element count
+            size = value.numel() if hasattr(value, "numel") else None
+        if size in (1, None):
+            try:
+                value = value.item()  # numpy / torch scalars
+            except (TypeError, ValueError, RuntimeError):
+                pass
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ValueTypeError(f"{field}: expected a real number, but got {type(value).__name__} {value!r}")
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an int (or Fraction) beyond the float range: infinite as a float
+        return math.inf if value > 0 else -math.inf
 
 
 def check_values(
@@ -47,7 +54,7 @@ def check_values(
     names = [o.name for o in objectives]
     cnames = [c.name for c in constraints]
     if isinstance(result, Mapping):
-        unknown = sorted(set(result) - set(names) - set(cnames))
+        unknown = sorted(set(result) - set(names) - set(cnames), key=repr)
         if unknown:
             raise ObjectiveError(
                 f"values: unknown name(s) {unknown}; the study's objectives are {names}"

@@ -45,6 +45,8 @@ def _quiet() -> Iterator[None]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            # Optuna 5 deprecates constraints_func (removal planned for v7); we still pass it.
+            warnings.filterwarnings("ignore", message=".*constraints_func.*", category=FutureWarning)
             yield
     finally:
         optuna.logging.set_verbosity(level)
@@ -107,7 +109,7 @@ class OptunaSampler(Sampler):
             )
         self._accepts_constraints = "constraints_func" in inspect.signature(self._cls.__init__).parameters
         self._options = dict(options)
-        if "warn_independent_sampling" in accepted:  # conditional spaces are normal here
+        if algorithm == "cmaes":  # conditional and categorical spaces are normal here
             self._options.setdefault("warn_independent_sampling", False)
         self._mirror: Any = None
         self._mirror_key: Any = None

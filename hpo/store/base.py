@@ -106,6 +106,14 @@ class StudyStore(ABC):
     def claim_waiting(self, study_id: int, worker_id: str | None, heartbeat: bool = False) -> FrozenTrial | None:
         """Atomically move the oldest WAITING trial to RUNNING and return it (None if none)."""
 
+    def claim_or_reserve(self, study_id: int, worker_id: str | None, heartbeat: bool = False) -> FrozenTrial | int:
+        """Claim the oldest WAITING trial, or else reserve the next number (what ``ask`` needs).
+
+        Implementations should do both in one transaction; this default makes two calls.
+        """
+        claimed = self.claim_waiting(study_id, worker_id, heartbeat)
+        return claimed if claimed is not None else self.reserve_numbers(study_id)
+
     @abstractmethod
     def finish_trial(
         self,

@@ -89,7 +89,9 @@ def _sqlite_engine(url: URL, read_only: bool) -> Engine:
         connect_url = sa.URL.create("sqlite", database=f"file:{path.resolve()}?mode=ro", query={"uri": "true"})
     else:
         connect_url = url.set(database=str(path), query={})
-    engine = sa.create_engine(connect_url, connect_args={"timeout": 60.0}, pool_size=16, max_overflow=32)
+    engine = sa.create_engine(
+        connect_url, connect_args={"timeout": 60.0}, pool_size=16, max_overflow=32, pool_reset_on_return=None
+    )
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -121,7 +123,14 @@ def get_engine(url: str | URL, read_only: bool = False) -> Engine:
             if parsed.get_backend_name() == "sqlite":
                 engine = _sqlite_engine(parsed, read_only)
             else:
-                kwargs: dict[str, Any] = {"pool_size": 16, "max_overflow": 32, "pool_pre_ping": True}
+                # Every use of a connection here ends its transaction (commit, or rollback
+                # on close), so the pool's extra reset round trip is skipped.
+                kwargs: dict[str, Any] = {
+                    "pool_size": 16,
+                    "max_overflow": 32,
+                    "pool_recycle": 1800,
+                    "pool_reset_on_return": None,
+                }
                 if read_only:
                     kwargs["execution_options"] = {"postgresql_readonly": True}
                 engine = sa.create_engine(parsed, **kwargs)

@@ -258,31 +258,36 @@ class SQLStore(StudyStore):
         with self._write() as conn, conn.begin():
             return self._next_number(conn, study_id, n)
 
-    def claim_waiting(self, study_id: int, worker_id: str | None, heartbeat: bool = False) -> FrozenTrial | None:
-        waiting = (trials.c.study_id == study_id) & (trials.c.state == TrialState.WAITING.value)
-        with self.engine.connect() as conn:  # cheap read first: no write lock when nothing waits
-            if conn.execute(sa.select(trials.c.id).where(waiting).limit(1)).first() is None:
-                return None
-        pick = sa.select(trials.c.id).where(waiting).order_by(trials.c.number).limit(1)
+    def _claim(self, conn: sa.Connection, study_id: int, worker_id: str | None, heartbeat: bool) -> FrozenTrial | None:
+        pick = (
+            sa.select(trials.c.id)
+            .where((trials.c.study_id == study_id) & (trials.c.state == TrialState.WAITING.value))
+            .order_by(trials.c.number)
+            .limit(1)
+        )
         if self._pg:
             pick = pick.with_for_update(skip_locked=True)
-        with self._write() as conn, conn.begin():
-            trial_id = conn.execute(pick).scalar()
-            if trial_id is None:
-                return None
-            now = utcnow()
-            row = conn.execute(
-                sa.update(trials)
-                .where((trials.c.id == trial_id) & (trials.c.state == TrialState.WAITING.value))
-                .values(
-                    state=TrialState.RUNNING.value,
-                    worker_id=worker_id,
-                    started_at=now,
-                    heartbeat_at=now if heartbeat else None,
-                )
-                .returning(*trials.c)
-            ).first()
+        trial_id = conn.execute(pick).scalar()
+        if trial_id is None:
+            return None
+        now = utcnow()
+        row = conn.execute(
+            sa.update(trials)
+            .where((trials.c.id == trial_id) & (trials.c.state == TrialState.WAITING.value))
+            .values(state=TrialState.RUNNING.value, worker_id=worker_id, started_at=now,
+                    heartbeat_at=now if heartbeat else None)
+            .returning(*trials.c)
+        ).first()
         return _trial(row) if row is not None else None
+
+    def claim_waiting(self, study_id: int, worker_id: str | None, heartbeat: bool = False) -> FrozenTrial | None:
+        with self._write() as conn, conn.begin():
+            return self._claim(conn, study_id, worker_id, heartbeat)
+
+    def claim_or_reserve(self, study_id: int, worker_id: str | None, heartbeat: bool = False) -> FrozenTrial | int:
+        with self._write() as conn, conn.begin():
+            claimed = self._claim(conn, study_id, worker_id, heartbeat)
+            return claimed if claimed is not None else self._next_number(conn, study_id)
 
     def finish_trial(
         self,

@@ -1,11 +1,10 @@
 """A real, throwaway PostgreSQL server for tests.
 
-``start_postgres()`` runs ``initdb`` into a fresh temporary directory and
-starts a private server on a free 127.0.0.1 port with durability switched off
-(fsync, synchronous_commit, full_page_writes), so it is fast and leaves
-nothing behind: ``stop()`` (also registered with :mod:`atexit`) kills it and
-deletes the directory.  PostgreSQL refuses to run as root, so under root the
-binaries run as the ``postgres`` system user.
+``start_postgres()`` runs ``initdb`` into a fresh temporary directory and starts a
+private server on a free 127.0.0.1 port with durability off (fast); ``stop()`` (also
+run at exit, or by a watchdog if this process is killed) kills it and deletes the
+directory.  PostgreSQL refuses to run as root, so under root the server binaries run
+as the ``postgres`` system user.
 
     with PostgresServer() as pg:
         url = pg.new_database("case_1")  # postgresql+psycopg://...
@@ -14,6 +13,7 @@ binaries run as the ``postgres`` system user.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import glob
 import os
 import re
@@ -31,9 +31,8 @@ from psycopg import sql
 __all__ = ["PostgresServer", "PostgresUnavailable", "find_postgres_bindir", "start_postgres"]
 
 INSTALL_HINT = (
-    "PostgreSQL server binaries (initdb, pg_ctl) were not found on PATH nor under "
-    "/usr/lib/postgresql/*/bin. Install them, e.g. `apt-get install -y postgresql` "
-    "(Debian/Ubuntu) or `brew install postgresql` (macOS)."
+    "PostgreSQL server binaries (initdb, pg_ctl) were not found on PATH nor under /usr/lib/postgresql"
+    "/*/bin. Install them: `apt-get install -y postgresql` (Debian/Ubuntu), `brew install postgresql`."
 )
 _SERVER_OPTIONS = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
 
@@ -75,8 +74,8 @@ class PostgresServer:
         self.start_attempts = start_attempts
         self.port: int | None = None
         self.basedir: Path | None = None
+        self._watchdog: subprocess.Popen[bytes] | None = None
 
-    # -- lifecycle -----------------------------------------------------------
     def start(self) -> PostgresServer:
         """initdb, start the server, create ``self.dbname``; returns self."""
         if self.port is not None:
@@ -88,12 +87,11 @@ class PostgresServer:
                 try:
                     shutil.chown(self.basedir, user="postgres")
                 except LookupError:
-                    raise PostgresUnavailable(
-                        "running as root needs a `postgres` system user to run the server as; "
-                        + INSTALL_HINT) from None
+                    raise PostgresUnavailable(f"root needs a `postgres` user. {INSTALL_HINT}") from None
             self._run("initdb", "-D", str(self.datadir), "-U", self.user, "--auth=trust",
                       "-E", "UTF8", "--locale=C", "--no-sync")
             self._start_server()
+            self._start_watchdog()
             self.new_database(self.dbname)
         except BaseException:
             self.stop()
@@ -101,9 +99,9 @@ class PostgresServer:
         return self
 
     def _start_server(self) -> None:
-        assert self.basedir is not None
-        log = self.basedir / "log"
+        log = self.datadir.parent / "log"
         for attempt in range(1, self.start_attempts + 1):
+            log.unlink(missing_ok=True)
             port = _free_port()
             opts = f"-h 127.0.0.1 -p {port} -k {shlex.quote(str(self.basedir))} {_SERVER_OPTIONS}"
             try:
@@ -117,17 +115,29 @@ class PostgresServer:
             self.port = port
             return
 
+    def _start_watchdog(self) -> None:
+        """Stop the server even if this process dies without running atexit (SIGKILL,
+        crash): a detached shell waits for EOF on a pipe only we hold open."""
+        stop = shlex.join(self._command("pg_ctl", "-D", str(self.datadir), "-m", "immediate", "stop"))
+        script = f"cat >/dev/null; {stop} >/dev/null 2>&1; rm -rf {shlex.quote(str(self.basedir))}"
+        self._watchdog = subprocess.Popen(["sh", "-c", script], stdin=subprocess.PIPE, cwd="/",
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                          start_new_session=True)
+
     def stop(self) -> None:
         """Kill the server (``pg_ctl stop -m immediate``) and delete its directory."""
         atexit.unregister(self.stop)
         if self.basedir is None:
             return
         if self.datadir.joinpath("postmaster.pid").exists():
-            try:
+            with contextlib.suppress(RuntimeError):  # already gone
                 self._run("pg_ctl", "-D", str(self.datadir), "-m", "immediate", "-w", "stop")
-            except RuntimeError:
-                pass  # already gone
         shutil.rmtree(self.basedir, ignore_errors=True)
+        if self._watchdog is not None:
+            assert self._watchdog.stdin is not None
+            self._watchdog.stdin.close()  # EOF: it repeats the (now no-op) cleanup and exits
+            self._watchdog.wait(timeout=60)
+            self._watchdog = None
         self.basedir = None
         self.port = None
 
@@ -138,7 +148,6 @@ class PostgresServer:
                  tb: TracebackType | None) -> None:
         self.stop()
 
-    # -- databases -----------------------------------------------------------
     @property
     def datadir(self) -> Path:
         assert self.basedir is not None, "server not started"
@@ -168,15 +177,17 @@ class PostgresServer:
             raise RuntimeError("PostgreSQL server is not running")
         return self.port
 
-    # -- helpers -------------------------------------------------------------
-    def _run(self, tool: str, *args: str) -> None:
-        """Run a server binary, as the ``postgres`` user when we are root."""
+    def _command(self, tool: str, *args: str) -> list[str]:
+        """Command line for a server binary, as the ``postgres`` user when we are root."""
         cmd = [str(self.bindir / tool), *args]
-        if os.geteuid() == 0:
-            if shutil.which("runuser"):
-                cmd = ["runuser", "-u", "postgres", "--", *cmd]
-            else:
-                cmd = ["su", "postgres", "-s", "/bin/sh", "-c", shlex.join(cmd)]
+        if os.geteuid() != 0:
+            return cmd
+        if shutil.which("runuser"):
+            return ["runuser", "-u", "postgres", "--", *cmd]
+        return ["su", "postgres", "-s", "/bin/sh", "-c", shlex.join(cmd)]
+
+    def _run(self, tool: str, *args: str) -> None:
+        cmd = self._command(tool, *args)
         proc = subprocess.run(cmd, cwd=self.basedir, stdin=subprocess.DEVNULL,
                               capture_output=True, text=True, timeout=120)
         if proc.returncode != 0:
