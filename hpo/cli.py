@@ -246,7 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("db", cmd_db, "schema migrations of a store")
     p.add_argument("action", choices=["upgrade", "current"])
     p = add("bench", cmd_bench, "run a benchmark and write its report under benchmarks/results/", storage=False)
-    p.add_argument("suite", choices=["store"])
+    from hpo.bench import SUITES
+
+    p.add_argument("suite", choices=sorted(SUITES))
     p.add_argument("--quick", action="store_true", help="a small version for the test suite")
     p.add_argument("--output-dir", default="benchmarks/results")
     return parser

@@ -1,0 +1,46 @@
+"""Surrogates (installed as ``hpo.surrogates``): observations -> a BoTorch ``Model``.
+
+* :class:`Surrogate`: the seam (``fit(X, Y, Yvar=None, *, categorical, seed)``).
+* ``"gp"``: :class:`~hpo.surrogates.gp.GPSurrogate` (exact GP, Matern-5/2 ARD).
+* ``"ensemble"``: :class:`~hpo.surrogates.ensemble.EnsembleSurrogate` (deep ensemble).
+* :func:`make_surrogate`, :func:`surrogate_names`, :func:`register_surrogate`.
+
+The implementations load on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hpo.surrogates.base import FitFallbackWarning, ShapeError, Surrogate
+from hpo.surrogates.registry import make_surrogate, register_surrogate, surrogate_names
+
+_LAZY = {
+    "GPSurrogate": "hpo.surrogates.gp",
+    "HpoSingleTaskGP": "hpo.surrogates.gp",
+    "EnsembleSurrogate": "hpo.surrogates.ensemble",
+    "EnsembleMLPModel": "hpo.surrogates.ensemble",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hpo.surrogates' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+__all__ = [
+    "Surrogate",
+    "ShapeError",
+    "FitFallbackWarning",
+    "make_surrogate",
+    "register_surrogate",
+    "surrogate_names",
+    "GPSurrogate",
+    "HpoSingleTaskGP",
+    "EnsembleSurrogate",
+    "EnsembleMLPModel",
+]

@@ -112,3 +112,10 @@ def write_store_report(runs: list[StoreRun], output_dir: Path, quick: bool = Fal
     ]
     md.write_text("\n".join(lines))
     return md
+
+
+def run(quick: bool, output_dir: Path) -> Path:
+    """``hpo bench store``: measure, then write ``store.md`` and its plot."""
+    from hpo.bench.store_bench import run_store_benchmark
+
+    return write_store_report(run_store_benchmark(quick=quick), output_dir, quick=quick)

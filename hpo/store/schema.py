@@ -56,7 +56,7 @@ class TrialRow(Base):
     __tablename__ = "trials"
     __table_args__ = (
         UniqueConstraint("study_id", "number", name="uq_trials_study_number"),
-        Index("ix_trials_study_state", "study_id", "state"),
+        Index("ix_trials_study_state_number", "study_id", "state", "number"),
         Index("ix_trials_study_seq", "study_id", "seq"),
     )
 

@@ -58,6 +58,43 @@ _FROM_STATES: dict[TrialState, list[str]] = {
 }
 
 
+# Statements of the hot path, built once (bind parameters are filled per call).
+_NEXT_NUMBER = (
+    sa.update(studies)
+    .where(studies.c.id == sa.bindparam("sid"))
+    .values(next_number=studies.c.next_number + sa.bindparam("n"))
+    .returning(studies.c.next_number)
+)
+_NEXT_SEQ = (
+    sa.update(studies).where(studies.c.id == sa.bindparam("sid")).values(seq=studies.c.seq + 1).returning(studies.c.seq)
+)
+_INSERT_TRIAL = sa.insert(trials).returning(trials.c.id)
+_FINISH = (
+    sa.update(trials)
+    .where(
+        (trials.c.study_id == sa.bindparam("sid"))
+        & (trials.c.number == sa.bindparam("num"))
+        & trials.c.state.in_(sa.bindparam("from_states", expanding=True))
+    )
+    .values(
+        state=sa.bindparam("new_state"),
+        values=sa.bindparam("new_values", type_=trials.c["values"].type),
+        constraint_values=sa.bindparam("new_cvalues", type_=trials.c.constraint_values.type),
+        error=sa.bindparam("new_error"),
+        finished_at=sa.bindparam("new_finished_at", type_=trials.c.finished_at.type),
+        seq=sa.bindparam("new_seq"),
+    )
+    .returning(*trials.c)
+)
+_WAITING = (
+    sa.select(trials.c.id)
+    .where((trials.c.study_id == sa.bindparam("sid")) & (trials.c.state == TrialState.WAITING.value))
+    .order_by(trials.c.number)
+    .limit(1)
+)
+_WAITING_PG = _WAITING.with_for_update(skip_locked=True)
+
+
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
     """SQLite returns naive datetimes; every timestamp we write is UTC."""
     if value is not None and value.tzinfo is None:
@@ -98,20 +135,13 @@ class SQLStore(StudyStore):
         return write_connection(self.engine)
 
     def _next_number(self, conn: sa.Connection, study_id: int, n: int = 1) -> int:
-        stmt = (
-            sa.update(studies)
-            .where(studies.c.id == study_id)
-            .values(next_number=studies.c.next_number + n)
-            .returning(studies.c.next_number)
-        )
-        value = conn.execute(stmt).scalar()
+        value = conn.execute(_NEXT_NUMBER, {"sid": study_id, "n": n}).scalar()
         if value is None:
             raise StudyNotFoundError(f"study id {study_id} does not exist (was it deleted?)")
         return int(value) - n
 
     def _next_seq(self, conn: sa.Connection, study_id: int) -> int:
-        stmt = sa.update(studies).where(studies.c.id == study_id).values(seq=studies.c.seq + 1).returning(studies.c.seq)
-        value = conn.execute(stmt).scalar()
+        value = conn.execute(_NEXT_SEQ, {"sid": study_id}).scalar()
         if value is None:
             raise StudyNotFoundError(f"study id {study_id} does not exist (was it deleted?)")
         return int(value)
@@ -131,22 +161,29 @@ class SQLStore(StudyStore):
             number = self._next_number(conn, study_id)
         now = utcnow()
         running = state is TrialState.RUNNING
-        row = conn.execute(
-            sa.insert(trials)
-            .values(
-                study_id=study_id,
-                number=number,
-                state=state.value,
-                params=params,
-                attrs=attrs or {},
-                worker_id=worker_id if running else None,
-                created_at=now,
-                started_at=now if running else None,
-                heartbeat_at=now if running and heartbeat else None,
-            )
-            .returning(*trials.c)
-        ).one()
-        return _trial(row)
+        values = {
+            "study_id": study_id,
+            "number": number,
+            "state": state.value,
+            "params": params,
+            "attrs": attrs or {},
+            "worker_id": worker_id if running else None,
+            "created_at": now,
+            "started_at": now if running else None,
+            "heartbeat_at": now if running and heartbeat else None,
+        }
+        trial_id = conn.execute(_INSERT_TRIAL, values).scalar_one()
+        return FrozenTrial(
+            number=number,
+            state=state,
+            params=params,
+            created_at=now,
+            started_at=values["started_at"],
+            heartbeat_at=values["heartbeat_at"],
+            worker_id=values["worker_id"],
+            attrs=values["attrs"],
+            trial_id=trial_id,
+        )
 
     # -- studies -------------------------------------------------------------
     def create_study(
@@ -259,15 +296,8 @@ class SQLStore(StudyStore):
             return self._next_number(conn, study_id, n)
 
     def _claim(self, conn: sa.Connection, study_id: int, worker_id: str | None, heartbeat: bool) -> FrozenTrial | None:
-        pick = (
-            sa.select(trials.c.id)
-            .where((trials.c.study_id == study_id) & (trials.c.state == TrialState.WAITING.value))
-            .order_by(trials.c.number)
-            .limit(1)
-        )
-        if self._pg:
-            pick = pick.with_for_update(skip_locked=True)
-        trial_id = conn.execute(pick).scalar()
+        pick = _WAITING_PG if self._pg else _WAITING
+        trial_id = conn.execute(pick, {"sid": study_id}).scalar()
         if trial_id is None:
             return None
         now = utcnow()
@@ -305,21 +335,18 @@ class SQLStore(StudyStore):
             txn = conn.begin()
             seq = self._next_seq(conn, study_id)
             row = conn.execute(
-                sa.update(trials)
-                .where(
-                    (trials.c.study_id == study_id)
-                    & (trials.c.number == number)
-                    & trials.c.state.in_(_FROM_STATES[state])
-                )
-                .values(
-                    state=state.value,
-                    values=values,
-                    constraint_values=constraint_values,
-                    error=error,
-                    finished_at=utcnow(),
-                    seq=seq,
-                )
-                .returning(*trials.c)
+                _FINISH,
+                {
+                    "sid": study_id,
+                    "num": number,
+                    "from_states": _FROM_STATES[state],
+                    "new_state": state.value,
+                    "new_values": values,
+                    "new_cvalues": constraint_values,
+                    "new_error": error,
+                    "new_finished_at": utcnow(),
+                    "new_seq": seq,
+                },
             ).first()
             if row is None:
                 txn.rollback()

@@ -50,7 +50,7 @@ def upgrade() -> None:
         sa.Column("heartbeat_at", TS, nullable=True),
         sa.UniqueConstraint("study_id", "number", name="uq_trials_study_number"),
     )
-    op.create_index("ix_trials_study_state", "trials", ["study_id", "state"])
+    op.create_index("ix_trials_study_state_number", "trials", ["study_id", "state", "number"])
     op.create_index("ix_trials_study_seq", "trials", ["study_id", "seq"])
     op.create_table(
         "reports",
@@ -79,6 +79,6 @@ def downgrade() -> None:
     op.drop_table("evaluations")
     op.drop_table("reports")
     op.drop_index("ix_trials_study_seq", "trials")
-    op.drop_index("ix_trials_study_state", "trials")
+    op.drop_index("ix_trials_study_state_number", "trials")
     op.drop_table("trials")
     op.drop_table("studies")

@@ -1,0 +1,174 @@
+"""Gaussian-process surrogate on BoTorch's ``SingleTaskGP``.
+
+* Outcomes are standardised (BoTorch's ``Standardize`` outcome transform, the
+  posterior is returned in the original scale); inputs are already in the unit
+  cube, so there is no input transform.
+* Kernel: Matern-5/2 with ARD and BoTorch's dimension-scaled log-normal
+  lengthscale prior; index-encoded categorical columns go through
+  :func:`hpo.kernels.mixed_kernel` (sum + product with a categorical kernel).
+  Integer columns are treated as continuous by the kernel; the acquisition
+  optimiser keeps them on their grid.
+* Noise: inferred (Gaussian likelihood with BoTorch's log-normal noise prior),
+  or fixed per observation when ``Yvar`` is given (heteroscedastic noise).
+* ``m > 1`` outcomes give a batched multi-output GP (independent outputs).
+* Fitting: L-BFGS-B on the exact marginal log likelihood through
+  ``fit_gpytorch_mll``. The first attempt starts from the previous fit's
+  hyperparameters (warm start, when the previous fit had the same shapes), the
+  next ``max_attempts - 1`` attempts from draws of the priors; if every attempt
+  fails, the model keeps its initial (prior-mode) hyperparameters and a
+  :class:`~hpo.surrogates.base.FitFallbackWarning` is issued: a fit never
+  crashes on bad data.
+* Cap: with more than ``max_points`` observations the GP is fitted on a subset
+  (:func:`hpo.surrogates.base.training_subset`: the best third plus a seeded
+  random sample of the rest), which bounds the cost of a fit and of the
+  acquisition however large the study grows.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import torch
+from botorch.exceptions.errors import BotorchError
+from botorch.exceptions.warnings import OptimizationWarning
+from botorch.fit import fit_gpytorch_mll
+from botorch.models import SingleTaskGP
+from botorch.models.transforms.outcome import Standardize
+from gpytorch.mlls import ExactMarginalLogLikelihood
+from torch import Tensor
+
+from hpo.errors import SamplerError
+from hpo.kernels.categorical import mixed_kernel
+from hpo.surrogates.base import (
+    FitFallbackWarning,
+    Surrogate,
+    check_test_inputs,
+    check_training_data,
+    seeded,
+    training_subset,
+)
+
+__all__ = ["GPSurrogate", "HpoSingleTaskGP"]
+
+
+class HpoSingleTaskGP(SingleTaskGP):
+    """``SingleTaskGP`` whose ``posterior`` checks the input shape first (``batch x q x d``)."""
+
+    def posterior(self, X: Tensor, *args: Any, **kwargs: Any) -> Any:
+        check_test_inputs(X, self.train_inputs[0].shape[-1], "gp")
+        return super().posterior(X, *args, **kwargs)
+
+
+def _positive_int(name: str, value: Any, allow_none: bool = False, minimum: int = 1) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise SamplerError(f"gp: `{name} >= {minimum}` must hold (an integer{' or None' if allow_none else ''}), "
+                           f"but got {name}={value!r}")
+    return value
+
+
+class GPSurrogate(Surrogate):
+    """Exact GP (``SingleTaskGP``, Matern-5/2 ARD, standardised outcomes).
+
+    Args:
+        max_points: fit on at most this many observations (None: all). See the
+            module docstring for the rule.
+        warm_start: start each fit from the previous fit's hyperparameters.
+        max_attempts: fitting attempts (the first from the warm start or the
+            defaults, the others from prior draws) before falling back to fixed
+            hyperparameters.
+        maxiter: L-BFGS-B iterations per attempt.
+    """
+
+    name: ClassVar[str] = "gp"
+    supports_multi_output: ClassVar[bool] = True
+    supports_yvar: ClassVar[bool] = True
+    supports_fantasies: ClassVar[bool] = True
+
+    def __init__(self, max_points: int | None = 300, warm_start: bool = True, max_attempts: int = 3,
+                 maxiter: int = 200) -> None:
+        self.max_points = _positive_int("max_points", max_points, allow_none=True, minimum=3)
+        self.warm_start = bool(warm_start)
+        self.max_attempts = _positive_int("max_attempts", max_attempts)
+        self.maxiter = _positive_int("maxiter", maxiter)
+        self._warm: dict[str, Tensor] | None = None
+        self._warm_key: tuple | None = None
+        #: Whether the last fit fell back to fixed hyperparameters.
+        self.last_fit_failed = False
+
+    def options(self) -> dict[str, Any]:
+        return {"max_points": self.max_points, "warm_start": self.warm_start,
+                "max_attempts": self.max_attempts, "maxiter": self.maxiter}
+
+    def reset(self) -> None:
+        self._warm, self._warm_key = None, None
+
+    @staticmethod
+    def _build(X: Tensor, Y: Tensor, Yvar: Tensor | None, categorical: Mapping[int, int]) -> HpoSingleTaskGP:
+        m = Y.shape[-1]
+        batch = torch.Size([m]) if m > 1 else torch.Size()
+        return HpoSingleTaskGP(
+            X, Y, train_Yvar=Yvar,
+            covar_module=mixed_kernel(X.shape[-1], categorical, batch_shape=batch),
+            outcome_transform=Standardize(m=m),
+        )
+
+    def fit(
+        self,
+        X: Tensor,
+        Y: Tensor,
+        Yvar: Tensor | None = None,
+        *,
+        categorical: Mapping[int, int] | None = None,
+        seed: int | None = None,
+    ) -> HpoSingleTaskGP:
+        """Fit the GP; see :meth:`hpo.surrogates.Surrogate.fit` for shapes (``X``: ``n x d``, ``Y``: ``n x m``)."""
+        X, Y, Yvar, cats = check_training_data(X, Y, Yvar, categorical, who="gp")
+        rows = training_subset(Y[:, 0], self.max_points, seed)
+        if rows is not None:
+            X, Y = X[rows], Y[rows]
+            Yvar = None if Yvar is None else Yvar[rows]
+        key = (X.shape[-1], Y.shape[-1], tuple(sorted(cats.items())), Yvar is None, X.dtype, X.device)
+        with seeded(seed, X.device):
+            model = self._build(X, Y, Yvar, cats)
+            if self.warm_start and self._warm is not None and self._warm_key == key:
+                self._load(model, self._warm)
+            mll = ExactMarginalLogLikelihood(model.likelihood, model)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", OptimizationWarning)  # retries are ours to report
+                    fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": self.maxiter}},
+                                     max_attempts=self.max_attempts)
+                if mll.training:  # fit_gpytorch_mll leaves it in train mode when every attempt failed
+                    raise BotorchError("no fitting attempt succeeded")
+                self._check_finite(model)
+            except (BotorchError, RuntimeError, ValueError) as exc:
+                warnings.warn(
+                    f"gp: fitting the hyperparameters on {X.shape[0]} observations failed after "
+                    f"{self.max_attempts} attempt(s) ({type(exc).__name__}: {exc}); using fixed default "
+                    "hyperparameters (the priors' modes) for this fit",
+                    FitFallbackWarning, stacklevel=2,
+                )
+                model = self._build(X, Y, Yvar, cats)
+                self._warm, self._warm_key, self.last_fit_failed = None, None, True
+            else:
+                self._warm = {k: v.detach().clone() for k, v in model.named_parameters()}
+                self._warm_key, self.last_fit_failed = key, False
+        return model.eval()
+
+    @staticmethod
+    def _check_finite(model: SingleTaskGP) -> None:
+        for name, value in model.named_parameters():
+            if not torch.isfinite(value).all():
+                raise BotorchError(f"hyperparameter {name} is not finite after fitting")
+
+    @staticmethod
+    def _load(model: SingleTaskGP, state: dict[str, Tensor]) -> None:
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                old = state.get(name)
+                if old is not None and old.shape == param.shape and bool(torch.isfinite(old).all()):
+                    param.copy_(old)
