@@ -24,7 +24,7 @@ demo: $(VENV)
 	$(BIN)/hpo demo --n-trials $(N_TRIALS) --storage $(DEMO_STORAGE)
 
 test: $(VENV)
-	$(BIN)/python -m pytest -n 2 --timeout 900 $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --timeout 900 $(PYTEST_ARGS)
 
 bench: $(VENV)
 	$(BIN)/hpo bench store

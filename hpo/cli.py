@@ -58,6 +58,18 @@ def _load(name: str, storage: str) -> Any:
     return load_study(name, storage, sampler=RandomSampler())
 
 
+def _where(storage: str) -> str:
+    """A SQLite URL's file as an absolute path; other URLs without their password."""
+    from hpo.store.engine import normalize_url
+
+    url = normalize_url(storage)
+    if url.get_backend_name() == "sqlite":
+        from pathlib import Path
+
+        return str(Path(url.database).expanduser().resolve())
+    return url.render_as_string(hide_password=True)
+
+
 def _best_table(study: Any, top: int = 5) -> str:
     from hpo.records import TrialState
 
@@ -186,7 +198,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print()
     print(_best_table(study))
     print()
-    print(f"store:  {study.store.url}  (study {study.name!r}; trials: {_state_line(study)})")
+    print(f"store:  {_where(storage)}  (study {study.name!r}; trials: {_state_line(study)})")
     print(f"look at it:  hpo status {study.name} --storage {storage}")
     print(f"export it:   hpo export {study.name} --format csv --storage {storage}")
     return 0

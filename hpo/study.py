@@ -45,17 +45,28 @@ def _worker_id() -> str:
 
 
 def _check_settings(heartbeat_interval: Any, stale_after: Any, stale_policy: Any) -> dict[str, Any]:
+    seconds: dict[str, float] = {}
     for field, value in (("heartbeat_interval", heartbeat_interval), ("stale_after", stale_after)):
         if value is None and field == "stale_after":
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        try:
+            number = math.nan if isinstance(value, bool) or not isinstance(value, (int, float)) else float(value)
+        except OverflowError:  # an int beyond the float range
+            number = math.inf
+        if not 0 < number < math.inf:
             raise ConfigError(f"{field}: must be a positive, finite number of seconds, but got {value!r}")
+        seconds[field] = number
     if stale_policy not in _STALE_POLICIES:
         raise ConfigError(f"stale_policy: must be one of {_STALE_POLICIES}, but got {stale_policy!r}")
-    interval = float(heartbeat_interval)
+    interval = seconds["heartbeat_interval"]
+    if seconds.get("stale_after", math.inf) <= interval:
+        raise ConfigError(
+            f"stale_after: must be longer than heartbeat_interval, or live trials would be reclaimed, "
+            f"but got stale_after={stale_after!r}, heartbeat_interval={heartbeat_interval!r}"
+        )
     return {
         "heartbeat_interval": interval,
-        "stale_after": float(stale_after) if stale_after is not None else 4.0 * interval,
+        "stale_after": seconds.get("stale_after", 4.0 * interval),
         "stale_policy": stale_policy,
     }
 
@@ -263,7 +274,7 @@ class Study:
             n_trials=n_trials,
             timeout=timeout,
             n_workers=n_workers,
-            catch=tuple(catch),
+            catch=(catch,) if isinstance(catch, type) else tuple(catch),
             callbacks=list(callbacks or []),
             show_progress_bar=show_progress_bar,
         )
@@ -393,11 +404,16 @@ def create_study(
     settings.update(seed=seed, sampler=_sampler_spec(sampler_obj, requested))
     _check_json("sampler.options", settings["sampler"]["options"], SamplerError)
     store = open_store(storage)
+    definition = {
+        "space": space.to_dict(),
+        "objectives": [o.to_dict() for o in objs],
+        "constraints": [c.to_dict() for c in cons],
+    }
     if load_if_exists:
         from hpo.errors import StudyNotFoundError
 
         try:
-            return load_study(name, store, sampler=sampler)
+            return _load_same(name, store, sampler, definition)
         except StudyNotFoundError:
             pass
     try:
@@ -413,9 +429,27 @@ def create_study(
         from hpo.errors import DuplicateStudyError
 
         if load_if_exists and isinstance(exc, DuplicateStudyError):  # lost a creation race
-            return load_study(name, store, sampler=sampler)
+            return _load_same(name, store, sampler, definition)
         raise
     return Study(store, record, sampler_obj)
+
+
+def _load_same(name: str, store: StudyStore, sampler: Any, definition: dict[str, Any]) -> Study:
+    """Load an existing study, refusing one whose space, objectives or constraints differ."""
+    study = load_study(name, store, sampler=sampler)
+    stored = {
+        "space": study.record.space,
+        "objectives": [o.to_dict() for o in study.objectives],
+        "constraints": [c.to_dict() for c in study.constraints],
+    }
+    changed = [field for field in definition if definition[field] != stored[field]]
+    if changed:
+        raise ConfigError(
+            f"study {name!r} already exists in {store.url} with a different {' and '.join(changed)}; "
+            "its trials would not fit the new definition. Use a new name, or delete the old study "
+            f"(hpo delete {name})"
+        )
+    return study
 
 
 def load_study(

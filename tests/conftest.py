@@ -10,6 +10,7 @@ Storage backends:
 from __future__ import annotations
 
 import os
+
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,11 @@ from pathlib import Path
 import pytest
 
 from hpo.testing.postgres import PostgresServer, PostgresUnavailable, start_postgres
+
+# pytest-xdist runs two workers on this 2-core machine: one BLAS/OpenMP thread each
+# (before torch or scikit-learn is imported), else their threads oversubscribe the cores.
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 
 def _in_ci() -> bool:

@@ -104,10 +104,12 @@ def test_run_then_resume_runs_nothing_more(tmp_path: Path, module: str, sqlite_u
 
 def test_n_trials_override_and_storage_flag(tmp_path: Path, module: str, sqlite_url: str, capsys: Any) -> None:
     other = f"sqlite:///{tmp_path}/other.db"
-    cfg = _config(tmp_path, module, other, n_trials=10)
-    code, out, err = _run(capsys, "run", str(cfg), "--n-trials", "3", "--storage", sqlite_url, "--no-progress")
+    cfg = _config(tmp_path, module, other, n_trials=10, extra="execution: {backend: local, n_workers: 2}\n")
+    code, out, err = _run(capsys, "run", str(cfg), "--n-trials", "5", "--storage", sqlite_url, "--no-progress")
     assert code == 0, err
-    assert len(hpo.load_study("cli-study", sqlite_url).trials) == 3
+    trials = hpo.load_study("cli-study", sqlite_url).trials
+    assert sorted(t.number for t in trials) == list(range(5))
+    assert all(t.state is TrialState.COMPLETE for t in trials)
     assert not (tmp_path / "other.db").exists()  # --storage wins over the config's storage
 
 

@@ -792,3 +792,30 @@ def test_stale_trials_are_reclaimed_by_policy(sqlite_url: str, policy: str) -> N
         assert resumed.number == retry.number and resumed.params == abandoned.params
         study.tell(resumed, 1.0)
     assert study.count_done() == 1  # a re-queued failure does not count
+
+
+def test_load_if_exists_refuses_a_changed_definition(sqlite_url: str) -> None:
+    hpo.create_study(name="same", space={"x": hpo.Float(0, 1)}, storage=sqlite_url)
+    again = hpo.create_study(name="same", space={"x": hpo.Float(0, 1)}, storage=sqlite_url, load_if_exists=True)
+    assert again.name == "same"
+    with pytest.raises(hpo.errors.ConfigError, match="different space"):
+        hpo.create_study(name="same", space={"x": hpo.Float(0, 2)}, storage=sqlite_url, load_if_exists=True)
+    with pytest.raises(hpo.errors.ConfigError, match="different objectives"):
+        hpo.create_study(name="same", space={"x": hpo.Float(0, 1)}, objectives="maximize", storage=sqlite_url,
+                         load_if_exists=True)
+
+
+def test_stale_after_must_exceed_heartbeat_interval(sqlite_url: str) -> None:
+    with pytest.raises(hpo.errors.ConfigError, match="stale_after"):
+        hpo.create_study(space={"x": hpo.Float(0, 1)}, storage=sqlite_url, heartbeat_interval=10, stale_after=5)
+    assert not hpo.list_studies(sqlite_url)
+
+
+def test_catch_accepts_a_single_exception_class(sqlite_url: str) -> None:
+    study = hpo.create_study(space={"x": hpo.Float(0, 1)}, storage=sqlite_url, sampler="random")
+
+    def objective(trial):
+        raise ValueError("bad")
+
+    study.optimize(objective, n_trials=2, catch=ValueError, show_progress_bar=False)
+    assert [t.state for t in study.trials] == [hpo.TrialState.FAILED] * 2

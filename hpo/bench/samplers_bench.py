@@ -281,11 +281,16 @@ def run_studies(plan: BenchPlan, workdir: Path, progress: bool = True) -> list[R
     ctx = mp.get_context("spawn")
     with _single_threaded_env():
         pool = ctx.Pool(max(1, min(plan.processes, len(jobs))), initializer=_init_worker)
-    with pool, tqdm(total=len(jobs), desc="bench samplers", unit="run", disable=not progress) as bar:
-        for result in pool.imap_unordered(_run_job, jobs):
-            results.append(result)
-            bar.set_postfix_str(f"{result.problem} {result.sampler} seed {result.seed}")
-            bar.update()
+    try:
+        with tqdm(total=len(jobs), desc="bench samplers", unit="run", disable=not progress) as bar:
+            for result in pool.imap_unordered(_run_job, jobs):
+                results.append(result)
+                bar.set_postfix_str(f"{result.problem} {result.sampler} seed {result.seed}")
+                bar.update()
+        pool.close()
+    finally:
+        pool.terminate() if len(results) < len(jobs) else None
+        pool.join()
     order = {(j.problem, j.sampler, j.seed): i for i, j in enumerate(sorted(jobs, key=lambda j: (
         plan.problems.index(j.problem), plan.samplers.index(j.sampler), j.seed)))}
     return sorted(results, key=lambda r: order[(r.problem, r.sampler, r.seed)])

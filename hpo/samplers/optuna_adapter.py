@@ -108,6 +108,11 @@ class OptunaSampler(Sampler):
                 f"{algorithm}: unknown option(s) {unknown}; valid options: {sorted(accepted)}"
             )
         self._accepts_constraints = "constraints_func" in inspect.signature(self._cls.__init__).parameters
+        try:  # check option values now, not at the first suggestion
+            with _quiet():
+                self._cls(**options)
+        except (TypeError, ValueError) as exc:
+            raise SamplerError(f"{algorithm}: invalid option value(s) {options!r}: {exc}") from None
         self._options = dict(options)
         if algorithm == "cmaes":  # conditional and categorical spaces are normal here
             self._options.setdefault("warn_independent_sampling", False)

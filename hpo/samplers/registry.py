@@ -34,7 +34,8 @@ def _simple(cls_name: str) -> Callable[..., Sampler]:
         from hpo.samplers import simple
 
         cls = getattr(simple, cls_name)
-        accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
+        own_init = cls.__init__ is not object.__init__
+        accepted = set(inspect.signature(cls.__init__).parameters) - {"self"} if own_init else set()
         unknown = sorted(set(options) - accepted)
         if unknown:
             raise SamplerError(f"{cls.name}: unknown option(s) {unknown}; valid options: {sorted(accepted)}")

@@ -39,6 +39,8 @@ def normalize_url(url: str | URL) -> URL:
     Raises:
         StorageURLError: the URL is malformed or names an unsupported backend.
     """
+    if not isinstance(url, (str, URL)):
+        raise StorageURLError(f"storage: expected a URL string such as {_SUPPORTED['sqlite']!r}, but got {url!r}")
     if isinstance(url, str) and not url.strip():
         raise StorageURLError(f"storage: expected a URL such as {_SUPPORTED['sqlite']!r}, but got an empty string")
     try:
