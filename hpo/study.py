@@ -172,21 +172,18 @@ class Study:
         )
 
     # -- ask / tell ----------------------------------------------------------------
+    def _suggest(self, number: int) -> dict[str, Any]:
+        with self._lock:
+            return self.space.validate(self.sampler.suggest(self._context(number)))
+
     def ask(self, *, heartbeat: bool = False) -> Trial:
         """Start a trial: an enqueued configuration if one waits, else the sampler's suggestion.
 
         Raises:
             SamplerExhausted: the sampler has nothing left to suggest (e.g. a finished grid).
         """
-        worker = _worker_id()
-        claimed = self.store.claim_or_reserve(self.study_id, worker, heartbeat=heartbeat)
-        if isinstance(claimed, FrozenTrial):
-            return Trial(self, claimed)
-        number = claimed
-        with self._lock:
-            params = self.space.validate(self.sampler.suggest(self._context(number)))
-        frozen = self.store.create_trial(
-            self.study_id, params, TrialState.RUNNING, worker, heartbeat=heartbeat, number=number
+        frozen = self.store.start_trial(
+            self.study_id, _worker_id(), self._suggest, heartbeat=heartbeat, in_transaction=self.sampler.fast
         )
         return Trial(self, frozen)
 

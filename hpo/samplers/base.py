@@ -79,12 +79,15 @@ class Sampler(ABC):
     nothing cost nothing):
 
     - ``uses_history``: the study keeps ``context.history`` up to date;
-    - ``uses_pending``: the study lists running/waiting trials in ``context.pending``.
+    - ``uses_pending``: the study lists running/waiting trials in ``context.pending``;
+    - ``fast``: a suggestion takes microseconds and reads no store (model-free
+      samplers), so it may be made inside the transaction that starts the trial.
     """
 
     name: ClassVar[str] = "sampler"
     uses_history: ClassVar[bool] = True
     uses_pending: ClassVar[bool] = False
+    fast: ClassVar[bool] = False
 
     @abstractmethod
     def suggest(self, context: SamplingContext) -> dict[str, Any]:

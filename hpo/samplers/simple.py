@@ -27,6 +27,7 @@ class RandomSampler(Sampler):
 
     name: ClassVar[str] = "random"
     uses_history: ClassVar[bool] = False
+    fast: ClassVar[bool] = True
 
     def suggest(self, context: SamplingContext) -> dict[str, Any]:
         return context.space.sample(context.rng)
@@ -41,6 +42,7 @@ class SobolSampler(Sampler):
 
     name: ClassVar[str] = "sobol"
     uses_history: ClassVar[bool] = False
+    fast: ClassVar[bool] = True
 
     def __init__(self, scramble: bool = True) -> None:
         self.scramble = bool(scramble)
@@ -76,6 +78,7 @@ class GridSampler(Sampler):
 
     name: ClassVar[str] = "grid"
     uses_history: ClassVar[bool] = False
+    fast: ClassVar[bool] = True
 
     def __init__(self, resolution: int = 5, shuffle: bool = True) -> None:
         if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 2:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,13 +106,27 @@ class StudyStore(ABC):
     def claim_waiting(self, study_id: int, worker_id: str | None, heartbeat: bool = False) -> FrozenTrial | None:
         """Atomically move the oldest WAITING trial to RUNNING and return it (None if none)."""
 
-    def claim_or_reserve(self, study_id: int, worker_id: str | None, heartbeat: bool = False) -> FrozenTrial | int:
-        """Claim the oldest WAITING trial, or else reserve the next number (what ``ask`` needs).
+    def start_trial(
+        self,
+        study_id: int,
+        worker_id: str | None,
+        suggest: Callable[[int], dict[str, Any]],
+        heartbeat: bool = False,
+        in_transaction: bool = False,
+    ) -> FrozenTrial:
+        """Start a RUNNING trial: the oldest WAITING one, or a new one with ``suggest(number)``'s params.
 
-        Implementations should do both in one transaction; this default makes two calls.
+        With ``in_transaction`` the suggestion is made inside the transaction that
+        allocates the number (one transaction per ask; for fast, model-free
+        samplers only, since it holds the study's write lock); otherwise the
+        number is reserved first and the trial inserted after ``suggest`` returns.
+        If ``suggest`` raises, no trial is created.
         """
         claimed = self.claim_waiting(study_id, worker_id, heartbeat)
-        return claimed if claimed is not None else self.reserve_numbers(study_id)
+        if claimed is not None:
+            return claimed
+        number = self.reserve_numbers(study_id)
+        return self.create_trial(study_id, suggest(number), TrialState.RUNNING, worker_id, heartbeat=heartbeat, number=number)
 
     @abstractmethod
     def finish_trial(

@@ -16,7 +16,7 @@ numbers are handed out in commit order and ``finished_since`` is exact.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -314,10 +314,24 @@ class SQLStore(StudyStore):
         with self._write() as conn, conn.begin():
             return self._claim(conn, study_id, worker_id, heartbeat)
 
-    def claim_or_reserve(self, study_id: int, worker_id: str | None, heartbeat: bool = False) -> FrozenTrial | int:
+    def start_trial(
+        self,
+        study_id: int,
+        worker_id: str | None,
+        suggest: Callable[[int], dict[str, Any]],
+        heartbeat: bool = False,
+        in_transaction: bool = False,
+    ) -> FrozenTrial:
         with self._write() as conn, conn.begin():
             claimed = self._claim(conn, study_id, worker_id, heartbeat)
-            return claimed if claimed is not None else self._next_number(conn, study_id)
+            if claimed is not None:
+                return claimed
+            number = self._next_number(conn, study_id)
+            if in_transaction:
+                return self._insert_trial(
+                    conn, study_id, suggest(number), TrialState.RUNNING, worker_id, None, heartbeat, number
+                )
+        return self.create_trial(study_id, suggest(number), TrialState.RUNNING, worker_id, heartbeat=heartbeat, number=number)
 
     def finish_trial(
         self,

@@ -154,6 +154,29 @@ class StoreConformance:
         assert c0.state is TrialState.RUNNING and c0.params == {"x": 0.1} and c0.heartbeat_at is not None
         assert store.claim_waiting(s.study_id, "w") is None
 
+    @pytest.mark.parametrize("in_transaction", [False, True])
+    def test_start_trial_claims_waiting_first_then_suggests(self, store: StudyStore, in_transaction: bool) -> None:
+        s = make_study(store)
+        waiting = store.create_trial(s.study_id, {"x": 0.9}, TrialState.WAITING)
+        seen: list[int] = []
+
+        def suggest(number: int) -> dict[str, Any]:
+            seen.append(number)
+            return {"x": number / 10}
+
+        first = store.start_trial(s.study_id, "w", suggest, heartbeat=True, in_transaction=in_transaction)
+        second = store.start_trial(s.study_id, "w", suggest, in_transaction=in_transaction)
+        assert (first.number, first.params) == (waiting.number, {"x": 0.9}) and seen == [1]
+        assert second.state is TrialState.RUNNING and second.params == {"x": 0.1} and second.number == 1
+        assert store.get_trial(s.study_id, 1).params == {"x": 0.1}
+
+        def broken(number: int) -> dict[str, Any]:
+            raise RuntimeError("sampler failed")
+
+        with pytest.raises(RuntimeError):
+            store.start_trial(s.study_id, "w", broken, in_transaction=in_transaction)
+        assert len(store.get_trials(s.study_id)) == 2  # no trial without params
+
     def test_concurrent_claims_never_share_a_trial(self, store: StudyStore) -> None:
         s = make_study(store)
         for i in range(40):
