@@ -47,23 +47,31 @@ class StoreRun:
         return self.done < self.target
 
 
-def _hpo_worker(url: str, name: str, n: int, cap: float, barrier: Any, out: Any) -> None:
-    import hpo
-
-    study = hpo.load_study(name, url)
+def _timed_loop(ask: Any, tell: Any, n: int, cap: float, barrier: Any, out: Any) -> None:
+    """After the barrier, run up to ``n`` ask+tell pairs (at most ``cap`` s); report to ``out``."""
     barrier.wait()
     start = time.monotonic()
     asks: list[float] = []
-    done = 0
     for _ in range(n):
         if time.monotonic() - start > cap:
             break
         t0 = time.perf_counter()
-        trial = study.ask()
+        trial, value = ask()
         asks.append(time.perf_counter() - t0)
-        study.tell(trial, trial["x"])
-        done += 1
-    out.put((start, time.monotonic(), done, asks))
+        tell(trial, value)
+    out.put((start, time.monotonic(), len(asks), asks))
+
+
+def _hpo_worker(url: str, name: str, n: int, cap: float, barrier: Any, out: Any) -> None:
+    import hpo
+
+    study = hpo.load_study(name, url)
+
+    def ask() -> tuple[Any, float]:
+        trial = study.ask()
+        return trial, trial["x"]
+
+    _timed_loop(ask, study.tell, n, cap, barrier, out)
 
 
 def _optuna_worker(url: str, name: str, n: int, cap: float, barrier: Any, out: Any) -> None:
@@ -71,22 +79,15 @@ def _optuna_worker(url: str, name: str, n: int, cap: float, barrier: Any, out: A
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=name, storage=url, sampler=optuna.samplers.RandomSampler())
-    barrier.wait()
-    start = time.monotonic()
-    asks: list[float] = []
-    done = 0
-    for _ in range(n):
-        if time.monotonic() - start > cap:
-            break
-        t0 = time.perf_counter()
+
+    def ask() -> tuple[Any, float]:
         trial = study.ask()
         x = trial.suggest_float("x", 0.0, 1.0)
         trial.suggest_int("n", 1, 100)
         trial.suggest_categorical("c", ["a", "b", "c"])
-        asks.append(time.perf_counter() - t0)
-        study.tell(trial, x)
-        done += 1
-    out.put((start, time.monotonic(), done, asks))
+        return trial, x
+
+    _timed_loop(ask, study.tell, n, cap, barrier, out)
 
 
 def _create(system: str, url: str, name: str) -> None:
