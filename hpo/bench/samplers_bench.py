@@ -58,10 +58,15 @@ _THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 def default_samplers(quick: bool = False) -> list[str]:
-    """gp and ensemble when ``"gp"`` is registered, then the baselines (quick: random, sobol, tpe)."""
+    """gp and ensemble when ``"gp"`` is registered, then the baselines.
+
+    Quick: gp (when registered), random, sobol, tpe.
+    """
     names = sampler_names()
     bo = [s for s in BO_SAMPLERS if s in names] if "gp" in names else []
-    return bo + (["random", "sobol", "tpe"] if quick else list(BASELINES))
+    if quick:
+        return bo[:1] + ["random", "sobol", "tpe"]
+    return bo + list(BASELINES)
 
 
 @dataclass(frozen=True)
@@ -360,6 +365,7 @@ def run_samplers_benchmark(plan: BenchPlan, progress: bool = True) -> BenchResul
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "torch_threads": torch.get_num_threads(),
+        "load_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
     return BenchResult(plan, infos, runs, timings, run_seconds, timing_seconds, machine)
 

@@ -190,7 +190,9 @@ def _header(result: BenchResult) -> list[str]:
         f"Each (problem, sampler, seed) is a real hpo study on a SQLite file (`create_study(sampler=..., seed=...)`, "
         f"`study.optimize`), run on a pool of {plan.processes} worker processes with one thread each "
         f"({len(result.runs)} studies in {result.run_seconds:.0f} s; time per suggestion measured afterwards in "
-        f"{result.timing_seconds:.0f} s with {m.get('torch_threads', '?')} torch threads).",
+        f"{result.timing_seconds:.0f} s with {m.get('torch_threads', '?')} torch threads"
+        + (f"; 1-minute load average at the end {m['load_1min']:.1f}" if m.get("load_1min") is not None else "")
+        + ": times depend on what else the machine runs).",
         "",
     ]
 
@@ -220,8 +222,8 @@ def _regret_tables(result: BenchResult, stats: dict[tuple[str, str], dict[int, S
         groups.setdefault(checkpoints(info.budget), []).append(name)
     for cps, names in groups.items():
         lines += [
-            f"At {'/'.join(map(str, cps))} evaluations ({', '.join(names)}). Cells: median [q25, q75]; "
-            "bold: lowest final median of the problem.",
+            f"At {'/'.join(map(str, cps))} evaluations, a third, two thirds and all of the budget of "
+            f"{cps[-1]} ({', '.join(names)}). Cells: median [q25, q75]; bold: lowest final median of the problem.",
             "",
             "| problem | sampler | runs | " + " | ".join(f"after {c}" for c in cps) + " |",
             "|---|---|---:|" + "---:|" * len(cps),
@@ -254,8 +256,8 @@ def _rank_section(result: BenchResult, ranks: dict[str, dict[str, float]], media
     ]
     for problem in result.problems:
         row = ranks.get(problem, {})
-        lines.append(f"| {problem} | " + " | ".join(_f(row.get(s), 2) for s in samplers) + " |")
-    lines += ["| **median rank** | " + " | ".join(f"**{_f(median_rank.get(s), 2)}**" for s in samplers) + " |", ""]
+        lines.append(f"| {problem} | " + " | ".join(_f(row.get(s), 3) for s in samplers) + " |")
+    lines += ["| **median rank** | " + " | ".join(f"**{_f(median_rank.get(s), 3)}**" for s in samplers) + " |", ""]
     return lines
 
 

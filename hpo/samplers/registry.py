@@ -29,6 +29,16 @@ def _optuna(algorithm: str) -> Callable[..., Sampler]:
     return factory
 
 
+def _bo(surrogate: str) -> Callable[..., Sampler]:
+    def factory(**options: Any) -> Sampler:
+        from hpo.samplers.bo import make_bo_sampler
+
+        return make_bo_sampler(surrogate, **options)
+
+    factory.__name__ = f"bo_{surrogate}"
+    return factory
+
+
 def _simple(cls_name: str) -> Callable[..., Sampler]:
     def factory(**options: Any) -> Sampler:
         from hpo.samplers import simple
@@ -52,6 +62,8 @@ _REGISTRY: dict[str, Callable[..., Sampler]] = {
     "cmaes": _optuna("cmaes"),
     "nsga2": _optuna("nsga2"),
     "optuna-gp": _optuna("optuna-gp"),
+    "gp": _bo("gp"),
+    "ensemble": _bo("ensemble"),
 }
 
 

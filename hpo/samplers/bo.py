@@ -1,0 +1,381 @@
+"""Bayesian optimisation: a surrogate (``hpo.surrogates``) plus a BoTorch acquisition.
+
+Registered as ``"gp"`` and ``"ensemble"`` (``make_sampler("gp", acquisition="ucb")``).
+
+Per suggestion of trial ``number``:
+
+1. Initial design: while ``number < n_initial`` (default ``max(5, 2 * d)``, the
+   rule of Ax, with ``d`` the encoded dimension), or while fewer than two
+   trials have completed, the configuration is point ``number`` of the scrambled
+   Sobol sequence of :class:`~hpo.samplers.SobolSampler` (the same points).
+2. Data: COMPLETE trials only (FAILED/PRUNED are ignored), encoded into the unit
+   cube (``space.encoder(onehot=False)``; inactive parameters are imputed as 0.5)
+   on ``device`` in double precision. BoTorch maximises, so the outcome is the
+   negated minimisation-signed loss; each outcome constraint adds an output.
+3. The surrogate is fitted and the acquisition (``"logei"``: qLogNoisyExpectedImprovement,
+   ``"ucb"``: qUpperConfidenceBound, ``"kg"``: qKnowledgeGradient, ``"mes"``:
+   qMaxValueEntropy over a Sobol candidate set) is built with the pending
+   trials as ``X_pending``, so parallel workers get different points.
+4. Optimisation over the unit cube: ``optimize_acqf`` when every column is
+   continuous; otherwise categorical columns and integer columns with at most
+   20 grid values are discrete: all combinations are enumerated with
+   ``optimize_acqf_mixed`` when there are at most 10 of them (and some column is
+   continuous), else ``optimize_acqf_mixed_alternating`` is used. Integer
+   columns with more values are relaxed and rounded by ``decode``. The
+   knowledge gradient (one-shot) always uses ``optimize_acqf`` on the relaxation.
+   ``suggest_batch(context, n)`` optimises ``q = n`` points (sequential greedy).
+5. A decoded point that repeats an evaluated, pending or already chosen
+   configuration is replaced by a random one; if fitting or optimisation raises,
+   the sampler warns and suggests random configurations (never a crash).
+
+Determinism: every random choice is seeded from (study seed, trial number)
+inside :func:`torch.random.fork_rng`, so a seeded study replays the same
+suggestions and the caller's global random state is untouched. The GP's warm
+start makes suggestions depend on the sampler's previous fits, so a study
+resumed in a fresh process may differ slightly from an uninterrupted run.
+
+Outcome constraints (``value <= bound`` / ``>= bound``) are modelled as extra
+outputs and passed as BoTorch ``constraints`` (feasibility-weighted
+qLogNEI); only ``acquisition="logei"`` supports them. One objective only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import warnings
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from hpo.errors import SamplerError
+from hpo.records import Constraint, FrozenTrial
+from hpo.samplers.base import Sampler, SamplingContext, trial_rng
+from hpo.samplers.simple import SobolSampler
+
+if TYPE_CHECKING:
+    import torch
+
+    from hpo.encoding import SpaceEncoder
+    from hpo.surrogates.base import Surrogate
+
+__all__ = ["BOSampler", "ACQUISITIONS", "make_bo_sampler"]
+
+#: Acquisition names -> BoTorch classes (documentation; built in ``_acquisition``).
+ACQUISITIONS: dict[str, str] = {
+    "logei": "qLogNoisyExpectedImprovement",
+    "ucb": "qUpperConfidenceBound",
+    "kg": "qKnowledgeGradient",
+    "mes": "qMaxValueEntropy",
+}
+_NEEDS_FANTASIES = ("kg", "mes")
+_MAX_DISCRETE_VALUES = 20  # integer columns with more grid values are relaxed (BoTorch's MAX_DISCRETE_VALUES)
+_MAX_ENUMERATED = 10  # BoTorch's ALTERNATING_OPTIMIZER_THRESHOLD
+_MIN_COMPLETED = 2
+
+
+def _int_option(name: str, value: Any, minimum: int, allow_none: bool = False) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        extra = " or None" if allow_none else ""
+        raise SamplerError(f"bo: `{name} >= {minimum}` must hold (an integer{extra}), but got {name}={value!r}")
+    return int(value)
+
+
+def _fingerprint(config: dict[str, Any]) -> str:
+    return repr(sorted(config.items()))
+
+
+class BOSampler(Sampler):
+    """Bayesian optimisation with a pluggable surrogate and a BoTorch acquisition.
+
+    Args:
+        surrogate: ``"gp"``, ``"ensemble"``, a ``{"name", "options"}`` mapping or a
+            :class:`~hpo.surrogates.Surrogate` instance.
+        acquisition: ``"logei"`` (default), ``"ucb"``, ``"kg"`` or ``"mes"``.
+        n_initial: Sobol trials before the model is used (None: ``max(5, 2 * d)``).
+        surrogate_options: options for a surrogate given by name.
+        num_restarts: restarts of the acquisition optimiser.
+        raw_samples: raw samples that pick the restarts' starting points.
+        mc_samples: quasi-MC samples of MC acquisitions.
+        beta: UCB's exploration weight.
+        num_fantasies: fantasies of ``"kg"`` and of ``"mes"`` with pending points.
+        mes_candidates: size of MES's Sobol candidate set.
+        device: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``...
+    """
+
+    name: ClassVar[str] = "bo"
+    uses_history: ClassVar[bool] = True
+    uses_pending: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        surrogate: Any = "gp",
+        acquisition: str = "logei",
+        n_initial: int | None = None,
+        *,
+        surrogate_options: dict[str, Any] | None = None,
+        num_restarts: int = 8,
+        raw_samples: int = 256,
+        mc_samples: int = 128,
+        beta: float = 2.0,
+        num_fantasies: int = 8,
+        mes_candidates: int = 1000,
+        device: str = "auto",
+    ) -> None:
+        from hpo.surrogates import make_surrogate
+
+        if acquisition not in ACQUISITIONS:
+            raise SamplerError(f"bo: unknown acquisition {acquisition!r}; valid acquisitions: {sorted(ACQUISITIONS)}")
+        if surrogate_options is not None and not isinstance(surrogate_options, dict):
+            raise SamplerError(f"bo: surrogate_options must be a dict, but got {surrogate_options!r}")
+        self.surrogate: Surrogate = make_surrogate(surrogate, **(surrogate_options or {}))
+        if acquisition in _NEEDS_FANTASIES and not self.surrogate.supports_fantasies:
+            valid = sorted(a for a in ACQUISITIONS if a not in _NEEDS_FANTASIES)
+            raise SamplerError(f"bo: acquisition {acquisition!r} needs a surrogate that supports fantasies (e.g. 'gp'); "
+                               f"the {self.surrogate.name!r} surrogate supports acquisitions {valid}")
+        self.acquisition = acquisition
+        self.n_initial = _int_option("n_initial", n_initial, 1, allow_none=True)
+        self.num_restarts = _int_option("num_restarts", num_restarts, 1)
+        self.raw_samples = _int_option("raw_samples", raw_samples, 1)
+        self.mc_samples = _int_option("mc_samples", mc_samples, 1)
+        self.num_fantasies = _int_option("num_fantasies", num_fantasies, 1)
+        self.mes_candidates = _int_option("mes_candidates", mes_candidates, 2)
+        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0 <= beta < float("inf"):
+            raise SamplerError(f"bo: `0 <= beta < inf` must hold, but got beta={beta!r}")
+        self.beta = float(beta)
+        self.device_name = self._check_device(device)
+        self._sobol = SobolSampler()
+
+    @staticmethod
+    def _check_device(device: Any) -> str:
+        import torch
+
+        if device == "auto":
+            return device
+        try:
+            torch.device(device)
+        except (RuntimeError, TypeError):
+            raise SamplerError(f"bo: device must be 'auto' or a torch device name such as 'cpu' or 'cuda', "
+                               f"but got {device!r}") from None
+        return str(device)
+
+    @property
+    def device(self) -> torch.device:
+        import torch
+
+        if self.device_name == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device_name)
+
+    def options(self) -> dict[str, Any]:
+        return {
+            "surrogate": self.surrogate.name, "surrogate_options": self.surrogate.options(),
+            "acquisition": self.acquisition, "n_initial": self.n_initial, "num_restarts": self.num_restarts,
+            "raw_samples": self.raw_samples, "mc_samples": self.mc_samples, "beta": self.beta,
+            "num_fantasies": self.num_fantasies, "mes_candidates": self.mes_candidates, "device": self.device_name,
+        }
+
+    # -- suggestions ----------------------------------------------------------------
+    def suggest(self, context: SamplingContext) -> dict[str, Any]:
+        return self.suggest_batch(context, 1)[0]
+
+    def suggest_batch(self, context: SamplingContext, n: int) -> list[dict[str, Any]]:
+        self._check_context(context)
+        encoder = context.space.encoder(onehot=False)
+        if encoder.dim == 0:
+            return [context.space.validate({}) for _ in range(n)]
+        n_initial = self.n_initial if self.n_initial is not None else max(5, 2 * encoder.dim)
+        trials = self._usable(context)
+        out: list[dict[str, Any]] = []
+        while len(out) < n and (context.number + len(out) < n_initial or len(trials) < _MIN_COMPLETED):
+            out.append(self._sobol.suggest(self._at(context, context.number + len(out))))
+        if len(out) < n:
+            out += self._bo(context, encoder, trials, [*context.pending, *out], n - len(out))
+        return out
+
+    @staticmethod
+    def _at(context: SamplingContext, number: int) -> SamplingContext:
+        return dataclasses.replace(context, number=number, rng=trial_rng(context.seed, number))
+
+    def _check_context(self, context: SamplingContext) -> None:
+        if len(context.objectives) != 1:
+            names = [o.name for o in context.objectives]
+            raise SamplerError(f"bo: the BO sampler ('gp'/'ensemble') handles one objective, but the study has "
+                               f"{len(names)}: {names}; use sampler 'nsga2' or 'tpe' for multi-objective studies")
+        if context.constraints:
+            if self.acquisition != "logei":
+                raise SamplerError(f"bo: outcome constraints {[c.name for c in context.constraints]} need "
+                                   f"acquisition='logei' (feasibility-weighted qLogNEI), but got {self.acquisition!r}")
+            if not self.surrogate.supports_multi_output:
+                raise SamplerError(f"bo: outcome constraints need a multi-output surrogate, but "
+                                   f"{self.surrogate.name!r} has one output")
+
+    @staticmethod
+    def _usable(context: SamplingContext) -> list[FrozenTrial]:
+        """COMPLETE trials with finite objective and constraint values."""
+        trials = context.completed()
+        if not context.constraints:
+            return trials
+        out = []
+        for t in trials:
+            cv = t.constraint_values or {}
+            values = [cv.get(c.name) for c in context.constraints]
+            if all(v is not None and np.isfinite(v) for v in values):
+                out.append(t)
+        return out
+
+    def _seed(self, context: SamplingContext) -> int:
+        if context.seed is None:
+            return int(context.rng.integers(2**31))
+        return int(np.random.SeedSequence([int(context.seed) & 0xFFFFFFFF, int(context.number), 0xB0]).generate_state(1)[0])
+
+    def _bo(self, context: SamplingContext, encoder: SpaceEncoder, trials: list[FrozenTrial],
+            pending: list[dict[str, Any]], q: int) -> list[dict[str, Any]]:
+        import torch
+        from botorch.exceptions.errors import BotorchError
+
+        from hpo.surrogates.base import seeded
+
+        seed = self._seed(context)
+        device, dtype = self.device, torch.float64
+        X = torch.as_tensor(encoder.encode([t.params for t in trials]), dtype=dtype, device=device)  # n x d
+        columns = [-context.losses(trials)]  # n x 1, maximised
+        if context.constraints:
+            columns.append(np.array([[t.constraint_values[c.name] for c in context.constraints] for t in trials]))
+        Y = torch.as_tensor(np.hstack(columns), dtype=dtype, device=device)  # n x (1 + n_constraints)
+        X_pending = (torch.as_tensor(encoder.encode(pending), dtype=dtype, device=device) if pending else None)
+        categorical = {j: len(context.space[encoder.columns[j].name].choices) for j in encoder.categorical_dims}
+        try:
+            with seeded(seed, device):
+                model = self.surrogate.fit(X, Y, categorical=categorical, seed=seed)
+                acqf = self._acquisition(model, X, X_pending, context.constraints, seed)
+                candidates = self._optimize(acqf, encoder, q)  # q x d
+            configs = encoder.decode(candidates.detach().cpu().numpy())
+        except (BotorchError, RuntimeError) as exc:
+            warnings.warn(f"bo: the {self.surrogate.name!r} model step failed for trial {context.number} "
+                          f"({type(exc).__name__}: {exc}); suggesting random configurations instead", stacklevel=3)
+            configs = [context.space.sample(trial_rng(context.seed, context.number + i, salt=1)) for i in range(q)]
+        return self._distinct(context, configs, pending)
+
+    @staticmethod
+    def _distinct(context: SamplingContext, configs: list[dict[str, Any]],
+                  pending: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        seen = {_fingerprint(t.params) for t in context.history} | {_fingerprint(p) for p in pending}
+        out = []
+        for i, config in enumerate(configs):
+            salt = 2
+            while _fingerprint(config) in seen and salt < 12:  # a repeat: explore instead
+                config = context.space.sample(trial_rng(context.seed, context.number + len(pending) + i, salt=salt))
+                salt += 1
+            seen.add(_fingerprint(config))
+            out.append(context.space.validate(config))
+        return out
+
+    # -- acquisition ----------------------------------------------------------------
+    def _acquisition(self, model: Any, X: torch.Tensor, X_pending: torch.Tensor | None,
+                     constraints: tuple[Constraint, ...], seed: int) -> Any:
+        import torch
+        from botorch.acquisition import (
+            qKnowledgeGradient,
+            qLogNoisyExpectedImprovement,
+            qMaxValueEntropy,
+            qUpperConfidenceBound,
+        )
+        from botorch.acquisition.objective import GenericMCObjective
+        from botorch.sampling import SobolQMCNormalSampler
+
+        sampler = SobolQMCNormalSampler(sample_shape=torch.Size([self.mc_samples]), seed=seed)
+        if self.acquisition == "logei":
+            train = getattr(model, "train_inputs", None)  # the GP's (possibly capped) training inputs
+            X_baseline = train[0] if train else X
+            X_baseline = X_baseline.reshape(-1, X_baseline.shape[-2], X_baseline.shape[-1])[0]
+            objective = GenericMCObjective(lambda Z, X=None: Z[..., 0]) if constraints else None
+            return qLogNoisyExpectedImprovement(
+                model, X_baseline=X_baseline, sampler=sampler, objective=objective, X_pending=X_pending,
+                constraints=[_constraint_callable(j + 1, c) for j, c in enumerate(constraints)] or None,
+                prune_baseline=True,
+            )
+        if self.acquisition == "ucb":
+            return qUpperConfidenceBound(model, beta=self.beta, sampler=sampler, X_pending=X_pending)
+        if self.acquisition == "kg":
+            fantasy_sampler = SobolQMCNormalSampler(sample_shape=torch.Size([self.num_fantasies]), seed=seed)
+            return qKnowledgeGradient(model, num_fantasies=self.num_fantasies, sampler=fantasy_sampler,
+                                      X_pending=X_pending)
+        from torch.quasirandom import SobolEngine
+
+        sobol = SobolEngine(X.shape[-1], scramble=True, seed=seed).draw(self.mes_candidates).to(X)
+        return qMaxValueEntropy(model, candidate_set=torch.cat([sobol, X]), num_fantasies=self.num_fantasies,
+                                X_pending=X_pending)
+
+    def _optimize(self, acqf: Any, encoder: SpaceEncoder, q: int) -> torch.Tensor:
+        import torch
+        from botorch.acquisition import qKnowledgeGradient
+        from botorch.optim import optimize_acqf, optimize_acqf_mixed
+        from botorch.optim.optimize_mixed import optimize_acqf_mixed_alternating
+
+        d = encoder.dim
+        discrete, cats = _discrete_columns(encoder)
+        bounds = torch.zeros(2, d, dtype=torch.float64, device=self.device)
+        bounds[1] = 1.0
+        for j, values in {**discrete, **cats}.items():
+            bounds[0, j], bounds[1, j] = min(values), max(values)
+        common = {"q": q, "num_restarts": self.num_restarts, "raw_samples": self.raw_samples}
+        one_shot = isinstance(acqf, qKnowledgeGradient)
+        if one_shot or not (discrete or cats):
+            candidates, _ = optimize_acqf(acqf, bounds, sequential=not one_shot and q > 1,
+                                          options={"batch_limit": 64, "maxiter": 100}, **common)
+            return candidates
+        fixed = {**discrete, **cats}
+        n_combinations = int(np.prod([len(v) for v in fixed.values()]))
+        if n_combinations <= _MAX_ENUMERATED and len(fixed) < d:
+            dims = sorted(fixed)
+            features = [dict(zip(dims, combo)) for combo in itertools.product(*(fixed[j] for j in dims))]
+            candidates, _ = optimize_acqf_mixed(acqf, bounds, fixed_features_list=features,
+                                                options={"batch_limit": 64, "maxiter": 100}, **common)
+            return candidates
+        candidates, _ = optimize_acqf_mixed_alternating(
+            acqf, bounds, discrete_dims=discrete or None, cat_dims=cats or None,
+            options={"maxiter_alternating": 16, "batch_limit": 64}, **common,
+        )
+        return candidates
+
+
+def _constraint_callable(output: int, constraint: Constraint) -> Any:
+    """BoTorch constraint: samples ``... x q x m`` -> ``... x q``, negative when feasible."""
+    bound = constraint.bound
+    if constraint.op == "<=":
+        return lambda Z: Z[..., output] - bound
+    return lambda Z: bound - Z[..., output]
+
+
+def _discrete_columns(encoder: SpaceEncoder) -> tuple[dict[int, list[float]], dict[int, list[float]]]:
+    """Unit-cube values of the integer columns with few grid values, and of the categorical columns."""
+    from hpo.space import Categorical
+
+    discrete: dict[int, list[float]] = {}
+    cats: dict[int, list[float]] = {}
+    for j in encoder.integer_dims:
+        param = encoder.space[encoder.columns[j].name]
+        if isinstance(param, Categorical):
+            k = len(param.choices)
+            cats[j] = [(i + 0.5) / k for i in range(k)]
+        elif getattr(param, "_n", None) is not None and param._n <= _MAX_DISCRETE_VALUES:
+            discrete[j] = sorted({param._encode(param._at(i)) for i in range(param._n)})
+    return discrete, cats
+
+
+def make_bo_sampler(surrogate: str, **options: Any) -> BOSampler:
+    """The registry's factory for ``"gp"`` and ``"ensemble"``: unknown options list the valid ones."""
+    import inspect
+
+    accepted = set(inspect.signature(BOSampler.__init__).parameters) - {"self", "surrogate"}
+    given = options.pop("surrogate", surrogate)
+    if given != surrogate:
+        raise SamplerError(f"{surrogate}: the surrogate is fixed by the sampler name, but got surrogate={given!r}; "
+                           f"use make_sampler({given!r}) or BOSampler(surrogate=...)")
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise SamplerError(f"{surrogate}: unknown option(s) {unknown}; valid options: {sorted(accepted)}")
+    return BOSampler(surrogate=surrogate, **options)
