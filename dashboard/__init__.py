@@ -1,0 +1,57 @@
+"""The Streamlit dashboard over a study store (``hpo dashboard --storage URL``).
+
+Read-only: the store is opened with a read-only connection and never written,
+migrated or created. Streamlit and Plotly are imported only when the dashboard
+runs; ``import hpo`` never imports this package.
+
+Pages: studies, study (history, parallel coordinates, slices, importance, trial
+table), learning curves, Pareto front (with hypervolume over time) and seeds.
+Learning curves are coloured by trial state or by the trial attribute
+``decision`` (``hpo.dashboard.reader.DECISION_KEY``) that a scheduler sets.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["APP_PATH", "STORAGE_ENV", "launch"]
+
+#: The Streamlit script.
+APP_PATH = Path(__file__).with_name("app.py")
+#: The environment variable the script reads the store URL from.
+STORAGE_ENV = "HPO_DASHBOARD_STORAGE"
+
+
+def launch(storage: str, port: int = 8501, address: str = "127.0.0.1") -> None:
+    """Serve the dashboard over ``storage`` until interrupted (blocks).
+
+    The store is checked first (it must exist and hold an hpo schema), so a bad
+    URL fails here with a clear error instead of in the browser.
+
+    Raises:
+        StorageError: the store cannot be opened read-only or holds no hpo schema.
+        ConfigError: ``port`` is not in 1-65535.
+    """
+    import os
+
+    from hpo.dashboard.reader import DashboardReader
+    from hpo.errors import ConfigError
+
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise ConfigError(f"port: must be an integer in 1-65535, but got {port!r}")
+    DashboardReader(storage)  # validates the URL and the schema, read-only
+    os.environ[STORAGE_ENV] = storage
+    from streamlit.web import bootstrap
+
+    flags = {
+        "server.address": address,
+        "server.port": port,
+        "server.headless": True,
+        "server.fileWatcherType": "none",
+        "server.runOnSave": False,
+        "browser.gatherUsageStats": False,
+        "global.developmentMode": False,
+        "client.toolbarMode": "viewer",
+    }
+    bootstrap.load_config_options(flag_options=flags)
+    bootstrap.run(str(APP_PATH), False, [], flags)

@@ -1,0 +1,269 @@
+"""What the dashboard's charts show, computed from a study's trial frame (no plotting here).
+
+Large studies are aggregated and sampled before anything reaches a chart:
+:func:`sample` keeps the rows that matter (best trials, Pareto points) and a
+seeded random share of the rest, so a chart never gets more than a few
+thousand points and does not jump between refreshes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hpo.records import Objective, StudyRecord, TrialState
+from hpo.results import non_dominated
+
+__all__ = [
+    "sample",
+    "completed",
+    "best_so_far",
+    "param_importance",
+    "pareto_mask",
+    "hypervolume_history",
+    "pick_curve_trials",
+    "seed_summary",
+]
+
+COMPLETE = TrialState.COMPLETE.value
+
+
+def sample(frame: pd.DataFrame, n: int, keep: pd.Series | None = None, seed: int = 0) -> pd.DataFrame:
+    """At most ``n`` rows: every row where ``keep`` is true (up to ``n``) plus a seeded random share of the rest."""
+    if len(frame) <= n:
+        return frame
+    keep = pd.Series(False, index=frame.index) if keep is None else keep.reindex(frame.index, fill_value=False)
+    kept = frame[keep].iloc[:n]
+    rest = frame[~keep]
+    room = n - len(kept)
+    if room > 0 and len(rest):
+        rest = rest.sample(n=min(room, len(rest)), random_state=seed)
+        kept = pd.concat([kept, rest])
+    return kept.sort_values("number")
+
+
+def completed(frame: pd.DataFrame, record: StudyRecord, feasible_only: bool = True) -> pd.DataFrame:
+    """COMPLETE trials with every objective value (and satisfying the constraints if asked)."""
+    done = frame[frame["state"] == COMPLETE]
+    cols = [f"values_{o.name}" for o in record.objectives]
+    done = done.dropna(subset=cols)
+    if feasible_only and record.constraints:
+        ok = pd.Series(True, index=done.index)
+        for c in record.constraints:
+            v = done[f"constraints_{c.name}"]
+            ok &= (v <= c.bound) if c.op == "<=" else (v >= c.bound)
+        done = done[ok]
+    return done
+
+
+def feasible_mask(done: pd.DataFrame, record: StudyRecord) -> pd.Series:
+    ok = pd.Series(True, index=done.index)
+    for c in record.constraints:
+        v = done[f"constraints_{c.name}"]
+        ok &= (v <= c.bound) if c.op == "<=" else (v >= c.bound)
+    return ok
+
+
+def best_so_far(done: pd.DataFrame, objective: Objective) -> pd.DataFrame:
+    """The best value after each trial, reduced to the trials where it improved (a step line).
+
+    Returns columns ``number`` and ``best``, ordered by number; the last row
+    repeats the final best at the last trial so the line reaches the end.
+    """
+    if done.empty:
+        return pd.DataFrame({"number": [], "best": []})
+    ordered = done.sort_values("number")
+    signed = objective.sign * ordered[f"values_{objective.name}"].to_numpy(dtype=float)
+    running = np.minimum.accumulate(signed)
+    improved = np.r_[True, running[1:] < running[:-1]]
+    numbers = ordered["number"].to_numpy()
+    out = pd.DataFrame({"number": numbers[improved], "best": objective.sign * running[improved]})
+    if not improved[-1]:
+        out = pd.concat([out, pd.DataFrame({"number": [numbers[-1]], "best": [objective.sign * running[-1]]})])
+    return out.reset_index(drop=True)
+
+
+def encode_params(done: pd.DataFrame, record: StudyRecord) -> pd.DataFrame:
+    """Numeric encoding of the parameters: log10 for log-scaled ranges, codes for categoricals.
+
+    Fixed parameters are left out; an inactive conditional parameter is NaN.
+    """
+    out: dict[str, pd.Series] = {}
+    for name, spec in record.space.items():
+        col = done.get(f"params_{name}")
+        if col is None or spec.get("type") == "fixed":
+            continue
+        if spec.get("type") == "categorical":
+            choices = [repr(c) for c in spec.get("choices", [])]
+            codes = col.map(lambda v: choices.index(repr(v)) if v is not None and repr(v) in choices else np.nan)
+            out[name] = codes.astype(float)
+        else:
+            values = pd.to_numeric(col, errors="coerce").astype(float)
+            if spec.get("log"):
+                values = np.log10(values.where(values > 0))
+            out[name] = values
+    return pd.DataFrame(out, index=done.index)
+
+
+def param_importance(done: pd.DataFrame, record: StudyRecord, objective: Objective, max_trials: int = 2000,
+                     seed: int = 0) -> pd.Series:
+    """Random-forest importance of each parameter for ``objective`` (normalised to sum to 1).
+
+    Mean decrease in impurity of a scikit-learn random forest fitted on up to
+    ``max_trials`` completed trials (parameters encoded by :func:`encode_params`,
+    inactive values as -1). Empty when there are fewer than 4 trials or no
+    varying parameter.
+    """
+    if len(done) < 4:
+        return pd.Series(dtype=float)
+    done = sample(done, max_trials, seed=seed)
+    x = encode_params(done, record)
+    x = x.loc[:, x.nunique(dropna=False) > 1]
+    if x.shape[1] == 0:
+        return pd.Series(dtype=float)
+    y = objective.sign * done[f"values_{objective.name}"].to_numpy(dtype=float)
+    from sklearn.ensemble import RandomForestRegressor
+
+    forest = RandomForestRegressor(n_estimators=64, max_depth=12, min_samples_leaf=2, random_state=seed, n_jobs=1)
+    forest.fit(x.fillna(-1.0).to_numpy(), y)
+    imp = pd.Series(forest.feature_importances_, index=x.columns)
+    total = imp.sum()
+    return (imp / total if total > 0 else imp).sort_values(ascending=False)
+
+
+def _losses(done: pd.DataFrame, objectives: Sequence[Objective]) -> np.ndarray:
+    """Signed values to minimise, shape ``(n_trials, n_objectives)``."""
+    return np.column_stack([o.sign * done[f"values_{o.name}"].to_numpy(dtype=float) for o in objectives])
+
+
+def _not_dominated_by(points: np.ndarray, front: np.ndarray) -> np.ndarray:
+    """Mask of ``points`` (n, k) that no row of ``front`` (m, k) dominates."""
+    keep = np.ones(len(points), dtype=bool)
+    for f in front:
+        keep &= ~(np.all(f <= points, axis=1) & np.any(f < points, axis=1))
+    return keep
+
+
+def _merge_front(front: np.ndarray, chunk: np.ndarray) -> np.ndarray:
+    """The non-dominated points of ``front`` (already non-dominated) and ``chunk`` together."""
+    survivors = chunk[_not_dominated_by(chunk, front)]
+    if len(survivors) == 0:
+        return front
+    survivors = survivors[non_dominated(survivors)]
+    front = front[_not_dominated_by(front, survivors)]
+    return np.vstack([front, survivors])
+
+
+def pareto_mask(done: pd.DataFrame, objectives: Sequence[Objective], block: int = 1000) -> pd.Series:
+    """True for the trials no other one dominates (over the given objectives).
+
+    Points are visited in lexicographic order, a block at a time: a later point
+    can never dominate an earlier one, so each block is checked only against
+    the front found so far (small) and then within itself.
+    """
+    if done.empty:
+        return pd.Series(dtype=bool)
+    losses = _losses(done, objectives)
+    order = np.lexsort(losses[:, ::-1].T)
+    keep = np.zeros(len(done), dtype=bool)
+    front = np.empty((0, losses.shape[1]))
+    for start in range(0, len(order), block):
+        idx = order[start:start + block]
+        pts = losses[idx]
+        ok = _not_dominated_by(pts, front)
+        sub = np.flatnonzero(ok)
+        ok[sub] = non_dominated(pts[sub]) if len(sub) else ok[sub]
+        keep[idx[ok]] = True
+        front = np.vstack([front, pts[ok]])
+    return pd.Series(keep, index=done.index)
+
+
+def hypervolume_history(done: pd.DataFrame, objectives: Sequence[Objective], n_points: int = 100) -> pd.DataFrame:
+    """Hypervolume of the feasible Pareto front after each of up to ``n_points`` checkpoints.
+
+    Trials are taken in the order they finished. The reference point is the
+    worst value of each objective over all completed trials plus 10% of its
+    range (so it is fixed for one call, but moves as new trials arrive).
+    Computed with Optuna's exact hypervolume (WFG algorithm).
+
+    Returns columns ``trials`` (completed trials so far), ``number`` (the last
+    one's number) and ``hypervolume``.
+    """
+    if len(done) < 2:
+        return pd.DataFrame({"trials": [], "number": [], "hypervolume": []})
+    from optuna._hypervolume import compute_hypervolume
+
+    order = done.sort_values(["datetime_complete", "number"], na_position="last")
+    losses = _losses(order, objectives)
+    worst, best = losses.max(axis=0), losses.min(axis=0)
+    ref = worst + 0.1 * np.where(worst > best, worst - best, 1.0)
+    cuts = np.unique(np.linspace(1, len(order), num=min(n_points, len(order))).astype(int))
+    front = np.empty((0, losses.shape[1]))
+    start, rows = 0, []
+    numbers = order["number"].to_numpy()
+    for cut in cuts:
+        chunk = losses[start:cut]
+        start = cut
+        front = np.unique(_merge_front(front, chunk), axis=0)
+        hv = float(compute_hypervolume(front, ref, assume_pareto=True))
+        rows.append((int(cut), int(numbers[cut - 1]), hv))
+    return pd.DataFrame(rows, columns=["trials", "number", "hypervolume"])
+
+
+def pick_curve_trials(frame: pd.DataFrame, counts: pd.Series, record: StudyRecord, objective: Objective,
+                      limit: int, seed: int = 0) -> list[int]:
+    """Up to ``limit`` trials whose learning curves to draw (only trials with reports).
+
+    Every one when there are few; otherwise the running ones, the best completed
+    quarter of the limit, the most recent quarter, and a seeded random sample
+    of the rest (so stopped and promoted trials both appear).
+    """
+    with_reports = frame[frame["number"].isin(counts.index)]
+    if len(with_reports) <= limit:
+        return sorted(with_reports["number"].tolist())
+    running = with_reports[with_reports["state"] == TrialState.RUNNING.value]["number"].iloc[: limit // 4]
+    done = completed(with_reports, record, feasible_only=False)
+    best = done.assign(_s=objective.sign * done[f"values_{objective.name}"]).nsmallest(limit // 4, "_s")["number"]
+    recent = with_reports.nlargest(limit // 4, "number")["number"]
+    picked = set(running) | set(best) | set(recent)
+    rest = with_reports[~with_reports["number"].isin(picked)]["number"]
+    room = limit - len(picked)
+    if room > 0 and len(rest):
+        picked |= set(rest.sample(n=min(room, len(rest)), random_state=seed))
+    return sorted(picked)
+
+
+def seed_summary(evaluations: list[Any], objective: Objective) -> pd.DataFrame:
+    """Per trial: mean, standard deviation and count of ``objective`` on tuning and test seeds.
+
+    Returns one row per trial number with columns ``tuning_mean``, ``tuning_std``,
+    ``tuning_n``, ``test_mean``, ``test_std``, ``test_n`` and ``failed`` (failed evaluations).
+    """
+    rows = [
+        {
+            "number": e.trial_number,
+            "seed": e.seed,
+            "split": e.split,
+            "state": e.state.value,
+            "value": (e.values or {}).get(objective.name),
+        }
+        for e in evaluations
+    ]
+    if not rows:
+        return pd.DataFrame()
+    ev = pd.DataFrame(rows)
+    ev["value"] = pd.to_numeric(ev["value"], errors="coerce")
+    ok = ev[ev["state"] == COMPLETE]
+    agg = ok.groupby(["number", "split"])["value"].agg(["mean", "std", "count"]).unstack("split")
+    out = pd.DataFrame(index=sorted(ev["number"].unique()))
+    for split in ("tuning", "test"):
+        for stat, label in (("mean", "mean"), ("std", "std"), ("count", "n")):
+            col = (stat, split)
+            out[f"{split}_{label}"] = agg[col] if col in agg.columns else np.nan
+    out["failed"] = ev[ev["state"] != COMPLETE].groupby("number").size().reindex(out.index, fill_value=0)
+    out[["tuning_n", "test_n"]] = out[["tuning_n", "test_n"]].fillna(0).astype(int)
+    out.index.name = "number"
+    return out.reset_index()

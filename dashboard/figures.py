@@ -1,0 +1,219 @@
+"""Plotly figures of the dashboard, built from sampled frames (see ``analysis``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from hpo.dashboard.analysis import best_so_far, encode_params, sample
+from hpo.records import Objective, StudyRecord
+
+__all__ = [
+    "history_figure",
+    "parallel_figure",
+    "slice_figure",
+    "importance_figure",
+    "curves_figure",
+    "pareto_figure",
+    "hypervolume_figure",
+    "seeds_figure",
+    "STATE_COLORS",
+]
+
+STATE_COLORS = {
+    "COMPLETE": "#1f77b4",
+    "PRUNED": "#ff7f0e",
+    "RUNNING": "#2ca02c",
+    "FAILED": "#d62728",
+    "WAITING": "#7f7f7f",
+}
+_LAYOUT = {"margin": {"l": 60, "r": 20, "t": 50, "b": 50}, "template": "plotly_white"}
+
+
+def history_figure(done: pd.DataFrame, objective: Objective, max_points: int = 5000) -> go.Figure:
+    """Every completed trial's value (sampled) and the best value so far (computed on all)."""
+    col = f"values_{objective.name}"
+    best = best_so_far(done, objective)
+    shown = sample(done, max_points, keep=done["number"].isin(best["number"]))
+    fig = go.Figure()
+    fig.add_trace(go.Scattergl(
+        x=shown["number"], y=shown[col], mode="markers", name="trial",
+        marker={"size": 5, "color": STATE_COLORS["COMPLETE"], "opacity": 0.6},
+        hovertemplate="trial %{x}<br>" + objective.name + " %{y:.6g}<extra></extra>",
+    ))
+    fig.add_trace(go.Scatter(
+        x=best["number"], y=best["best"], mode="lines", name="best so far", line={"shape": "hv", "color": "#d62728"},
+    ))
+    title = f"Optimisation history: {objective.name} ({objective.direction.value})"
+    if len(shown) < len(done):
+        title += f" - {len(shown):,} of {len(done):,} trials shown"
+    fig.update_layout(title=title, xaxis_title="trial", yaxis_title=objective.name, **_LAYOUT)
+    return fig
+
+
+def _dimension(name: str, spec: dict[str, Any], encoded: pd.Series) -> dict[str, Any]:
+    dim: dict[str, Any] = {"label": name, "values": encoded.fillna(-1 if spec.get("type") == "categorical" else np.nan)}
+    if spec.get("type") == "categorical":
+        choices = [str(c) for c in spec.get("choices", [])]
+        dim["tickvals"] = list(range(len(choices)))
+        dim["ticktext"] = choices
+        dim["range"] = [-0.5, max(len(choices) - 0.5, 0.5)]
+    elif spec.get("log"):
+        lo, hi = np.log10(spec["low"]), np.log10(spec["high"])
+        ticks = np.arange(np.floor(lo), np.ceil(hi) + 1)
+        dim["tickvals"] = list(ticks)
+        dim["ticktext"] = [f"1e{int(t)}" for t in ticks]
+        dim["range"] = [lo, hi]
+        dim["label"] = f"{name} (log)"
+    else:
+        dim["range"] = [spec.get("low"), spec.get("high")]
+    return dim
+
+
+def parallel_figure(done: pd.DataFrame, record: StudyRecord, objective: Objective, max_lines: int = 1000) -> go.Figure:
+    """Parallel coordinates of the parameters, coloured by the objective (the best half of the lines kept)."""
+    col = f"values_{objective.name}"
+    signed = objective.sign * done[col]
+    keep = signed <= signed.nsmallest(max_lines // 2).max() if len(done) else None
+    shown = sample(done, max_lines, keep=keep)
+    encoded = encode_params(shown, record)
+    dims = [_dimension(n, record.space[n], encoded[n]) for n in encoded.columns]
+    dims.append({"label": objective.name, "values": shown[col]})
+    fig = go.Figure(go.Parcoords(
+        line={"color": shown[col], "colorscale": "Viridis", "reversescale": objective.sign > 0, "showscale": True,
+              "colorbar": {"title": {"text": objective.name}}},
+        dimensions=dims,
+    ))
+    title = "Parallel coordinates"
+    if len(shown) < len(done):
+        title += f" - {len(shown):,} of {len(done):,} trials (the best half kept)"
+    fig.update_layout(title=title, **{**_LAYOUT, "margin": {"l": 80, "r": 80, "t": 80, "b": 40}})
+    return fig
+
+
+def slice_figure(done: pd.DataFrame, record: StudyRecord, objective: Objective, max_points: int = 2000) -> go.Figure:
+    """One panel per parameter: the objective against the parameter's value, coloured by trial number."""
+    col = f"values_{objective.name}"
+    names = [n for n, spec in record.space.items() if spec.get("type") != "fixed"][:12]
+    shown = sample(done, max_points)
+    n_cols = min(3, max(len(names), 1))
+    n_rows = max(1, -(-len(names) // n_cols))
+    fig = make_subplots(rows=n_rows, cols=n_cols, subplot_titles=names, shared_yaxes=True,
+                        horizontal_spacing=0.04, vertical_spacing=0.12 if n_rows > 1 else 0.1)
+    for i, name in enumerate(names):
+        spec = record.space[name]
+        x = shown[f"params_{name}"]
+        if spec.get("type") == "categorical":
+            x = x.map(str)
+        fig.add_trace(go.Scattergl(
+            x=x, y=shown[col], mode="markers", showlegend=False, name=name,
+            marker={"size": 4, "color": shown["number"], "colorscale": "Blues", "opacity": 0.7,
+                    "showscale": i == 0, "colorbar": {"title": {"text": "trial"}}},
+            hovertemplate=name + " %{x}<br>" + objective.name + " %{y:.6g}<extra></extra>",
+        ), row=i // n_cols + 1, col=i % n_cols + 1)
+        if spec.get("log"):
+            fig.update_xaxes(type="log", row=i // n_cols + 1, col=i % n_cols + 1)
+    title = f"Slice plots: {objective.name} against each parameter"
+    if len(shown) < len(done):
+        title += f" - {len(shown):,} of {len(done):,} trials shown"
+    fig.update_layout(title=title, height=260 * n_rows + 60, **_LAYOUT)
+    return fig
+
+
+def importance_figure(importance: pd.Series, objective: Objective) -> go.Figure:
+    ordered = importance.sort_values()
+    fig = go.Figure(go.Bar(x=ordered.to_numpy(), y=list(ordered.index), orientation="h",
+                           marker_color="#1f77b4", text=[f"{v:.2f}" for v in ordered], textposition="auto"))
+    fig.update_layout(title=f"Parameter importance for {objective.name} (random forest, normalised)",
+                      xaxis_title="importance", height=120 + 30 * len(ordered), **_LAYOUT)
+    return fig
+
+
+def curves_figure(curves: pd.DataFrame, metric: str, colour_by: str, step_label: str) -> go.Figure:
+    """Learning curves, one line per trial, coloured by ``colour_by`` (a column of ``curves``)."""
+    fig = go.Figure()
+    palette = {**STATE_COLORS, "promote": "#2ca02c", "stop": "#d62728", "continue": "#1f77b4", "(none)": "#9467bd"}
+    extra = iter(["#8c564b", "#e377c2", "#17becf", "#bcbd22"])
+    seen: set[str] = set()
+    for number, g in curves.groupby("number", sort=True):
+        key = str(g[colour_by].iloc[0])
+        colour = palette.get(key) or palette.setdefault(key, next(extra, "#333333"))
+        fig.add_trace(go.Scattergl(
+            x=g["step"], y=g["value"], mode="lines+markers" if len(g) < 30 else "lines",
+            name=key, legendgroup=key, showlegend=key not in seen,
+            line={"color": colour, "width": 1.5}, marker={"size": 4}, opacity=0.8,
+            hovertemplate=f"trial {number}<br>{step_label} %{{x}}<br>{metric} %{{y:.6g}}<extra>{key}</extra>",
+        ))
+        seen.add(key)
+    fig.update_layout(title=f"Learning curves: {metric} by {step_label}, coloured by {colour_by}",
+                      xaxis_title=step_label, yaxis_title=metric, legend_title_text=colour_by, height=480, **_LAYOUT)
+    return fig
+
+
+def pareto_figure(done: pd.DataFrame, front: pd.Series, objectives: Sequence[Objective], max_points: int = 5000) -> go.Figure:
+    """The trials in objective space (sampled) with every Pareto-optimal one highlighted; 2-D or 3-D."""
+    cols = [f"values_{o.name}" for o in objectives]
+    others = sample(done[~front], max_points)
+    best = done[front]
+    if len(objectives) == 3:
+        fig = go.Figure()
+        for frame, name, colour, size in ((others, "dominated", "#aec7e8", 3), (best, "Pareto front", "#d62728", 5)):
+            fig.add_trace(go.Scatter3d(
+                x=frame[cols[0]], y=frame[cols[1]], z=frame[cols[2]], mode="markers", name=name,
+                marker={"size": size, "color": colour}, text=frame["number"],
+                hovertemplate="trial %{text}<extra></extra>",
+            ))
+        fig.update_layout(scene={"xaxis_title": objectives[0].name, "yaxis_title": objectives[1].name,
+                                 "zaxis_title": objectives[2].name}, height=600)
+    else:
+        fig = go.Figure()
+        fig.add_trace(go.Scattergl(x=others[cols[0]], y=others[cols[1]], mode="markers", name="dominated",
+                                   marker={"size": 5, "color": "#aec7e8"}, text=others["number"],
+                                   hovertemplate="trial %{text}<extra></extra>"))
+        ordered = best.sort_values(cols[0], ascending=objectives[0].sign > 0)
+        shape = "hv" if objectives[1].sign * objectives[0].sign > 0 else "vh"
+        fig.add_trace(go.Scatter(x=ordered[cols[0]], y=ordered[cols[1]], mode="lines+markers", name="Pareto front",
+                                 line={"shape": shape, "color": "#d62728"}, marker={"size": 7},
+                                 text=ordered["number"], hovertemplate="trial %{text}<extra></extra>"))
+        fig.update_layout(xaxis_title=f"{objectives[0].name} ({objectives[0].direction.value})",
+                          yaxis_title=f"{objectives[1].name} ({objectives[1].direction.value})", height=520)
+    title = f"Pareto front: {int(front.sum())} of {len(done):,} feasible completed trials"
+    fig.update_layout(title=title, **_LAYOUT)
+    return fig
+
+
+def hypervolume_figure(history: pd.DataFrame, names: Sequence[str]) -> go.Figure:
+    fig = go.Figure(go.Scatter(x=history["trials"], y=history["hypervolume"], mode="lines+markers",
+                               line={"shape": "hv", "color": "#2ca02c"}, marker={"size": 4},
+                               customdata=history["number"],
+                               hovertemplate="%{x} trials (last: %{customdata})<br>HV %{y:.6g}<extra></extra>"))
+    fig.update_layout(title=f"Hypervolume over time ({', '.join(names)})", xaxis_title="completed trials",
+                      yaxis_title="hypervolume", height=380, **_LAYOUT)
+    return fig
+
+
+def seeds_figure(summary: pd.DataFrame, objective: Objective) -> go.Figure:
+    """Mean over tuning seeds against mean over test seeds, one point per trial (with the y = x line)."""
+    both = summary.dropna(subset=["tuning_mean", "test_mean"])
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(
+        x=both["tuning_mean"], y=both["test_mean"], mode="markers", name="trial",
+        error_x={"type": "data", "array": both["tuning_std"].fillna(0)},
+        error_y={"type": "data", "array": both["test_std"].fillna(0)},
+        marker={"size": 9, "color": "#1f77b4"}, text=both["number"],
+        hovertemplate="trial %{text}<br>tuning %{x:.6g}<br>test %{y:.6g}<extra></extra>",
+    ))
+    if len(both):
+        lo = float(np.nanmin(both[["tuning_mean", "test_mean"]].to_numpy()))
+        hi = float(np.nanmax(both[["tuning_mean", "test_mean"]].to_numpy()))
+        fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="test = tuning",
+                                 line={"dash": "dash", "color": "#7f7f7f"}))
+    fig.update_layout(title=f"{objective.name}: mean on tuning seeds vs mean on test seeds (bars: std)",
+                      xaxis_title=f"tuning seeds ({objective.name})", yaxis_title=f"test seeds ({objective.name})",
+                      height=480, **_LAYOUT)
+    return fig

@@ -1,0 +1,279 @@
+"""The dashboard's pages: each one a function of the reader and the selected study.
+
+Computations that cost more than a read (importance, hypervolume) are cached on
+the trial frame's version, so a live refresh with nothing new costs two small
+queries.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from hpo.dashboard import analysis, figures
+from hpo.dashboard.reader import DECISION_KEY, DashboardReader
+from hpo.records import Objective, StudyRecord, TrialState
+
+__all__ = ["PAGES", "render"]
+
+#: Page keys (also the ``?page=`` query parameter) and their titles.
+PAGES = {
+    "studies": "Studies",
+    "study": "Study",
+    "curves": "Learning curves",
+    "pareto": "Pareto front",
+    "seeds": "Seeds",
+}
+TABLE_ROWS = 1000  # rows of the trial table sent to the browser at most
+_PLOTLY = {"displaylogo": False}
+
+
+def _chart(fig: Any, key: str) -> None:
+    st.plotly_chart(fig, width="stretch", config=_PLOTLY, key=key)
+
+
+def _objective(record: StudyRecord, key: str, label: str = "Objective") -> Objective:
+    if len(record.objectives) == 1:
+        return record.objectives[0]
+    names = [o.name for o in record.objectives]
+    name = st.selectbox(label, names, key=key)
+    return record.objectives[names.index(name)]
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _importance(_done: pd.DataFrame, _record: StudyRecord, _objective: Objective, key: tuple[Any, ...]) -> pd.Series:
+    """Cached per (study, objective, trial-count bucket): refitted when the completed trials grow by 5%."""
+    return analysis.param_importance(_done, _record, _objective)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _hypervolume(_done: pd.DataFrame, _objectives: tuple[Objective, ...], key: tuple[Any, ...]) -> pd.DataFrame:
+    return analysis.hypervolume_history(_done, _objectives)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _pareto(_done: pd.DataFrame, _objectives: tuple[Objective, ...], key: tuple[Any, ...]) -> pd.Series:
+    return analysis.pareto_mask(_done, _objectives)
+
+
+def _bucket(n: int) -> int:
+    """``n`` rounded down to a 5% step (at least 1): a cache key that changes when the data grew."""
+    step = max(1, n // 20)
+    return n - n % step
+
+
+# -- studies -------------------------------------------------------------------------
+def studies_page(reader: DashboardReader) -> None:
+    st.header("Studies")
+    st.caption(f"store: `{reader.url}` (read-only)")
+    frame = reader.studies_frame()
+    if frame.empty:
+        st.info("No studies in this store yet. Create one with `hpo.create_study(...)` or `hpo run study.yaml`.")
+        return
+    frame.insert(1, "open", [f"?page=study&study={name}" for name in frame["study"]])
+    st.dataframe(
+        frame,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "open": st.column_config.LinkColumn("open", display_text="open"),
+            "best value": st.column_config.NumberColumn(format="%.6g"),
+            "last activity": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm:ss"),
+            "created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
+        },
+        key="studies_table",
+    )
+    st.caption("Best value: single-objective studies, over feasible COMPLETE trials.")
+
+
+# -- study ---------------------------------------------------------------------------
+def _summary(frame: pd.DataFrame, record: StudyRecord) -> None:
+    counts = frame["state"].value_counts()
+    cols = st.columns(6)
+    cols[0].metric("trials", f"{len(frame):,}")
+    for col, state in zip(cols[1:], TrialState):
+        col.metric(state.value.lower(), f"{int(counts.get(state.value, 0)):,}")
+
+
+def _trial_table(frame: pd.DataFrame, record: StudyRecord) -> None:
+    st.subheader("Trials")
+    states = [s.value for s in TrialState]
+    c1, c2, c3 = st.columns([2, 2, 1])
+    chosen = c1.multiselect("State", states, default=[s for s in states if s in set(frame["state"])],
+                            key="table_states")
+    sort_options = ["number (newest first)"] + [f"{o.name} (best first)" for o in record.objectives]
+    sort = c2.selectbox("Sort by", sort_options, key="table_sort")
+    query = c3.text_input("Trial numbers", placeholder="e.g. 10-20", key="table_numbers")
+    shown = frame[frame["state"].isin(chosen)]
+    if query.strip():
+        lo, _, hi = query.partition("-")
+        try:
+            lo_n, hi_n = int(lo), int(hi or lo)
+            shown = shown[(shown["number"] >= lo_n) & (shown["number"] <= hi_n)]
+        except ValueError:
+            st.warning(f"Trial numbers: expected N or N-M, but got {query!r}")
+    if sort == sort_options[0]:
+        shown = shown.sort_values("number", ascending=False)
+    else:
+        obj = record.objectives[sort_options.index(sort) - 1]
+        shown = shown.assign(_s=obj.sign * shown[f"values_{obj.name}"]).sort_values("_s", na_position="last")
+        shown = shown.drop(columns="_s")
+    view = shown.head(TABLE_ROWS).copy()
+    view["error"] = view["error"].map(lambda e: e.strip().splitlines()[-1][:120] if isinstance(e, str) and e.strip() else None)
+    st.dataframe(view, hide_index=True, width="stretch", height=360, key="trial_table",
+                 column_config={"duration_s": st.column_config.NumberColumn("duration (s)", format="%.2f")})
+    st.caption(f"{len(shown):,} trial(s) match; showing {len(view):,}. Failed trials' last traceback line is in "
+               "`error`; the whole traceback is below.")
+    failed = frame[frame["state"] == TrialState.FAILED.value]
+    if len(failed):
+        numbers = failed["number"].iloc[::-1].head(500).tolist()
+        pick = st.selectbox("Traceback of failed trial", numbers, key="failed_trial")
+        error = failed.loc[failed["number"] == pick, "error"].iloc[0]
+        st.code(error or "(no traceback recorded)", language="text")
+
+
+def study_page(reader: DashboardReader, name: str) -> None:
+    tf = reader.trial_frame(name)
+    record = tf.record
+    frame = tf.refresh()
+    st.header(f"Study {name}")
+    objs = ", ".join(f"{o.name} ({o.direction.value})" for o in record.objectives)
+    cons = ", ".join(f"{c.name} {c.op} {c.bound:g}" for c in record.constraints)
+    st.caption(f"objectives: {objs}" + (f" · constraints: {cons}" if cons else "")
+               + f" · sampler: {record.settings.get('sampler', {}).get('name')}")
+    _summary(frame, record)
+    done = analysis.completed(frame, record)
+    if done.empty:
+        st.info("No completed feasible trial yet: the charts appear with the first one.")
+    else:
+        objective = _objective(record, "study_objective")
+        _chart(figures.history_figure(done, objective), "history")
+        left, right = st.columns([3, 2])
+        with left:
+            _chart(figures.parallel_figure(done, record, objective), "parallel")
+        with right:
+            key = (reader.url, name, objective.name, _bucket(len(done)))
+            importance = _importance(done, record, objective, key)
+            if importance.empty:
+                st.info("Parameter importance needs at least 4 completed trials with varying parameters.")
+            else:
+                _chart(figures.importance_figure(importance, objective), "importance")
+        _chart(figures.slice_figure(done, record, objective), "slices")
+    _trial_table(frame, record)
+
+
+# -- learning curves -----------------------------------------------------------------
+def curves_page(reader: DashboardReader, name: str) -> None:
+    tf = reader.trial_frame(name)
+    record = tf.record
+    frame = tf.refresh()
+    st.header(f"Learning curves: {name}")
+    counts = reader.report_counts(record)
+    if counts.empty:
+        st.info("No intermediate results in this study. Trials report them with `trial.report(step, values)`.")
+        return
+    objective = record.objectives[0] if len(record.objectives) == 1 else _objective(record, "curves_objective", "Rank trials by")
+    c1, c2 = st.columns(2)
+    limit = c1.slider("Curves at most", 10, 300, 100, step=10, key="curves_limit")
+    colour_by = c2.radio("Colour by", ["state", DECISION_KEY], horizontal=True, key="curves_colour",
+                         help=f"state: COMPLETE, PRUNED (stopped), RUNNING, FAILED; {DECISION_KEY}: the trial "
+                              f"attribute `{DECISION_KEY}` a scheduler sets (e.g. stop / promote)")
+    numbers = analysis.pick_curve_trials(frame, counts, record, objective, limit)
+    rows = reader.reports(record, numbers)
+    if not rows:
+        st.info("None of the selected trials has reported yet.")
+        return
+    metrics = sorted({k for r in rows for k in r.values})
+    default = metrics.index(objective.name) if objective.name in metrics else 0
+    metric = st.selectbox("Metric", metrics, index=default, key="curves_metric")
+    curves = pd.DataFrame({"number": [r.trial_number for r in rows], "step": [r.step for r in rows],
+                           "value": [r.values.get(metric) for r in rows]}).dropna(subset=["value"])
+    # At most 300 points per curve reach the browser.
+    position = curves.groupby("number").cumcount()
+    stride = (curves.groupby("number")["step"].transform("size") // 300).clip(lower=1)
+    curves = curves[position % stride == 0]
+    info = frame.set_index("number").loc[curves["number"].unique(), ["state", DECISION_KEY]]
+    info[DECISION_KEY] = info[DECISION_KEY].fillna("(none)").astype(str)
+    curves = curves.join(info, on="number")
+    step_label = (record.fidelity or {}).get("name", "step")
+    _chart(figures.curves_figure(curves, metric, colour_by, step_label), "curves")
+    shown = curves["number"].nunique()
+    how = "all of them" if shown >= len(counts) else (
+        "the running ones, the best and the most recent, and a random sample of the rest")
+    st.caption(f"{shown} of {len(counts):,} trials with reports ({how}); {int(counts.sum()):,} reports in the store, "
+               f"at most 300 points per curve drawn.")
+
+
+# -- Pareto front --------------------------------------------------------------------
+def pareto_page(reader: DashboardReader, name: str) -> None:
+    tf = reader.trial_frame(name)
+    record = tf.record
+    frame = tf.refresh()
+    st.header(f"Pareto front: {name}")
+    if len(record.objectives) < 2:
+        st.info("This study has one objective: the Pareto front is for multi-objective studies.")
+        return
+    done = analysis.completed(frame, record)
+    if done.empty:
+        st.info("No completed feasible trial yet.")
+        return
+    names = [o.name for o in record.objectives]
+    dims = 3 if len(names) >= 3 else 2
+    if len(names) >= 3:
+        dims = 3 if st.radio("View", ["3-D", "2-D"], horizontal=True, key="pareto_view") == "3-D" else 2
+    cols = st.columns(dims)
+    chosen = [cols[i].selectbox(f"Axis {'xyz'[i]}", names, index=i, key=f"pareto_axis_{i}") for i in range(dims)]
+    if len(set(chosen)) < dims:
+        st.warning("Choose a different objective for each axis.")
+        return
+    objectives = tuple(record.objectives[names.index(n)] for n in chosen)
+    key = (reader.url, name, tf.version[0], tuple(chosen))
+    front = _pareto(done, objectives, key)
+    _chart(figures.pareto_figure(done, front, objectives), "pareto")
+    everything = tuple(record.objectives)
+    hv = _hypervolume(done, everything, (reader.url, name, tf.version[0]))
+    if len(hv):
+        _chart(figures.hypervolume_figure(hv, names), "hypervolume")
+        st.caption("Hypervolume of the feasible Pareto front over all objectives, after each checkpoint (trials in "
+                   "the order they finished). Reference point: the worst value of each objective plus 10% of its range.")
+    table = done[analysis.pareto_mask(done, everything)] if len(names) != dims else done[front]
+    st.subheader(f"Pareto-optimal trials ({len(table)})")
+    st.dataframe(table.drop(columns=["error", "worker_id"]).head(TABLE_ROWS), hide_index=True,
+                 width="stretch", key="pareto_table")
+
+
+# -- seeds ---------------------------------------------------------------------------
+def seeds_page(reader: DashboardReader, name: str) -> None:
+    record = reader.trial_frame(name).record
+    st.header(f"Seeds: {name}")
+    evaluations = reader.evaluations(record)
+    if not evaluations:
+        st.info("No seeded evaluations in this study. A study that uses a seed split stores each trial's results "
+                "per seed, marked `tuning` or `test`.")
+        return
+    objective = _objective(record, "seeds_objective")
+    summary = analysis.seed_summary(evaluations, objective)
+    splits = pd.Series([e.split for e in evaluations]).value_counts()
+    c1, c2, c3 = st.columns(3)
+    c1.metric("trials evaluated", f"{len(summary):,}")
+    c2.metric("tuning evaluations", f"{int(splits.get('tuning', 0)):,}")
+    c3.metric("test evaluations", f"{int(splits.get('test', 0)):,}")
+    _chart(figures.seeds_figure(summary, objective), "seeds")
+    tested = summary[summary["test_n"] > 0]
+    table = tested if len(tested) else summary
+    table = table.assign(gap=table["test_mean"] - table["tuning_mean"])
+    st.subheader("Tuning vs test, side by side" + (" (trials with test evaluations)" if len(tested) else ""))
+    st.dataframe(table.head(TABLE_ROWS), hide_index=True, width="stretch", key="seeds_table")
+
+
+def render(page: str, reader: DashboardReader, study: str | None) -> None:
+    """Draw one page; every page except ``studies`` needs a study."""
+    if page == "studies":
+        studies_page(reader)
+        return
+    if study is None:
+        st.info("No study selected: choose one in the sidebar.")
+        return
+    {"study": study_page, "curves": curves_page, "pareto": pareto_page, "seeds": seeds_page}[page](reader, study)

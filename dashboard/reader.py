@@ -1,0 +1,262 @@
+"""Read-only access to a study store for the dashboard.
+
+The dashboard never writes: SQLite files are opened with a read-only URI
+(``mode=ro``) and PostgreSQL sessions are read-only transactions
+(``hpo.store.engine.get_engine(url, read_only=True)``). It never creates tables
+or runs migrations either: a store whose schema is missing or of another
+revision is refused with an error naming the URL.
+
+Trials are read incrementally: :class:`TrialFrame` keeps the finished trials it
+has read and, on each refresh, fetches only the trials that finished since its
+last change number (``studies.seq``, see ``hpo.store.base``) plus the few that
+are RUNNING or WAITING.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from hpo.errors import SchemaVersionError, StorageError
+from hpo.records import Objective, StudyRecord, TrialState
+from hpo.store.base import Evaluation, Report
+from hpo.store.engine import _current_revision, get_engine, normalize_url
+from hpo.store.schema import SCHEMA_REVISION, ReportRow, StudyRow, TrialRow
+from hpo.store.sql import SQLStore
+
+__all__ = ["DashboardReader", "TrialFrame", "DECISION_KEY", "trial_columns"]
+
+#: The trial attribute read as a scheduler's decision for a trial (e.g. "stop", "promote").
+DECISION_KEY = "decision"
+
+trials = TrialRow.__table__
+reports = ReportRow.__table__
+studies = StudyRow.__table__
+
+_LIVE = (TrialState.RUNNING.value, TrialState.WAITING.value)
+_COLUMNS = (
+    trials.c.number,
+    trials.c.state,
+    trials.c.params,
+    trials.c["values"],
+    trials.c.constraint_values,
+    trials.c.attrs,
+    trials.c.error,
+    trials.c.worker_id,
+    trials.c.started_at,
+    trials.c.finished_at,
+    trials.c.seq,
+)
+
+
+class _ReadOnlySQLStore(SQLStore):
+    """The SQL store's read methods on a read-only engine, without schema creation or migration."""
+
+    def __init__(self, url: sa.URL, engine: sa.Engine) -> None:  # noqa: D107 (no super(): no ensure_schema)
+        self.url = url.render_as_string(hide_password=True)
+        self.engine = engine
+        self._pg = engine.dialect.name == "postgresql"
+
+
+def trial_columns(record: StudyRecord) -> list[str]:
+    """Columns of a study's trial frame, in display order."""
+    return (
+        ["number", "state"]
+        + [f"values_{o.name}" for o in record.objectives]
+        + [f"constraints_{c.name}" for c in record.constraints]
+        + [f"params_{n}" for n in record.space]
+        + ["datetime_start", "datetime_complete", "duration_s", "worker_id", DECISION_KEY, "error"]
+    )
+
+
+def _frame(rows: Sequence[Any], record: StudyRecord) -> pd.DataFrame:
+    """Trial rows -> one row per trial (columns: :func:`trial_columns`)."""
+    columns = trial_columns(record)
+    if not rows:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    data: dict[str, Any] = {
+        "number": [r.number for r in rows],
+        "state": [r.state for r in rows],
+    }
+    values = [r.values or {} for r in rows]
+    for o in record.objectives:
+        data[f"values_{o.name}"] = pd.to_numeric(pd.Series([v.get(o.name) for v in values]), errors="coerce")
+    cvalues = [r.constraint_values or {} for r in rows]
+    for c in record.constraints:
+        data[f"constraints_{c.name}"] = pd.to_numeric(pd.Series([v.get(c.name) for v in cvalues]), errors="coerce")
+    params = [r.params or {} for r in rows]
+    for name in record.space:
+        data[f"params_{name}"] = [p.get(name) for p in params]
+    start = pd.to_datetime(pd.Series([r.started_at for r in rows]), utc=True)
+    end = pd.to_datetime(pd.Series([r.finished_at for r in rows]), utc=True)
+    data["datetime_start"] = start
+    data["datetime_complete"] = end
+    data["duration_s"] = (end - start).dt.total_seconds()
+    data["worker_id"] = [r.worker_id for r in rows]
+    data[DECISION_KEY] = [(r.attrs or {}).get(DECISION_KEY) for r in rows]
+    data["error"] = [r.error for r in rows]
+    frame = pd.DataFrame(data)
+    return frame[columns]
+
+
+class TrialFrame:
+    """A study's trials as a DataFrame, refreshed by reading only what changed.
+
+    Finished trials never change again, so they are read once (by change
+    number); RUNNING and WAITING trials are read on every refresh.
+    """
+
+    def __init__(self, reader: DashboardReader, record: StudyRecord) -> None:
+        self.reader = reader
+        self.record = record
+        self._seq = 0
+        self._done = _frame([], record)
+        self._frame = self._done
+        self._version: tuple[Any, ...] = ()
+        self.last_read = 0  # trial rows read by the last refresh
+        self._lock = threading.Lock()
+
+    @property
+    def version(self) -> tuple[Any, ...]:
+        """Changes whenever the frame does: a cache key for what is computed from it."""
+        return self._version
+
+    def refresh(self) -> pd.DataFrame:
+        """Read the trials that changed since the last refresh; return every trial, by number."""
+        sid = self.record.study_id
+        with self._lock, self.reader.engine.connect() as conn:
+            # Live trials first: one that finishes in between is then also read as finished.
+            live = conn.execute(
+                sa.select(*_COLUMNS).where((trials.c.study_id == sid) & trials.c.state.in_(_LIVE))
+            ).all()
+            new = conn.execute(
+                sa.select(*_COLUMNS).where((trials.c.study_id == sid) & (trials.c.seq > self._seq)).order_by(trials.c.seq)
+            ).all()
+            self.last_read = len(live) + len(new)
+            if new:
+                self._seq = int(new[-1].seq)
+                self._done = pd.concat([self._done, _frame(new, self.record)], ignore_index=True) if len(self._done) else _frame(new, self.record)
+            live_frame = _frame(live, self.record)
+            if len(live_frame):
+                live_frame = live_frame[~live_frame["number"].isin(self._done["number"])]
+            version = (self._seq, tuple(zip(live_frame["number"], live_frame["state"])))
+            if version != self._version or new:
+                parts = [f for f in (self._done, live_frame) if len(f)]
+                frame = pd.concat(parts, ignore_index=True) if len(parts) > 1 else (parts[0] if parts else self._done)
+                self._frame = frame.sort_values("number", kind="stable", ignore_index=True)
+                self._version = version
+            return self._frame
+
+
+class DashboardReader:
+    """Everything the dashboard reads from one store, through a read-only connection.
+
+    Raises:
+        StorageError: the SQLite file does not exist, or the database holds no hpo schema.
+        SchemaVersionError: the schema is of another revision (the dashboard never migrates).
+    """
+
+    def __init__(self, storage: str) -> None:
+        url = normalize_url(storage)
+        if url.get_backend_name() == "sqlite":
+            path = Path(url.database).expanduser()
+            if not path.is_file():
+                raise StorageError(f"storage: no SQLite store at {str(path.resolve())!r} (from {storage!r})")
+        self.engine = get_engine(url, read_only=True)
+        self.url = url.render_as_string(hide_password=True)
+        try:
+            with self.engine.connect() as conn:
+                revision = _current_revision(conn)
+        except sa.exc.OperationalError as exc:
+            raise StorageError(f"storage: cannot open {self.url!r} read-only: {exc.orig}") from None
+        if revision is None:
+            raise StorageError(
+                f"storage: {self.url!r} holds no hpo store (no schema); create a study in it first"
+            )
+        if revision != SCHEMA_REVISION:
+            raise SchemaVersionError(
+                f"storage: {self.url!r} has schema revision {revision!r} but this dashboard reads "
+                f"{SCHEMA_REVISION!r}; run `hpo db upgrade` (the dashboard never migrates)"
+            )
+        self.store = _ReadOnlySQLStore(url, self.engine)
+        self._frames: dict[str, TrialFrame] = {}
+        self._lock = threading.Lock()
+
+    # -- studies ---------------------------------------------------------------
+    def study_names(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(sa.select(studies.c.name).order_by(studies.c.id)).scalars())
+
+    def study(self, name: str) -> StudyRecord:
+        return self.store.get_study(name)
+
+    def best_value(self, record: StudyRecord, objective: Objective) -> float | None:
+        """The best value of ``objective`` over feasible COMPLETE trials (one SQL aggregate)."""
+        column = trials.c["values"][objective.name].as_float()
+        agg = sa.func.min(column) if objective.sign > 0 else sa.func.max(column)
+        cond = (trials.c.study_id == record.study_id) & (trials.c.state == TrialState.COMPLETE.value)
+        for c in record.constraints:
+            cv = trials.c.constraint_values[c.name].as_float()
+            cond &= cv <= c.bound if c.op == "<=" else cv >= c.bound
+        with self.engine.connect() as conn:
+            value = conn.execute(sa.select(agg).where(cond)).scalar()
+        return None if value is None else float(value)
+
+    def studies_frame(self) -> pd.DataFrame:
+        """One row per study: name, objectives, trials by state, best value, last activity."""
+        summaries = self.store.list_studies()
+        rows = []
+        for s in summaries:
+            record = self.study(s.name)
+            best: Any = None
+            if len(record.objectives) == 1:
+                best = self.best_value(record, record.objectives[0])
+            row: dict[str, Any] = {
+                "study": s.name,
+                "objectives": ", ".join(f"{o.name} ({o.direction.value[:3]})" for o in record.objectives),
+                "state": "running" if s.states.get("RUNNING") or s.states.get("WAITING") else (
+                    "empty" if not s.n_trials else "idle"),
+                "trials": s.n_trials,
+            }
+            for state in TrialState:
+                row[state.value] = s.states.get(state.value, 0)
+            row["best value"] = best
+            row["last activity"] = s.last_activity
+            row["created"] = s.created_at
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+    def trial_frame(self, name: str) -> TrialFrame:
+        """The shared, incrementally refreshed trial frame of a study."""
+        with self._lock:
+            frame = self._frames.get(name)
+            if frame is None:
+                frame = self._frames[name] = TrialFrame(self, self.study(name))
+            return frame
+
+    # -- reports and evaluations -------------------------------------------------
+    def report_counts(self, record: StudyRecord) -> pd.Series:
+        """Number of intermediate reports per trial number (an SQL aggregate; no report rows)."""
+        stmt = (
+            sa.select(trials.c.number, sa.func.count(reports.c.id))
+            .join(reports, reports.c.trial_id == trials.c.id)
+            .where(trials.c.study_id == record.study_id)
+            .group_by(trials.c.number)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        return pd.Series({int(n): int(c) for n, c in rows}, dtype="int64")
+
+    def reports(self, record: StudyRecord, numbers: Sequence[int]) -> list[Report]:
+        """The reports of the given trials only."""
+        if not numbers:
+            return []
+        return self.store.get_reports(record.study_id, list(numbers))
+
+    def evaluations(self, record: StudyRecord) -> list[Evaluation]:
+        return self.store.get_evaluations(record.study_id)

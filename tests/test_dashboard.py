@@ -1,0 +1,240 @@
+"""The dashboard: every page under Streamlit's AppTest, read-only access, incremental reads.
+
+The real-browser test is in ``test_dashboard_browser.py``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("streamlit")
+pytest.importorskip("plotly")
+
+import sqlalchemy as sa  # noqa: E402
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+import hpo  # noqa: E402
+from hpo.dashboard import APP_PATH, STORAGE_ENV  # noqa: E402
+from hpo.dashboard.reader import DashboardReader  # noqa: E402
+from hpo.dashboard.sample_stores import SPACE, build_empty_store, build_store  # noqa: E402
+from hpo.errors import StorageError  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def store_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One store with the five example studies (single, multi, fidelity, seeds, fresh)."""
+    return build_store(f"sqlite:///{tmp_path_factory.mktemp('dash')}/hpo.db", n_trials=24)
+
+
+def _run(url: str, monkeypatch: pytest.MonkeyPatch, page: str, study: str | None = None) -> AppTest:
+    monkeypatch.setenv(STORAGE_ENV, url)
+    at = AppTest.from_file(str(APP_PATH), default_timeout=60)
+    at.query_params["page"] = page
+    at.query_params["live"] = "0"
+    if study is not None:
+        at.query_params["study"] = study
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def _chart_titles(at: AppTest) -> list[str]:
+    import json
+
+    titles = []
+    for chart in at.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        title = spec.get("layout", {}).get("title", {})
+        titles.append(title.get("text", "") if isinstance(title, dict) else str(title))
+    return titles
+
+
+def _texts(at: AppTest) -> str:
+    parts = [h.value for h in at.header] + [c.value for c in at.caption] + [i.value for i in at.info]
+    parts += [m.label for m in at.metric]
+    return "\n".join(parts)
+
+
+def test_studies_page_lists_every_study(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _run(store_url, monkeypatch, "studies")
+    table = at.dataframe[0].value
+    assert list(table["study"]) == ["single", "multi", "fidelity", "seeds", "fresh"]
+    row = table.set_index("study").loc["single"]
+    assert row["FAILED"] > 0 and row["PRUNED"] > 0 and row["RUNNING"] == 1 and row["state"] == "running"
+    assert row["best value"] == pytest.approx(hpo.load_study("single", store_url).best_value)
+    assert table.set_index("study").loc["fresh", "trials"] == 0
+
+
+def test_study_page_single_objective(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _run(store_url, monkeypatch, "study", "single")
+    titles = _chart_titles(at)
+    assert any(t.startswith("Optimisation history: value") for t in titles)
+    assert any(t.startswith("Parallel coordinates") for t in titles)
+    assert any(t.startswith("Parameter importance") for t in titles)
+    assert any(t.startswith("Slice plots") for t in titles)
+    table = at.dataframe[0].value
+    assert {"number", "state", "values_value", "params_lr", "duration_s", "error"} <= set(table.columns)
+    assert set(table["state"]) == {"COMPLETE", "PRUNED", "FAILED", "RUNNING"}
+    # The full traceback of a failed trial is shown.
+    assert any("CUDA out of memory" in c.value for c in at.code)
+
+
+def test_study_page_filters_the_table(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _run(store_url, monkeypatch, "study", "single")
+    at.multiselect(key="table_states").set_value(["FAILED"]).run()
+    assert not at.exception
+    assert set(at.dataframe[0].value["state"]) == {"FAILED"}
+    at.text_input(key="table_numbers").set_value("0-3").run()
+    assert set(at.dataframe[0].value["number"]) <= {0, 1, 2, 3}
+
+
+def test_study_page_multi_objective_and_empty_study(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _run(store_url, monkeypatch, "study", "multi")
+    assert any(t.startswith("Optimisation history: error") for t in _chart_titles(at))
+    at.selectbox(key="study_objective").set_value("accuracy").run()
+    assert any(t.startswith("Optimisation history: accuracy (maximize)") for t in _chart_titles(at))
+    at = _run(store_url, monkeypatch, "study", "fresh")
+    assert "No completed feasible trial yet" in _texts(at)
+    assert not at.get("plotly_chart")
+
+
+def test_learning_curves_page(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _run(store_url, monkeypatch, "curves", "single")
+    titles = _chart_titles(at)
+    assert titles == ["Learning curves: value by step, coloured by state"]
+    at.radio(key="curves_colour").set_value("decision").run()
+    import json
+
+    names = {t.get("name") for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]}
+    assert {"promote", "stop", "(none)"} <= names
+    at = _run(store_url, monkeypatch, "curves", "fidelity")
+    assert _chart_titles(at) == ["Learning curves: val_loss by epochs, coloured by state"]
+    at = _run(store_url, monkeypatch, "curves", "fresh")
+    assert "No intermediate results" in _texts(at)
+
+
+def test_pareto_page(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _run(store_url, monkeypatch, "pareto", "multi")
+    titles = _chart_titles(at)
+    assert titles[0].startswith("Pareto front:") and titles[1].startswith("Hypervolume over time")
+    import json
+
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert spec["data"][0]["type"] == "scatter3d"
+    study = hpo.load_study("multi", store_url)
+    assert len(at.dataframe[0].value) == len(study.pareto_front())
+    at.radio(key="pareto_view").set_value("2-D").run()
+    assert not at.exception
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert spec["data"][0]["type"] == "scattergl"
+    at = _run(store_url, monkeypatch, "pareto", "single")
+    assert "one objective" in _texts(at)
+
+
+def test_seeds_page(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _run(store_url, monkeypatch, "seeds", "seeds")
+    assert _chart_titles(at)[0].startswith("return: mean on tuning seeds vs mean on test seeds")
+    table = at.dataframe[0].value
+    assert len(table) == 4 and (table["test_n"] >= 2).all() and (table["tuning_n"] == 3).all()
+    assert table["failed"].sum() == 1
+    at = _run(store_url, monkeypatch, "seeds", "single")
+    assert "No seeded evaluations" in _texts(at)
+
+
+def test_empty_store_and_missing_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = build_empty_store(f"sqlite:///{tmp_path}/empty.db")
+    for page in ("studies", "study", "curves", "pareto", "seeds"):
+        at = _run(url, monkeypatch, page)
+        assert "No studies in this store yet" in _texts(at) or "No study selected" in _texts(at)
+    missing = tmp_path / "missing.db"
+    at = _run(f"sqlite:///{missing}", monkeypatch, "studies")
+    assert "no SQLite store at" in at.error[0].value
+    assert not missing.exists()
+
+
+def test_reader_never_creates_a_schema(tmp_path: Path) -> None:
+    path = tmp_path / "bare.db"
+    sqlite3.connect(path).close()  # an empty SQLite file, no tables
+    with pytest.raises(StorageError, match="holds no hpo store"):
+        DashboardReader(f"sqlite:///{path}")
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+
+
+def _writes() -> list[str]:
+    return [
+        "INSERT INTO studies (name, space, objectives, constraints, settings, next_number, seq, created_at) "
+        "VALUES ('x', '{}', '[]', '[]', '{}', 0, 0, '2020-01-01')",
+        "UPDATE trials SET state = 'FAILED'",
+        "DELETE FROM trials",
+        "CREATE TABLE intruder (id INTEGER)",
+    ]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_dashboard_connection_cannot_write(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    url = request.getfixturevalue(f"{backend}_url")
+    study = hpo.create_study(name="ro", space=SPACE, storage=url, sampler="random", seed=0)
+    study.optimize(lambda t: t["dropout"], n_trials=3, show_progress_bar=False)
+    reader = DashboardReader(url)
+    for statement in _writes():
+        with reader.engine.connect() as conn:
+            with pytest.raises(sa.exc.DBAPIError, match="(?i)read-?only"):
+                conn.exec_driver_sql(statement)
+                conn.commit()
+    assert [t.state.value for t in hpo.load_study("ro", url).trials] == ["COMPLETE"] * 3
+    assert reader.study_names() == ["ro"]
+
+
+def test_trial_frame_reads_only_what_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite:///{tmp_path}/live.db"
+    study = hpo.create_study(name="live", space=SPACE, storage=url, sampler="random", seed=0)
+    study.optimize(lambda t: t["dropout"], n_trials=20, show_progress_bar=False)
+    reader = DashboardReader(url)
+    tf = reader.trial_frame("live")
+    assert len(tf.refresh()) == 20 and tf.last_read == 20
+    version = tf.version
+    assert len(tf.refresh()) == 20 and tf.last_read == 0 and tf.version == version
+    running = study.ask()
+    study.optimize(lambda t: t["dropout"], n_trials=3, show_progress_bar=False)
+    frame = tf.refresh()
+    assert tf.last_read == 4  # three finished trials and the running one
+    assert len(frame) == 24 and frame["state"].iloc[20] == "RUNNING" and tf.version != version
+    study.tell(running, 0.5)
+    frame = tf.refresh()
+    assert tf.last_read == 1 and (frame["state"] == "COMPLETE").all() and list(frame["number"]) == list(range(24))
+    # The app shows the new trials on its next run (a live refresh reruns the page).
+    at = _run(url, monkeypatch, "study", "live")
+    assert at.metric[0].value == "24"
+    study.optimize(lambda t: t["dropout"], n_trials=2, show_progress_bar=False)
+    at.run()
+    assert at.metric[0].value == "26"
+
+
+def test_launch_refuses_a_bad_store_before_serving(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hpo.cli import main
+
+    assert main(["dashboard", "--storage", f"sqlite:///{tmp_path}/nope.db", "--port", "8599"]) == 2
+    assert "no SQLite store at" in capsys.readouterr().err
+    assert not (tmp_path / "nope.db").exists()
+
+
+def test_hpo_does_not_import_the_dashboard() -> None:
+    import subprocess
+    import sys
+
+    code = "import hpo, hpo.cli, sys; print(any(m.split('.')[0] in ('streamlit', 'plotly') or m.startswith('hpo.dashboard') for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.fixture(autouse=True)
+def _no_engine_leak() -> Iterator[None]:
+    yield
+    from hpo.store.engine import dispose_engines
+
+    dispose_engines()
