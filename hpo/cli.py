@@ -8,6 +8,7 @@
     hpo demo [--n-trials 30]                             the demo study (make demo)
     hpo db upgrade|current [--storage URL]               schema migrations
     hpo bench store [--quick]                            benchmarks, written to benchmarks/results/
+    hpo dashboard [--storage URL] [--port 8501]          the Streamlit dashboard (read-only, 127.0.0.1)
 
 ``--storage`` defaults to ``$HPO_STORAGE`` or ``sqlite:///hpo.db``. Errors in
 input exit with status 2 and a message naming the field.
@@ -224,6 +225,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from hpo.dashboard import launch
+
+    storage = _storage(args)
+    print(f"hpo dashboard: http://127.0.0.1:{args.port}  (store {_where(storage)}, read-only; Ctrl+C stops it)",
+          flush=True)
+    launch(storage, port=args.port)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hpo", description="Bayesian / hyperparameter optimisation studies.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -257,6 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p = add("db", cmd_db, "schema migrations of a store")
     p.add_argument("action", choices=["upgrade", "current"])
+    p = add("dashboard", cmd_dashboard, "serve the Streamlit dashboard over a store (read-only, on 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8501, help="port on 127.0.0.1 (default 8501)")
     p = add("bench", cmd_bench, "run a benchmark and write its report under benchmarks/results/", storage=False)
     from hpo.bench import SUITES
 
