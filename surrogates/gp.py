@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch
-from botorch.exceptions.errors import BotorchError
+from botorch.exceptions.errors import BotorchError, ModelFittingError
 from botorch.exceptions.warnings import OptimizationWarning
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
@@ -142,10 +142,8 @@ class GPSurrogate(Surrogate):
                     warnings.simplefilter("ignore", OptimizationWarning)  # retries are ours to report
                     fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": self.maxiter}},
                                      max_attempts=self.max_attempts)
-                if mll.training:  # fit_gpytorch_mll leaves it in train mode when every attempt failed
-                    raise BotorchError("no fitting attempt succeeded")
                 self._check_finite(model)
-            except (BotorchError, RuntimeError, ValueError) as exc:
+            except (ModelFittingError, BotorchError, RuntimeError, ValueError) as exc:  # every attempt failed
                 warnings.warn(
                     f"gp: fitting the hyperparameters on {X.shape[0]} observations failed after "
                     f"{self.max_attempts} attempt(s) ({type(exc).__name__}: {exc}); using fixed default "

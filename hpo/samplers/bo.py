@@ -11,7 +11,9 @@ Per suggestion of trial ``number``:
 2. Data: COMPLETE trials only (FAILED/PRUNED are ignored), encoded into the unit
    cube (``space.encoder(onehot=False)``; inactive parameters are imputed as 0.5)
    on ``device`` in double precision. BoTorch maximises, so the outcome is the
-   negated minimisation-signed loss; each outcome constraint adds an output.
+   negated minimisation-signed loss, power-warped (Yeo-Johnson, strictly
+   increasing; ``output_warping="none"`` turns it off); each outcome
+   constraint adds an output (not warped: its bound stays meaningful).
 3. The surrogate is fitted and the acquisition (``"logei"``: qLogNoisyExpectedImprovement,
    ``"ucb"``: qUpperConfidenceBound, ``"kg"``: qKnowledgeGradient, ``"mes"``:
    qMaxValueEntropy over a Sobol candidate set) is built with the pending
@@ -52,6 +54,7 @@ from hpo.errors import SamplerError
 from hpo.records import Constraint, FrozenTrial
 from hpo.samplers.base import Sampler, SamplingContext, trial_rng
 from hpo.samplers.simple import SobolSampler
+from hpo.samplers.warping import OUTPUT_WARPINGS, power_warp
 
 if TYPE_CHECKING:
     import torch
@@ -102,6 +105,9 @@ class BOSampler(Sampler):
         beta: UCB's exploration weight.
         num_fantasies: fantasies of ``"kg"`` and of ``"mes"`` with pending points.
         mes_candidates: size of MES's Sobol candidate set.
+        output_warping: ``"power"`` (default): the objective is Yeo-Johnson
+            warped before the surrogate sees it (:mod:`hpo.samplers.warping`);
+            ``"none"``: raw values (the surrogate standardises them).
         device: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``...
     """
 
@@ -122,6 +128,7 @@ class BOSampler(Sampler):
         beta: float = 2.0,
         num_fantasies: int = 8,
         mes_candidates: int = 1000,
+        output_warping: str = "power",
         device: str = "auto",
     ) -> None:
         from hpo.surrogates import make_surrogate
@@ -145,6 +152,9 @@ class BOSampler(Sampler):
         if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0 <= beta < float("inf"):
             raise SamplerError(f"bo: `0 <= beta < inf` must hold, but got beta={beta!r}")
         self.beta = float(beta)
+        if output_warping not in OUTPUT_WARPINGS:
+            raise SamplerError(f"bo: unknown output_warping {output_warping!r}; valid: {list(OUTPUT_WARPINGS)}")
+        self.output_warping = output_warping
         self.device_name = self._check_device(device)
         self._sobol = SobolSampler()
 
@@ -174,7 +184,8 @@ class BOSampler(Sampler):
             "surrogate": self.surrogate.name, "surrogate_options": self.surrogate.options(),
             "acquisition": self.acquisition, "n_initial": self.n_initial, "num_restarts": self.num_restarts,
             "raw_samples": self.raw_samples, "mc_samples": self.mc_samples, "beta": self.beta,
-            "num_fantasies": self.num_fantasies, "mes_candidates": self.mes_candidates, "device": self.device_name,
+            "num_fantasies": self.num_fantasies, "mes_candidates": self.mes_candidates,
+            "output_warping": self.output_warping, "device": self.device_name,
         }
 
     # -- suggestions ----------------------------------------------------------------
@@ -241,7 +252,8 @@ class BOSampler(Sampler):
         seed = self._seed(context)
         device, dtype = self.device, torch.float64
         X = torch.as_tensor(encoder.encode([t.params for t in trials]), dtype=dtype, device=device)  # n x d
-        columns = [-context.losses(trials)]  # n x 1, maximised
+        objective = -context.losses(trials)[:, 0]  # n, maximised
+        columns = [(power_warp(objective) if self.output_warping == "power" else objective)[:, None]]  # n x 1
         if context.constraints:
             columns.append(np.array([[t.constraint_values[c.name] for c in context.constraints] for t in trials]))
         Y = torch.as_tensor(np.hstack(columns), dtype=dtype, device=device)  # n x (1 + n_constraints)
@@ -366,16 +378,16 @@ def _discrete_columns(encoder: SpaceEncoder) -> tuple[dict[int, list[float]], di
     return discrete, cats
 
 
-def make_bo_sampler(surrogate: str, **options: Any) -> BOSampler:
+def make_bo_sampler(sampler_name: str, /, **options: Any) -> BOSampler:
     """The registry's factory for ``"gp"`` and ``"ensemble"``: unknown options list the valid ones."""
     import inspect
 
     accepted = set(inspect.signature(BOSampler.__init__).parameters) - {"self", "surrogate"}
-    given = options.pop("surrogate", surrogate)
-    if given != surrogate:
-        raise SamplerError(f"{surrogate}: the surrogate is fixed by the sampler name, but got surrogate={given!r}; "
+    given = options.pop("surrogate", sampler_name)
+    if given != sampler_name:
+        raise SamplerError(f"{sampler_name}: the surrogate is fixed by the sampler name, but got surrogate={given!r}; "
                            f"use make_sampler({given!r}) or BOSampler(surrogate=...)")
     unknown = sorted(set(options) - accepted)
     if unknown:
-        raise SamplerError(f"{surrogate}: unknown option(s) {unknown}; valid options: {sorted(accepted)}")
-    return BOSampler(surrogate=surrogate, **options)
+        raise SamplerError(f"{sampler_name}: unknown option(s) {unknown}; valid options: {sorted(accepted)}")
+    return BOSampler(surrogate=sampler_name, **options)
