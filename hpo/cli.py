@@ -116,7 +116,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             n_trials=remaining,
             timeout=cfg.timeout,
             n_workers=cfg.execution["n_workers"],
-            backend=cfg.execution["backend"],
+            backend=cfg.executor(),
             show_progress_bar=not args.no_progress,
         )
     print(_best_table(study))

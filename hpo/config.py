@@ -18,6 +18,7 @@ A config names everything ``hpo run`` needs::
     n_trials: 30                           # total for the study: re-running resumes up to it
     timeout: null                          # seconds
     execution: {backend: local, n_workers: 1}
+    # on Ray: {backend: ray, address: auto, n_workers: 8, resources: {cpu: 1, gpu: 0.5}, max_retries: 1}
     settings: {heartbeat_interval: 30, stale_after: 120, stale_policy: requeue}
 
 Every field is validated before anything is written; errors name the field.
@@ -54,7 +55,7 @@ _TOP_LEVEL = {
     "settings",
     "fidelity",
 }
-_EXECUTION = {"backend", "n_workers"}
+_EXECUTION = {"backend", "n_workers", "address", "resources", "max_retries"}
 _SETTINGS = {"heartbeat_interval", "stale_after", "stale_policy"}
 
 
@@ -91,6 +92,13 @@ class StudyConfig:
             fidelity=self.fidelity,
             **self.settings,
         )
+
+    def executor(self) -> Any:
+        """The executor of the ``execution`` block (Ray's options go to :class:`hpo.ray_executor.RayExecutor`)."""
+        from hpo.execution import get_executor
+
+        options = {k: v for k, v in self.execution.items() if k not in ("backend", "n_workers")}
+        return get_executor(self.execution["backend"], **options)
 
 
 def _mapping(field_name: str, value: Any, allowed: set[str] | None = None) -> dict[str, Any]:
@@ -151,6 +159,16 @@ def parse_config(data: Any, base_dir: Path | None = None) -> StudyConfig:
         raise ConfigError(
             f"execution.backend: expected one of {executor_names()}, but got {execution['backend']!r}"
         )
+    ray_only = sorted(k for k in ("address", "resources", "max_retries") if k in execution)
+    if execution["backend"] != "ray" and ray_only:
+        raise ConfigError(f"execution: {ray_only} need backend: ray, but got backend: {execution['backend']!r}")
+    if execution["backend"] == "ray":
+        from hpo.ray_executor import RayExecutor  # validates without importing Ray
+
+        try:
+            RayExecutor(**{k: execution[k] for k in ray_only})
+        except ConfigError as exc:
+            raise ConfigError(f"execution.{exc}") from None
     constraints = data.get("constraints")
     if constraints is not None:
         constraints = {k: tuple(v) if isinstance(v, list) else v for k, v in _mapping("constraints", constraints).items()}

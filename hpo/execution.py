@@ -12,7 +12,8 @@ an objective's outcome into a trial state:
 
 ``LocalExecutor`` runs ``n_workers`` trials at once in threads of this process,
 with a heartbeat thread that keeps its RUNNING trials alive in the store and
-reclaims trials of workers that died.
+reclaims trials of workers that died. ``backend="ray"`` is
+:class:`hpo.ray_executor.RayExecutor` (Ray is imported only then).
 """
 
 from __future__ import annotations
@@ -237,17 +238,33 @@ class LocalExecutor(Executor):
             progress.close()
 
 
-_EXECUTORS: dict[str, Callable[[], Executor]] = {"local": LocalExecutor}
+def _local(**options: Any) -> Executor:
+    if options:
+        raise ConfigError(f"backend 'local' takes no {sorted(options)} (got {options!r}); they are for backend='ray'")
+    return LocalExecutor()
+
+
+def _ray(**options: Any) -> Executor:
+    from hpo.ray_executor import RayExecutor  # imports Ray only when a study runs on it
+
+    return RayExecutor(**options)
+
+
+_EXECUTORS: dict[str, Callable[..., Executor]] = {"local": _local, "ray": _ray}
 
 
 def executor_names() -> list[str]:
     return sorted(_EXECUTORS)
 
 
-def get_executor(name: str | Executor) -> Executor:
+def get_executor(name: str | Executor, **options: Any) -> Executor:
+    """The executor named ``name`` (``"local"``, ``"ray"``) built with ``options``, or an Executor as is."""
     if isinstance(name, Executor):
+        if options:
+            raise ConfigError(f"backend: {sorted(options)} go to the executor's constructor when backend is an "
+                              f"Executor instance ({name!r})")
         return name
-    factory = _EXECUTORS.get(name)
+    factory = _EXECUTORS.get(name) if isinstance(name, str) else None
     if factory is None:
         raise UnknownNameError(f"backend: unknown name {name!r}; valid backends: {executor_names()}")
-    return factory()
+    return factory(**options)

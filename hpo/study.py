@@ -247,7 +247,9 @@ class Study:
         catch: tuple[type[BaseException], ...] = (Exception,),
         callbacks: Iterable[Callable[[Study, FrozenTrial], None]] | None = None,
         show_progress_bar: bool = True,
-        backend: str = "local",
+        backend: Any = "local",
+        resources: Mapping[str, float] | None = None,
+        max_retries: int | None = None,
     ) -> None:
         """Run ``objective(trial)`` on suggested configurations.
 
@@ -261,11 +263,15 @@ class Study:
                 and let the study go on; others fail the trial and propagate.
             callbacks: called as ``callback(study, frozen_trial)`` after each trial.
             show_progress_bar: a progress bar with the best value so far.
-            backend: ``"local"``.
+            backend: ``"local"`` (threads here), ``"ray"`` (Ray tasks, see :mod:`hpo.ray_executor`)
+                or an :class:`hpo.execution.Executor`.
+            resources: per-trial resources of the Ray backend, e.g. ``{"cpu": 1, "gpu": 0.5}``.
+            max_retries: Ray backend: times a failed trial's configuration is re-queued (default 0).
         """
         from hpo.execution import get_executor
 
-        get_executor(backend).run(
+        options = {k: v for k, v in (("resources", resources), ("max_retries", max_retries)) if v is not None}
+        get_executor(backend, **options).run(
             self,
             objective,
             n_trials=n_trials,
@@ -337,10 +343,12 @@ class Study:
 
     def count_done(self) -> int:
         """Trials that count towards a study's budget: finished, and not re-queued."""
+        history = self._refresh()
+        retried = {t.attrs.get("retry_of") for t in self.store.get_trials(self.study_id) if "retry_of" in t.attrs}
         return sum(
             1
-            for t in self._refresh()
-            if t.state is not TrialState.FAILED or "requeued_as" not in t.attrs
+            for t in history
+            if t.state is not TrialState.FAILED or ("requeued_as" not in t.attrs and t.number not in retried)
         )
 
 

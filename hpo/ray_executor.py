@@ -1,0 +1,408 @@
+"""The Ray backend: ``study.optimize(..., n_workers=N, backend="ray", resources={"cpu": 1, "gpu": 0.5})``.
+
+The driver (this process) owns the sampler and is the only writer of the
+store. Each trial runs as a Ray task (:func:`hpo.ray_worker.execute`) with the
+trial's resource request; Ray sets ``CUDA_VISIBLE_DEVICES`` for its GPU share,
+so two trials asking for ``gpu: 0.5`` share one GPU. As soon as a task ends, the
+driver tells the outcome and asks the sampler for the next configuration
+(asynchronous: the running trials are RUNNING in the store, so samplers that
+use pending trials see them).
+
+- ``trial.report(...)`` on a worker goes to a hub actor; the driver drains it
+  every ``report_interval`` seconds (and before telling a trial) and writes the
+  reports to the store. A stop decision (the study's scheduler, Ctrl-C) goes
+  back through the hub to ``trial.should_stop()``.
+- An exception in the objective (one in ``catch``), a worker process that
+  dies or a node that goes away fail the trial with the error; with
+  ``max_retries`` the configuration is re-queued (``attrs["retry_of"]``) and
+  runs again, without counting against ``n_trials``.
+- The driver heartbeats its RUNNING trials, so when it dies the next
+  ``optimize``/``hpo run`` on the store reclaims them (``stale_policy``).
+- Ctrl-C (or an error in the driver) asks the running trials to stop, waits up
+  to ``stop_grace`` seconds for them (a second Ctrl-C cuts it short), then
+  cancels the rest and marks them FAILED; completed trials are already stored.
+
+Ray is imported only when a study runs on this backend.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from hpo.errors import ConfigError, ObjectiveError, SamplerExhausted, TrialStateError, ValueTypeError
+from hpo.execution import Executor, Heartbeat, _check_run_args, _Progress
+from hpo.records import FrozenTrial, TrialState
+
+if TYPE_CHECKING:
+    from hpo.study import Study
+    from hpo.trial import Trial
+
+__all__ = ["RayExecutor", "check_resources", "ray_options"]
+
+_RESERVED = {"cpu": "num_cpus", "gpu": "num_gpus", "memory": "memory"}
+
+
+def check_resources(resources: Any) -> dict[str, float]:
+    """Validate a per-trial resource request such as ``{"cpu": 1, "gpu": 0.5}``.
+
+    Keys: ``cpu``, ``gpu`` (fractions below 1 share a GPU; above 1 whole GPUs
+    only), ``memory`` (bytes) and any custom Ray resource name. Values are
+    non-negative, finite numbers.
+    """
+    if resources is None:
+        return {"cpu": 1.0}
+    if not isinstance(resources, Mapping):
+        raise ConfigError(f"resources: expected a mapping such as {{'cpu': 1, 'gpu': 0.5}}, but got {resources!r}")
+    out: dict[str, float] = {}
+    for name, value in resources.items():
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"resources: names must be non-empty strings, but got {name!r}")
+        key = name.lower() if name.lower() in _RESERVED else name
+        if key in out:
+            raise ConfigError(f"resources: {name!r} is given twice (names cpu, gpu and memory ignore case)")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+            raise ConfigError(f"resources[{name!r}]: must be a non-negative, finite number, but got {value!r}")
+        out[key] = float(value)
+    gpu = out.get("gpu", 0.0)
+    if gpu > 1 and not gpu.is_integer():
+        raise ConfigError(f"resources['gpu']: a request above 1 GPU must be whole, but got {gpu!r}")
+    out.setdefault("cpu", 1.0)
+    return out
+
+
+def ray_options(resources: Mapping[str, float]) -> dict[str, Any]:
+    """Ray task options (``num_cpus``, ``num_gpus``, ``memory``, ``resources``) for a checked request."""
+    options: dict[str, Any] = {}
+    custom: dict[str, float] = {}
+    for name, value in resources.items():
+        if name in _RESERVED:
+            options[_RESERVED[name]] = int(value) if name == "memory" else value
+        else:
+            custom[name] = value
+    if custom:
+        options["resources"] = custom
+    return options
+
+
+def _check_max_retries(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"max_retries: must be a non-negative integer, but got {value!r}")
+    return value
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:
+        raise ConfigError(
+            f"backend 'ray' needs Ray: pip install 'hpo-platform[ray]' ({type(exc).__name__}: {exc})"
+        ) from None
+    return ray
+
+
+def _pickle_by_value(objective: Callable[..., Any]) -> None:
+    """Ship the objective's own module by value when workers may not import it (a script, a config's folder)."""
+    module_name = getattr(objective, "__module__", None)
+    module = sys.modules.get(module_name or "")
+    if module is None or module_name == "__main__" or module_name.split(".")[0] in ("hpo", "builtins"):
+        return
+    path = str(getattr(module, "__file__", "") or "")
+    if not path or "site-packages" in path or "dist-packages" in path:
+        return
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(module)
+
+
+class _Budget:
+    """How many more trials may start in this call (retries give their slot back)."""
+
+    def __init__(self, n_trials: int | None, timeout: float | None) -> None:
+        self.left = n_trials
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+        self.stopped = False
+
+    def take(self) -> bool:
+        if self.stopped or (self.deadline is not None and time.monotonic() >= self.deadline):
+            return False
+        if self.left is not None:
+            if self.left <= 0:
+                return False
+            self.left -= 1
+        return True
+
+    def give_back(self) -> None:
+        if self.left is not None:
+            self.left += 1
+
+
+class RayExecutor(Executor):
+    """Runs each trial as a Ray task with its resources; the driver keeps the sampler and the store.
+
+    Args:
+        resources: per-trial request, ``{"cpu": 1, "gpu": 0.5, "memory": bytes, "<custom>": n}``
+            (default ``{"cpu": 1}``).
+        max_retries: how many times a failed trial's configuration is re-queued.
+        address: the Ray cluster to connect to when Ray is not initialised yet (``"auto"``,
+            ``"ray://host:10001"``, ``"host:6379"``); None: ``$RAY_ADDRESS`` or a new local Ray
+            instance, which is shut down when ``run`` returns.
+        report_interval: seconds between the driver's reads of streamed reports.
+        stop_grace: seconds running trials get to return after a stop (Ctrl-C) before they are cancelled.
+    """
+
+    name: ClassVar[str] = "ray"
+
+    def __init__(
+        self,
+        resources: Mapping[str, float] | None = None,
+        max_retries: int = 0,
+        address: str | None = None,
+        report_interval: float = 0.2,
+        stop_grace: float = 5.0,
+    ) -> None:
+        self.resources = check_resources(resources)
+        self.max_retries = _check_max_retries(max_retries)
+        if address is not None and (not isinstance(address, str) or not address):
+            raise ConfigError(f"address: expected a Ray address such as 'auto' or 'host:6379', but got {address!r}")
+        self.address = address
+        for field, value in (("report_interval", report_interval), ("stop_grace", stop_grace)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+                raise ConfigError(f"{field}: must be a non-negative number of seconds, but got {value!r}")
+        self.report_interval = max(float(report_interval), 0.01)
+        self.stop_grace = float(stop_grace)
+
+    def __repr__(self) -> str:
+        return f"RayExecutor(resources={self.resources!r}, max_retries={self.max_retries}, address={self.address!r})"
+
+    def _connect(self, ray: Any) -> bool:
+        """Initialise Ray unless it is; return whether this call started it (and must shut it down)."""
+        if ray.is_initialized():
+            return False
+        import os
+
+        if self.address is None and not os.environ.get("RAY_ADDRESS"):
+            ray.init(address="local", include_dashboard=False, log_to_driver=True)
+        else:
+            ray.init(address=self.address)
+        return True
+
+    def _check_cluster(self, ray: Any) -> None:
+        total = ray.cluster_resources()
+        need = {"CPU": self.resources.get("cpu", 0.0), "GPU": self.resources.get("gpu", 0.0)}
+        need.update({k: v for k, v in self.resources.items() if k not in _RESERVED})
+        short = {k: v for k, v in need.items() if v > 0 and total.get(k, 0.0) < v}
+        if short:
+            have = {k: total.get(k, 0.0) for k in short}
+            raise ConfigError(
+                f"resources: each trial requests {short} but the Ray cluster has only {have}; "
+                f"lower the request or add nodes"
+            )
+
+    def run(
+        self,
+        study: Study,
+        objective: Callable[[Trial], Any],
+        *,
+        n_trials: int | None,
+        timeout: float | None,
+        n_workers: int,
+        catch: tuple[type[BaseException], ...],
+        callbacks: list[Callable[[Study, FrozenTrial], None]],
+        show_progress_bar: bool,
+    ) -> None:
+        _check_run_args(n_trials, timeout, n_workers)
+        ray = _import_ray()
+        started = self._connect(ray)
+        try:
+            self._check_cluster(ray)
+            study.reclaim_stale()
+            progress = _Progress(study, n_trials, show_progress_bar)
+            try:
+                with Heartbeat(study) as heartbeat:
+                    driver = _Driver(self, ray, study, objective, n_workers, catch, callbacks, progress, heartbeat)
+                    driver.loop(_Budget(n_trials, timeout))
+            finally:
+                progress.close()
+        finally:
+            if started:
+                ray.shutdown()
+
+
+class _Driver:
+    """One ``run``: submits trials, collects outcomes, streams reports, handles stops."""
+
+    def __init__(
+        self,
+        executor: RayExecutor,
+        ray: Any,
+        study: Study,
+        objective: Callable[[Trial], Any],
+        n_workers: int,
+        catch: tuple[type[BaseException], ...],
+        callbacks: list[Callable[[Study, FrozenTrial], None]],
+        progress: _Progress,
+        heartbeat: Heartbeat,
+    ) -> None:
+        from hpo.ray_worker import remote_execute, remote_hub
+
+        self.ex, self.ray, self.study = executor, ray, study
+        self.n_workers, self.catch, self.callbacks = n_workers, catch, callbacks
+        self.progress, self.heartbeat = progress, heartbeat
+        self.metric = study.objectives[0].name
+        _pickle_by_value(objective)
+        self.key = uuid.uuid4().hex
+        self.box = [ray.put(objective)]
+        self.hub = remote_hub(ray).remote()
+        self.task = remote_execute(ray).options(**ray_options(executor.resources))
+        self.running: dict[Any, Trial] = {}  # ObjectRef -> trial
+        self.by_number: dict[int, Trial] = {}
+        self.next_drain = time.monotonic() + executor.report_interval
+
+    # -- main loop -------------------------------------------------------------------
+    def loop(self, budget: _Budget) -> None:
+        self.budget = budget
+        try:
+            while True:
+                self._fill()
+                if not self.running:
+                    return
+                refs = list(self.running)
+                ready, _ = self.ray.wait(refs, num_returns=1, timeout=self.ex.report_interval)
+                if ready and len(refs) > 1:
+                    ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=0)
+                if time.monotonic() >= self.next_drain:
+                    self._drain()
+                for ref in ready:
+                    self._finish(ref, self.running[ref])
+        except BaseException as exc:
+            self._abort(exc)
+            raise
+
+    def _fill(self) -> None:
+        while len(self.running) < self.n_workers and self.budget.take():
+            try:
+                trial = self.study.ask(heartbeat=True)
+            except SamplerExhausted:
+                self.budget.stopped = True
+                return
+            self.heartbeat.add(trial.number)
+            ref = self.task.remote(
+                self.key, self.box, trial.number, trial.params, trial.attrs, self.metric, self.hub, self.catch
+            )
+            self.running[ref] = trial
+            self.by_number[trial.number] = trial
+
+    # -- outcomes --------------------------------------------------------------------
+    def _finish(self, ref: Any, trial: Trial) -> None:
+        """Tell one finished task's outcome (raises for an exception outside ``catch``)."""
+        from ray.exceptions import RayError, RayTaskError, TaskCancelledError
+
+        fatal: BaseException | None = None
+        try:
+            outcome, payload, n_reports = self.ray.get(ref)
+        except RayTaskError as exc:  # the objective raised an exception outside `catch`
+            outcome, payload, n_reports, fatal = "failed", str(exc), 1, exc
+        except TaskCancelledError:
+            outcome, payload, n_reports = "failed", "cancelled by the driver", 1
+        except RayError as exc:  # the worker process died, its node went away, out of memory...
+            outcome, payload, n_reports = "failed", f"{type(exc).__name__}: {exc}", 1
+        if n_reports:
+            self._drain()
+        if outcome == "complete":
+            try:
+                frozen = self.study.tell(trial, payload)
+            except (ObjectiveError, ValueTypeError) as exc:
+                frozen = self.study.tell(
+                    trial, state=TrialState.FAILED, error=f"the objective returned invalid values: {exc}"
+                )
+        elif outcome == "pruned":
+            frozen = self.study.tell(trial, None, state=TrialState.PRUNED)
+        else:
+            frozen = self._fail(trial, str(payload), retry=fatal is None)
+        self._forget(ref, trial)
+        self.progress.update(frozen)
+        for callback in self.callbacks:
+            callback(self.study, frozen)
+        if fatal is not None:
+            raise fatal
+
+    def _fail(self, trial: Trial, error: str, retry: bool) -> FrozenTrial:
+        retries = int(trial.attrs.get("retries", 0))
+        if retry and retries < self.ex.max_retries and not self.budget.stopped:
+            attrs = {k: v for k, v in trial.attrs.items() if k not in ("enqueued", "requeued_as")}
+            number = self.study.enqueue(trial.params, attrs={**attrs, "retry_of": trial.number, "retries": retries + 1})
+            error = f"{error.rstrip()}\nre-queued as trial {number} (retry {retries + 1} of {self.ex.max_retries})"
+            self.budget.give_back()
+        return self.study.tell(trial, state=TrialState.FAILED, error=error)
+
+    def _forget(self, ref: Any, trial: Trial) -> None:
+        self.running.pop(ref, None)
+        self.by_number.pop(trial.number, None)
+        self.heartbeat.discard(trial.number)
+
+    # -- reports and stops -----------------------------------------------------------
+    def _drain(self) -> None:
+        """Write the reports the workers streamed; pass the scheduler's stop decisions back."""
+        self.next_drain = time.monotonic() + self.ex.report_interval
+        reports = self.ray.get(self.hub.drain.remote())
+        touched: set[int] = set()
+        for number, step, values in reports:
+            trial = self.by_number.get(number)
+            if trial is not None:
+                trial.report(step, values)
+                touched.add(number)
+        if getattr(self.study, "scheduler", None) is not None and touched:
+            stop = [n for n in sorted(touched) if self.by_number[n].should_stop()]
+            if stop:
+                self.hub.stop.remote(stop)
+
+    def _abort(self, exc: BaseException) -> None:
+        """Stop every running trial: ask, wait ``stop_grace``, cancel the rest and mark them FAILED."""
+        self.budget.stopped = True
+        if not self.running:
+            return
+        from ray.exceptions import RayError
+
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        reason = "interrupted (KeyboardInterrupt)" if interrupted else f"stopped: the driver raised {type(exc).__name__}"
+        print(
+            f"hpo: {reason}; asked {len(self.running)} running trial(s) to stop, waiting up to "
+            f"{self.ex.stop_grace:g}s before cancelling them" + (" (Ctrl-C again: cancel now)" if interrupted else ""),
+            file=sys.stderr,
+        )
+        try:
+            self.hub.stop_all.remote()
+            for trial in self.running.values():
+                trial.request_stop()
+            deadline = time.monotonic() + self.ex.stop_grace
+            while self.running and time.monotonic() < deadline:
+                refs = list(self.running)
+                wait = max(min(0.1, deadline - time.monotonic()), 0.0)
+                ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=wait)
+                for ref in ready:
+                    try:
+                        self._finish(ref, self.running[ref])
+                    except (Exception, RayError):  # another fatal error: the first one is raised
+                        self._forget(ref, self.running[ref]) if ref in self.running else None
+        except KeyboardInterrupt:
+            pass  # a second Ctrl-C: cancel now
+        for ref in list(self.running):
+            try:
+                self.ray.cancel(ref, force=True)
+            except Exception:
+                pass
+        try:
+            self._drain()
+        except Exception:
+            pass
+        for ref, trial in list(self.running.items()):
+            try:
+                self.study.tell(trial, state=TrialState.FAILED, error=f"{reason}: cancelled while running")
+            except TrialStateError:  # told just before the interrupt
+                pass
+            self._forget(ref, trial)
