@@ -1,0 +1,1 @@
+"""Integrations with other tools; each is imported on its own (``hpo.integrations.tune`` needs Ray Tune)."""
