@@ -217,10 +217,19 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
+#: ``hpo bench`` flags passed on to the suite (only when given).
+BENCH_OPTIONS = ("processes", "seeds", "problems", "samplers", "timing_cores")
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from hpo.bench import run_benchmark
 
-    path = run_benchmark(args.suite, quick=args.quick, output_dir=args.output_dir)
+    options = {k: getattr(args, k) for k in BENCH_OPTIONS if getattr(args, k, None) is not None}
+    path = run_benchmark(args.suite, quick=args.quick, output_dir=args.output_dir, **options)
     print(f"wrote {path}")
     return 0
 
@@ -276,6 +285,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("suite", choices=sorted(SUITES))
     p.add_argument("--quick", action="store_true", help="a small version for the test suite")
     p.add_argument("--output-dir", default="benchmarks/results")
+    p.add_argument("--processes", type=int, help="samplers: worker processes for the studies (default 2)")
+    p.add_argument("--seeds", type=int, help="samplers: seeds per (problem, sampler) (default 10)")
+    p.add_argument("--problems", type=_names, help="samplers: comma-separated problems (default: all)")
+    p.add_argument("--samplers", type=_names, help="samplers: comma-separated samplers (default: gp, ensemble, "
+                   "tpe, optuna-gp, random, sobol)")
+    p.add_argument("--timing-cores", type=int, help="samplers: pin the time-per-suggestion part to this many "
+                   "CPU cores (default: all)")
     return parser
 
 

@@ -7,10 +7,12 @@ wrote), registered in ``SUITES`` as ``"module:function"``.
 
 from __future__ import annotations
 
+import inspect
 from importlib import import_module
 from pathlib import Path
+from typing import Any
 
-from hpo.errors import UnknownNameError
+from hpo.errors import ConfigError, UnknownNameError
 
 __all__ = ["run_benchmark", "SUITES"]
 
@@ -20,11 +22,21 @@ SUITES: dict[str, str] = {
 }
 
 
-def run_benchmark(suite: str, quick: bool = False, output_dir: str | Path = "benchmarks/results") -> Path:
-    """Run one benchmark suite and write its report; return the report's path."""
+def run_benchmark(suite: str, quick: bool = False, output_dir: str | Path = "benchmarks/results",
+                  **options: Any) -> Path:
+    """Run one benchmark suite and write its report; return the report's path.
+
+    ``options`` (e.g. ``processes=8`` for ``samplers``) go to the suite's ``run``;
+    one it does not take raises :class:`hpo.errors.ConfigError` naming those it takes.
+    """
     if suite not in SUITES:
         raise UnknownNameError(f"bench: unknown suite {suite!r}; valid: {sorted(SUITES)}")
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    module, func = SUITES[suite].split(":")
-    return getattr(import_module(module), func)(quick=quick, output_dir=output_dir)
+    module, func_name = SUITES[suite].split(":")
+    func = getattr(import_module(module), func_name)
+    accepted = set(inspect.signature(func).parameters) - {"quick", "output_dir"}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise ConfigError(f"bench {suite}: unknown option(s) {unknown}; this suite takes {sorted(accepted) or 'none'}")
+    return func(quick=quick, output_dir=output_dir, **options)

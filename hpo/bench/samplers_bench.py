@@ -81,6 +81,7 @@ class BenchPlan:
     timing_repeats: int = 3
     processes: int = 2
     quick: bool = False
+    timing_cores: int | None = None
 
 
 def make_plan(
@@ -91,9 +92,26 @@ def make_plan(
     budget: int | None = None,
     timing_sizes: Sequence[int] | None = None,
     processes: int = 2,
+    timing_cores: int | None = None,
 ) -> BenchPlan:
-    """The full plan (9 problems, 10 seeds, budgets 60/30) or the quick one (2 problems, 2 seeds, 8)."""
+    """The full plan (9 problems, 10 seeds, budgets 60/30) or the quick one (2 problems, 2 seeds, 8).
+
+    Raises:
+        UnknownNameError: an unknown problem or sampler (the valid ones are listed).
+        ConfigError: ``processes``, ``seeds`` or ``timing_cores`` below 1.
+    """
+    from hpo.errors import ConfigError, UnknownNameError
+
     problems = tuple(problems or (QUICK_PROBLEMS if quick else PROBLEM_NAMES))
+    for p in problems:
+        get_problem(p)
+    unknown = sorted(set(samplers or ()) - set(sampler_names()))
+    if unknown:
+        raise UnknownNameError(f"bench samplers: unknown sampler(s) {unknown}; valid: {sampler_names()}")
+    for key, value in (("processes", processes), ("timing_cores", timing_cores),
+                       ("seeds", seeds if isinstance(seeds, int) else None)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ConfigError(f"bench samplers: `{key} >= 1` must hold, but got {key}={value!r}")
     if seeds is None:
         seeds = 2 if quick else 10
     seed_list = tuple(range(seeds)) if isinstance(seeds, int) else tuple(seeds)
@@ -107,6 +125,7 @@ def make_plan(
         timing_repeats=2 if quick else 3,
         processes=processes,
         quick=quick,
+        timing_cores=timing_cores,
     )
 
 
@@ -349,6 +368,34 @@ def measure_suggest_times(
 
 
 # -- the whole benchmark ---------------------------------------------------------------
+@contextlib.contextmanager
+def _pinned(cores: int | None) -> Iterator[None]:
+    """Run the body on the first ``cores`` CPUs this process may use (and as many torch threads)."""
+    import torch
+
+    if cores is None or not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    allowed = sorted(os.sched_getaffinity(0))
+    threads = torch.get_num_threads()
+    os.sched_setaffinity(0, allowed[:cores])
+    torch.set_num_threads(min(cores, len(allowed)))
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, allowed)
+        torch.set_num_threads(threads)
+
+
+def _processor_name() -> str:
+    """The CPU model (from /proc/cpuinfo where there is one)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
 def run_samplers_benchmark(plan: BenchPlan, progress: bool = True) -> BenchResult:
     """Run the studies, then the timing; return everything measured."""
     import torch
@@ -359,12 +406,16 @@ def run_samplers_benchmark(plan: BenchPlan, progress: bool = True) -> BenchResul
         runs = run_studies(plan, Path(tmp), progress=progress)
         run_seconds = time.perf_counter() - start
         start = time.perf_counter()
-        timings = measure_suggest_times(plan.samplers, plan.timing_sizes, plan.timing_repeats, Path(tmp), progress)
+        with _pinned(plan.timing_cores):
+            timings = measure_suggest_times(plan.samplers, plan.timing_sizes, plan.timing_repeats, Path(tmp), progress)
+            timing_threads = torch.get_num_threads()
         timing_seconds = time.perf_counter() - start
     machine = {
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": timing_threads,
+        "timing_cores": plan.timing_cores,
+        "processor": _processor_name(),
         "load_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
     return BenchResult(plan, infos, runs, timings, run_seconds, timing_seconds, machine)

@@ -6,6 +6,7 @@ import datetime as dt
 import math
 import re
 from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -184,13 +185,14 @@ def _header(result: BenchResult) -> list[str]:
     return [
         "# Sampler benchmark (`hpo bench samplers" + (" --quick" if plan.quick else "") + "`)",
         "",
-        f"Measured {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC in one run on {m.get('cpus', '?')} CPU cores, "
-        f"Python {m.get('python', '?')}. Samplers: {', '.join(f'`{s}`' for s in plan.samplers)}; "
+        f"Measured {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC in one run on {m.get('cpus', '?')} CPU cores "
+        f"({m.get('processor', '?')}), Python {m.get('python', '?')}. Samplers: {', '.join(f'`{s}`' for s in plan.samplers)}; "
         f"{len(plan.seeds)} seeds; budgets {'/'.join(map(str, budgets))} evaluations. "
         f"Each (problem, sampler, seed) is a real hpo study on a SQLite file (`create_study(sampler=..., seed=...)`, "
         f"`study.optimize`), run on a pool of {plan.processes} worker processes with one thread each "
         f"({len(result.runs)} studies in {result.run_seconds:.0f} s; time per suggestion measured afterwards in "
         f"{result.timing_seconds:.0f} s with {m.get('torch_threads', '?')} torch threads"
+        + (f", pinned to {m['timing_cores']} CPU cores" if m.get("timing_cores") else "")
         + (f"; 1-minute load average at the end {m['load_1min']:.1f}" if m.get("load_1min") is not None else "")
         + ": times depend on what else the machine runs).",
         "",
@@ -308,8 +310,12 @@ def write_samplers_report(result: BenchResult, output_dir: Path) -> Path:
     return md
 
 
-def run(quick: bool, output_dir: Path) -> Path:
+def run(quick: bool, output_dir: Path, processes: int = 2, seeds: int | None = None,
+        problems: Sequence[str] | None = None, samplers: Sequence[str] | None = None,
+        timing_cores: int | None = None) -> Path:
     """``hpo bench samplers``: run the studies and the timing, then write ``samplers.md``."""
     from hpo.bench.samplers_bench import make_plan, run_samplers_benchmark
 
-    return write_samplers_report(run_samplers_benchmark(make_plan(quick=quick)), output_dir)
+    plan = make_plan(quick=quick, samplers=samplers, problems=problems, seeds=seeds, processes=processes,
+                     timing_cores=timing_cores)
+    return write_samplers_report(run_samplers_benchmark(plan), output_dir)
