@@ -28,6 +28,7 @@ Ray is imported only when a study runs on this backend.
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 import uuid
@@ -106,13 +107,23 @@ def _import_ray() -> Any:
 
 
 def _pickle_by_value(objective: Callable[..., Any]) -> None:
-    """Ship the objective's own module by value when workers may not import it (a script, a config's folder)."""
-    module_name = getattr(objective, "__module__", None)
-    module = sys.modules.get(module_name or "")
+    """Ship the objective's own module by value when workers may not import it (a script, a config's folder).
+
+    Modules of the standard library, of installed packages and of hpo are imported on the workers as usual.
+    """
+    import functools
+    import sysconfig
+
+    while isinstance(objective, functools.partial):
+        objective = objective.func
+    module_name = getattr(objective, "__module__", None) or ""
+    module = sys.modules.get(module_name)
     if module is None or module_name == "__main__" or module_name.split(".")[0] in ("hpo", "builtins"):
         return
-    path = str(getattr(module, "__file__", "") or "")
-    if not path or "site-packages" in path or "dist-packages" in path:
+    path = os.path.realpath(str(getattr(module, "__file__", "") or ""))
+    paths = sysconfig.get_paths()
+    installed = {paths["stdlib"], paths["platstdlib"], paths["purelib"], paths["platlib"], sys.prefix, sys.base_prefix}
+    if not getattr(module, "__file__", None) or any(path.startswith(os.path.realpath(p) + os.sep) for p in installed):
         return
     from ray import cloudpickle
 
@@ -183,8 +194,6 @@ class RayExecutor(Executor):
         """Initialise Ray unless it is; return whether this call started it (and must shut it down)."""
         if ray.is_initialized():
             return False
-        import os
-
         if self.address is None and not os.environ.get("RAY_ADDRESS"):
             ray.init(address="local", include_dashboard=False, log_to_driver=True)
         else:
@@ -248,20 +257,22 @@ class _Driver:
         progress: _Progress,
         heartbeat: Heartbeat,
     ) -> None:
-        from hpo.ray_worker import remote_execute, remote_hub
+        from ray import cloudpickle
+
+        from hpo.ray_worker import hub_name, remote_execute, remote_hub
 
         self.ex, self.ray, self.study = executor, ray, study
         self.n_workers, self.catch, self.callbacks = n_workers, catch, callbacks
         self.progress, self.heartbeat = progress, heartbeat
-        self.metric = study.objectives[0].name
         _pickle_by_value(objective)
         self.key = uuid.uuid4().hex
-        self.box = [ray.put(objective)]
-        self.hub = remote_hub(ray).remote()
+        context = cloudpickle.dumps((objective, catch, study.objectives[0].name))
+        self.hub = remote_hub(ray).options(name=hub_name(self.key)).remote(context)
         self.task = remote_execute(ray).options(**ray_options(executor.resources))
         self.running: dict[Any, Trial] = {}  # ObjectRef -> trial
         self.by_number: dict[int, Trial] = {}
         self.next_drain = time.monotonic() + executor.report_interval
+        self.drain_ref: Any = None  # a drain in flight
 
     # -- main loop -------------------------------------------------------------------
     def loop(self, budget: _Budget) -> None:
@@ -272,13 +283,18 @@ class _Driver:
                 if not self.running:
                     return
                 refs = list(self.running)
+                if self.drain_ref is not None:
+                    refs.append(self.drain_ref)
                 ready, _ = self.ray.wait(refs, num_returns=1, timeout=self.ex.report_interval)
                 if ready and len(refs) > 1:
                     ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=0)
-                if time.monotonic() >= self.next_drain:
-                    self._drain()
+                if self.drain_ref is not None and self.drain_ref in ready:
+                    self._write_reports(self.ray.get(self.drain_ref))
+                elif self.drain_ref is None and time.monotonic() >= self.next_drain:
+                    self.drain_ref = self.hub.drain.remote()  # asynchronous: read when ready
                 for ref in ready:
-                    self._finish(ref, self.running[ref])
+                    if ref in self.running:
+                        self._finish(ref, self.running[ref])
         except BaseException as exc:
             self._abort(exc)
             raise
@@ -291,9 +307,7 @@ class _Driver:
                 self.budget.stopped = True
                 return
             self.heartbeat.add(trial.number)
-            ref = self.task.remote(
-                self.key, self.box, trial.number, trial.params, trial.attrs, self.metric, self.hub, self.catch
-            )
+            ref = self.task.remote(self.key, trial.number, trial.params, trial.attrs)
             self.running[ref] = trial
             self.by_number[trial.number] = trial
 
@@ -347,9 +361,15 @@ class _Driver:
 
     # -- reports and stops -----------------------------------------------------------
     def _drain(self) -> None:
-        """Write the reports the workers streamed; pass the scheduler's stop decisions back."""
+        """Write every report the workers streamed so far (a drain in flight first, for their order)."""
+        if self.drain_ref is not None:
+            self._write_reports(self.ray.get(self.drain_ref))
+        self._write_reports(self.ray.get(self.hub.drain.remote()))
+
+    def _write_reports(self, reports: list[tuple[int, float, dict[str, float]]]) -> None:
+        """Store reports; pass the scheduler's stop decisions back to the trials."""
+        self.drain_ref = None
         self.next_drain = time.monotonic() + self.ex.report_interval
-        reports = self.ray.get(self.hub.drain.remote())
         touched: set[int] = set()
         for number, step, values in reports:
             trial = self.by_number.get(number)
@@ -366,8 +386,6 @@ class _Driver:
         self.budget.stopped = True
         if not self.running:
             return
-        from ray.exceptions import RayError
-
         interrupted = isinstance(exc, KeyboardInterrupt)
         reason = "interrupted (KeyboardInterrupt)" if interrupted else f"stopped: the driver raised {type(exc).__name__}"
         print(
@@ -385,10 +403,13 @@ class _Driver:
                 wait = max(min(0.1, deadline - time.monotonic()), 0.0)
                 ready, _ = self.ray.wait(refs, num_returns=len(refs), timeout=wait)
                 for ref in ready:
+                    if ref not in self.running:
+                        continue
                     try:
                         self._finish(ref, self.running[ref])
-                    except (Exception, RayError):  # another fatal error: the first one is raised
-                        self._forget(ref, self.running[ref]) if ref in self.running else None
+                    except Exception:  # another fatal error: the first one is raised
+                        if ref in self.running:
+                            self._forget(ref, self.running[ref])
         except KeyboardInterrupt:
             pass  # a second Ctrl-C: cancel now
         for ref in list(self.running):

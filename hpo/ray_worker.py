@@ -28,23 +28,34 @@ if TYPE_CHECKING:
 
 __all__ = ["Hub", "RemoteTrial", "execute", "remote_execute", "remote_hub"]
 
-#: Objectives already deserialised in this worker process, by the driver's key.
-_OBJECTIVES: dict[str, Callable[[Any], Any]] = {}
-_OBJECTIVES_LOCK = threading.Lock()
+#: (objective, catch, metric, hub) already loaded in this worker process, by the driver's key.
+_CONTEXTS: dict[str, tuple[Callable[[Any], Any], tuple[type[BaseException], ...], str, Any]] = {}
+_CONTEXTS_LOCK = threading.Lock()
+
+
+def hub_name(key: str) -> str:
+    """The name of the driver's hub actor for one ``optimize`` call."""
+    return f"hpo-hub-{key}"
 
 
 class Hub:
     """A Ray actor on the driver's side: reports flow in, stop decisions flow out.
 
-    Workers call :meth:`report` (fire and forget) and :meth:`should_stop`; the
-    driver calls :meth:`drain` to collect the reports and :meth:`stop` to ask a
-    trial to stop.
+    It also holds the run's context (the pickled objective, ``catch`` and the
+    metric name), which a worker process fetches once, so a task carries only
+    the trial's number, params and attrs. Workers call :meth:`report` (fire and
+    forget) and :meth:`should_stop`; the driver calls :meth:`drain` to collect
+    the reports and :meth:`stop` to ask a trial to stop.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, context: bytes) -> None:
+        self._context = context
         self._reports: list[tuple[int, float, dict[str, float]]] = []
         self._stopped: set[int] = set()
         self._stop_all = False
+
+    def context(self) -> bytes:
+        return self._context
 
     def report(self, number: int, step: float, values: dict[str, float]) -> bool:
         self._reports.append((number, step, values))
@@ -122,40 +133,34 @@ class RemoteTrial(Trial):
         return f"RemoteTrial(number={self.number}, params={self.params!r})"
 
 
-def _objective(key: str, box: list[Any]) -> Callable[[Any], Any]:
-    with _OBJECTIVES_LOCK:
-        objective = _OBJECTIVES.get(key)
-    if objective is None:
+def _context(key: str) -> tuple[Callable[[Any], Any], tuple[type[BaseException], ...], str, Any]:
+    with _CONTEXTS_LOCK:
+        context = _CONTEXTS.get(key)
+    if context is None:
         import ray
+        from ray import cloudpickle
 
-        objective = ray.get(box[0])
-        with _OBJECTIVES_LOCK:
-            _OBJECTIVES.clear()  # one study's objective at a time per worker process
-            _OBJECTIVES[key] = objective
-    return objective
+        hub = ray.get_actor(hub_name(key))
+        objective, catch, metric = cloudpickle.loads(ray.get(hub.context.remote()))
+        context = (objective, catch, metric, hub)
+        with _CONTEXTS_LOCK:
+            _CONTEXTS.clear()  # one run's context at a time per worker process
+            _CONTEXTS[key] = context
+    return context
 
 
-def execute(
-    key: str,
-    box: list[Any],
-    number: int,
-    params: dict[str, Any],
-    attrs: dict[str, Any],
-    metric: str,
-    hub: Any,
-    catch: tuple[type[BaseException], ...],
-) -> tuple[str, Any, int]:
+def execute(key: str, number: int, params: dict[str, Any], attrs: dict[str, Any]) -> tuple[str, Any, int]:
     """Run one trial on a worker; return ``(outcome, payload, n_reports)``.
 
     ``outcome`` is ``"complete"`` (payload: the objective's return value),
     ``"pruned"`` (payload: None) or ``"failed"`` (payload: the traceback of an
     exception in ``catch``). Other exceptions propagate to the driver, which
-    fails the trial and stops the study. ``box`` holds the objective's
-    ObjectRef (inside a list so Ray does not fetch it when it is cached).
+    fails the trial and stops the study. ``key`` names the run, whose context
+    the worker fetches from the hub once.
     """
+    objective, catch, metric, hub = _context(key)
     trial = RemoteTrial(number, params, attrs, metric, hub)
     try:
-        objective = _objective(key, box)
         try:
             return "complete", objective(trial), trial.n_reports
         except TrialPruned:
