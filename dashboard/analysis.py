@@ -108,7 +108,7 @@ def encode_params(done: pd.DataFrame, record: StudyRecord) -> pd.DataFrame:
     return pd.DataFrame(out, index=done.index)
 
 
-def param_importance(done: pd.DataFrame, record: StudyRecord, objective: Objective, max_trials: int = 2000,
+def param_importance(done: pd.DataFrame, record: StudyRecord, objective: Objective, max_trials: int = 1000,
                      seed: int = 0) -> pd.Series:
     """Random-forest importance of each parameter for ``objective`` (normalised to sum to 1).
 
@@ -127,7 +127,8 @@ def param_importance(done: pd.DataFrame, record: StudyRecord, objective: Objecti
     y = objective.sign * done[f"values_{objective.name}"].to_numpy(dtype=float)
     from sklearn.ensemble import RandomForestRegressor
 
-    forest = RandomForestRegressor(n_estimators=64, max_depth=12, min_samples_leaf=2, random_state=seed, n_jobs=1)
+    forest = RandomForestRegressor(n_estimators=32, max_depth=8, min_samples_leaf=2, max_samples=0.8,
+                                   random_state=seed, n_jobs=1)
     forest.fit(x.fillna(-1.0).to_numpy(), y)
     imp = pd.Series(forest.feature_importances_, index=x.columns)
     total = imp.sum()

@@ -34,7 +34,7 @@ def main() -> None:
         return
     try:
         reader = _reader(storage)
-        names = reader.study_names()
+        summaries = reader.store.list_studies()
     except HpoError as exc:
         st.error(str(exc))
         return
@@ -45,9 +45,13 @@ def main() -> None:
     page = st.sidebar.radio("Page", keys, index=keys.index(asked_page) if asked_page in keys else 0,
                             format_func=PAGES.__getitem__, key="page")
     study = None
-    if names:
+    if summaries:
+        names = [s.name for s in summaries]
+        # Default: the study asked for in the URL, else the one with the latest activity.
+        latest = max(range(len(names)), key=lambda i: (summaries[i].last_activity is not None,
+                                                       summaries[i].last_activity or 0, i))
         asked = params.get("study")
-        study = st.sidebar.selectbox("Study", names, index=names.index(asked) if asked in names else len(names) - 1,
+        study = st.sidebar.selectbox("Study", names, index=names.index(asked) if asked in names else latest,
                                      key="study")
     live = st.sidebar.toggle("Live refresh", value=params.get("live", "1") != "0", key="live",
                              help="Re-read the store on a timer while a study runs (only trials that changed are read).")

@@ -22,6 +22,7 @@ __all__ = [
     "pareto_figure",
     "hypervolume_figure",
     "seeds_figure",
+    "seeds_box_figure",
     "STATE_COLORS",
 ]
 
@@ -32,7 +33,8 @@ STATE_COLORS = {
     "FAILED": "#d62728",
     "WAITING": "#7f7f7f",
 }
-_LAYOUT = {"margin": {"l": 60, "r": 20, "t": 50, "b": 50}, "template": "plotly_white"}
+# No template: Streamlit's theme styles the charts (and copying a Plotly template costs ~20 ms per figure).
+_LAYOUT = {"margin": {"l": 60, "r": 20, "t": 50, "b": 50}}
 
 
 def history_figure(done: pd.DataFrame, objective: Objective, max_points: int = 5000) -> go.Figure:
@@ -85,14 +87,13 @@ def parallel_figure(done: pd.DataFrame, record: StudyRecord, objective: Objectiv
     dims = [_dimension(n, record.space[n], encoded[n]) for n in encoded.columns]
     dims.append({"label": objective.name, "values": shown[col]})
     fig = go.Figure(go.Parcoords(
-        line={"color": shown[col], "colorscale": "Viridis", "reversescale": objective.sign > 0, "showscale": True,
-              "colorbar": {"title": {"text": objective.name}}},
+        line={"color": shown[col], "colorscale": "Viridis", "reversescale": objective.sign > 0, "showscale": False},
         dimensions=dims,
     ))
     title = "Parallel coordinates"
     if len(shown) < len(done):
         title += f" - {len(shown):,} of {len(done):,} trials (the best half kept)"
-    fig.update_layout(title=title, **{**_LAYOUT, "margin": {"l": 80, "r": 80, "t": 80, "b": 40}})
+    fig.update_layout(title=title, **{**_LAYOUT, "margin": {"l": 70, "r": 70, "t": 90, "b": 30}})
     return fig
 
 
@@ -129,8 +130,8 @@ def importance_figure(importance: pd.Series, objective: Objective) -> go.Figure:
     ordered = importance.sort_values()
     fig = go.Figure(go.Bar(x=ordered.to_numpy(), y=list(ordered.index), orientation="h",
                            marker_color="#1f77b4", text=[f"{v:.2f}" for v in ordered], textposition="auto"))
-    fig.update_layout(title=f"Parameter importance for {objective.name} (random forest, normalised)",
-                      xaxis_title="importance", height=120 + 30 * len(ordered), **_LAYOUT)
+    fig.update_layout(title="Parameter importance (random forest)",
+                      xaxis_title=f"share of the importance for {objective.name}", height=120 + 30 * len(ordered), **_LAYOUT)
     return fig
 
 
@@ -216,4 +217,22 @@ def seeds_figure(summary: pd.DataFrame, objective: Objective) -> go.Figure:
     fig.update_layout(title=f"{objective.name}: mean on tuning seeds vs mean on test seeds (bars: std)",
                       xaxis_title=f"tuning seeds ({objective.name})", yaxis_title=f"test seeds ({objective.name})",
                       height=480, **_LAYOUT)
+    return fig
+
+
+def seeds_box_figure(evaluations: pd.DataFrame, objective: Objective) -> go.Figure:
+    """Each trial's evaluations on tuning seeds and on test seeds, side by side (every seed a point).
+
+    ``evaluations`` has columns ``number``, ``seed``, ``split`` and ``value`` (COMPLETE evaluations only).
+    """
+    fig = go.Figure()
+    for split, colour in (("tuning", "#1f77b4"), ("test", "#ff7f0e")):
+        part = evaluations[evaluations["split"] == split]
+        fig.add_trace(go.Box(
+            x=part["number"].map(lambda n: f"trial {n}"), y=part["value"], name=f"{split} seeds",
+            boxpoints="all", jitter=0.3, pointpos=0, marker={"color": colour, "size": 6}, line={"color": colour},
+            customdata=part["seed"], hovertemplate="seed %{customdata}<br>%{y:.6g}<extra>" + split + "</extra>",
+        ))
+    fig.update_layout(boxmode="group", title=f"{objective.name} per seed: tuning seeds and test seeds side by side",
+                      yaxis_title=objective.name, height=420, **_LAYOUT)
     return fig

@@ -7,6 +7,7 @@ queries.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -30,8 +31,8 @@ TABLE_ROWS = 1000  # rows of the trial table sent to the browser at most
 _PLOTLY = {"displaylogo": False}
 
 
-def _chart(fig: Any, key: str) -> None:
-    st.plotly_chart(fig, width="stretch", config=_PLOTLY, key=key)
+def _chart(fig: Any, key: str, toolbar: bool = True) -> None:
+    st.plotly_chart(fig, width="stretch", config={**_PLOTLY, "displayModeBar": toolbar}, key=key)
 
 
 def _objective(record: StudyRecord, key: str, label: str = "Objective") -> Objective:
@@ -56,6 +57,16 @@ def _hypervolume(_done: pd.DataFrame, _objectives: tuple[Objective, ...], key: t
 @st.cache_data(max_entries=32, show_spinner=False)
 def _pareto(_done: pd.DataFrame, _objectives: tuple[Objective, ...], key: tuple[Any, ...]) -> pd.Series:
     return analysis.pareto_mask(_done, _objectives)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _cached_figure(kind: str, version: tuple[Any, ...], _build: Callable[[], Any]) -> Any:
+    return _build()
+
+
+def _figure(kind: str, version: tuple[Any, ...], build: Callable[[], Any]) -> Any:
+    """A figure built once per version of the trials it shows (a live refresh with nothing new reuses it)."""
+    return _cached_figure(kind, version, build)
 
 
 def _bucket(n: int) -> int:
@@ -149,18 +160,19 @@ def study_page(reader: DashboardReader, name: str) -> None:
         st.info("No completed feasible trial yet: the charts appear with the first one.")
     else:
         objective = _objective(record, "study_objective")
-        _chart(figures.history_figure(done, objective), "history")
+        version = (reader.url, name, objective.name, tf.version)
+        _chart(_figure("history", version, lambda: figures.history_figure(done, objective)), "history")
         left, right = st.columns([3, 2])
         with left:
-            _chart(figures.parallel_figure(done, record, objective), "parallel")
+            _chart(_figure("parallel", version, lambda: figures.parallel_figure(done, record, objective)), "parallel")
         with right:
             key = (reader.url, name, objective.name, _bucket(len(done)))
             importance = _importance(done, record, objective, key)
             if importance.empty:
                 st.info("Parameter importance needs at least 4 completed trials with varying parameters.")
             else:
-                _chart(figures.importance_figure(importance, objective), "importance")
-        _chart(figures.slice_figure(done, record, objective), "slices")
+                _chart(figures.importance_figure(importance, objective), "importance", toolbar=False)
+        _chart(_figure("slices", version, lambda: figures.slice_figure(done, record, objective)), "slices")
     _trial_table(frame, record)
 
 
@@ -262,6 +274,13 @@ def seeds_page(reader: DashboardReader, name: str) -> None:
     c3.metric("test evaluations", f"{int(splits.get('test', 0)):,}")
     _chart(figures.seeds_figure(summary, objective), "seeds")
     tested = summary[summary["test_n"] > 0]
+    if len(tested):
+        shown = tested.head(30)["number"]
+        per_seed = pd.DataFrame(
+            [{"number": e.trial_number, "seed": e.seed, "split": e.split, "value": (e.values or {}).get(objective.name)}
+             for e in evaluations if e.trial_number in set(shown) and e.state is TrialState.COMPLETE]
+        ).dropna(subset=["value"])
+        _chart(figures.seeds_box_figure(per_seed, objective), "seeds_box")
     table = tested if len(tested) else summary
     table = table.assign(gap=table["test_mean"] - table["tuning_mean"])
     st.subheader("Tuning vs test, side by side" + (" (trials with test evaluations)" if len(tested) else ""))

@@ -137,7 +137,9 @@ def test_pareto_page(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_seeds_page(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     at = _run(store_url, monkeypatch, "seeds", "seeds")
-    assert _chart_titles(at)[0].startswith("return: mean on tuning seeds vs mean on test seeds")
+    titles = _chart_titles(at)
+    assert titles[0].startswith("return: mean on tuning seeds vs mean on test seeds")
+    assert titles[1] == "return per seed: tuning seeds and test seeds side by side"
     table = at.dataframe[0].value
     assert len(table) == 4 and (table["test_n"] >= 2).all() and (table["tuning_n"] == 3).all()
     assert table["failed"].sum() == 1
