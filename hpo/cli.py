@@ -202,6 +202,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"store:  {_where(storage)}  (study {study.name!r}; trials: {_state_line(study)})")
     print(f"look at it:  hpo status {study.name} --storage {storage}")
     print(f"export it:   hpo export {study.name} --format csv --storage {storage}")
+    print(f"watch it:    hpo dashboard --storage {storage}   (then open http://127.0.0.1:8501)")
     return 0
 
 
