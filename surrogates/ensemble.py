@@ -49,6 +49,9 @@ from hpo.surrogates.base import Surrogate, check_test_inputs, check_training_dat
 __all__ = ["EnsembleSurrogate", "EnsembleMLPModel"]
 
 _MIN_VAR = 1e-4  # floor of the heads' variance, in standardised units
+#: The networks train and predict in single precision (twice as fast on CPU as double); the
+#: posterior is returned in the dtype of the inputs, and its covariance is formed in that dtype.
+_NET_DTYPE = torch.float32
 
 
 class _BatchedMLP(nn.Module):
@@ -106,7 +109,8 @@ class EnsembleMLPModel(Model):
     def members(self, X: Tensor) -> tuple[Tensor, Tensor]:
         """Member means and variances in the original scale, each ``E x batch x q x m``."""
         check_test_inputs(X, self.dim, "ensemble")
-        mean, var = self.net(X.reshape(-1, self.dim))  # E x N x m
+        mean, var = self.net(X.reshape(-1, self.dim).to(_NET_DTYPE))  # E x N x m, in float32
+        mean, var = mean.to(X.dtype), var.to(X.dtype)
         shape = (mean.shape[0], *X.shape[:-1], self._num_outputs)
         return (mean * self.y_std + self.y_mean).reshape(shape), (var * self.y_std**2).reshape(shape)
 
@@ -200,15 +204,16 @@ class EnsembleSurrogate(Surrogate):
         y_std = torch.where(torch.isfinite(y_std) & (y_std > 1e-12), y_std, torch.ones_like(y_std))
         Ys = (Y - y_mean) / y_std
         with seeded(seed, X.device), torch.enable_grad():
-            net = _BatchedMLP(self.n_members, d, m, self.hidden).to(X)
+            net = _BatchedMLP(self.n_members, d, m, self.hidden).to(device=X.device, dtype=_NET_DTYPE)
+            Xn, Ys = X.to(_NET_DTYPE), Ys.to(_NET_DTYPE)
             size = max(1, round(self.subsample * n))
             rows = torch.stack([torch.randperm(n, device=X.device)[:size] for _ in range(self.n_members)])
-            mask = torch.zeros(self.n_members, n, 1, dtype=X.dtype, device=X.device)
+            mask = torch.zeros(self.n_members, n, 1, dtype=_NET_DTYPE, device=X.device)
             mask.scatter_(1, rows.unsqueeze(-1), 1.0)  # E x n x 1: member e trains on its rows
             optimiser = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
             for _ in range(self.steps):
                 optimiser.zero_grad(set_to_none=True)
-                mean, var = net(X)  # E x n x m
+                mean, var = net(Xn)  # E x n x m
                 nll = 0.5 * (torch.log(var) + (Ys - mean) ** 2 / var)
                 loss = ((nll * mask).sum((1, 2)) / (size * m)).sum()
                 loss.backward()

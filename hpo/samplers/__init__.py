@@ -7,11 +7,15 @@ from hpo.samplers.registry import make_sampler, register_sampler, sampler_names
 from hpo.samplers.simple import GridSampler, RandomSampler, SobolSampler
 
 
-def __getattr__(name: str):  # Optuna is imported lazily
+def __getattr__(name: str):  # Optuna, BoTorch and torch are imported lazily
     if name == "OptunaSampler":
         from hpo.samplers.optuna_adapter import OptunaSampler
 
         return OptunaSampler
+    if name == "BOSampler":
+        from hpo.samplers.bo import BOSampler
+
+        return BOSampler
     raise AttributeError(name)
 
 
@@ -26,4 +30,5 @@ __all__ = [
     "SobolSampler",
     "GridSampler",
     "OptunaSampler",
+    "BOSampler",
 ]
