@@ -9,6 +9,7 @@
     hpo db upgrade|current [--storage URL]               schema migrations
     hpo bench store [--quick]                            benchmarks, written to benchmarks/results/
     hpo dashboard [--storage URL] [--port 8501]          the Streamlit dashboard (read-only, 127.0.0.1)
+    hpo pfn train [--config FILE] | hpo pfn eval          train / evaluate the PFN surrogate
 
 ``--storage`` defaults to ``$HPO_STORAGE`` or ``sqlite:///hpo.db``. Errors in
 input exit with status 2 and a message naming the field.
@@ -235,6 +236,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pfn(args: argparse.Namespace) -> int:
+    from hpo.surrogates.pfn.cli import run
+
+    return run(args)
+
+
 def cmd_dashboard(args: argparse.Namespace) -> int:
     from hpo.dashboard import launch
 
@@ -293,6 +300,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "tpe, optuna-gp, random, sobol)")
     p.add_argument("--timing-cores", type=int, help="samplers: pin the time-per-suggestion part to this many "
                    "CPU cores (default: all)")
+    p = add("pfn", cmd_pfn, "train or evaluate the PFN surrogate (hpo pfn train|eval)", storage=False)
+    from hpo.surrogates.pfn.cli import add_arguments as add_pfn_arguments
+
+    add_pfn_arguments(p)
     return parser
 
 

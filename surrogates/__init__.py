@@ -3,6 +3,7 @@
 * :class:`Surrogate`: the seam (``fit(X, Y, Yvar=None, *, categorical, seed)``).
 * ``"gp"``: :class:`~hpo.surrogates.gp.GPSurrogate` (exact GP, Matern-5/2 ARD).
 * ``"ensemble"``: :class:`~hpo.surrogates.ensemble.EnsembleSurrogate` (deep ensemble).
+* ``"pfn"``: :class:`~hpo.surrogates.pfn.surrogate.PFNSurrogate` (prior-data fitted transformer, shipped weights).
 * :func:`make_surrogate`, :func:`surrogate_names`, :func:`register_surrogate`.
 
 The implementations load on first use.
@@ -20,6 +21,8 @@ _LAZY = {
     "HpoSingleTaskGP": "hpo.surrogates.gp",
     "EnsembleSurrogate": "hpo.surrogates.ensemble",
     "EnsembleMLPModel": "hpo.surrogates.ensemble",
+    "PFNSurrogate": "hpo.surrogates.pfn.surrogate",
+    "PFNModel": "hpo.surrogates.pfn.surrogate",
 }
 
 
@@ -43,4 +46,6 @@ __all__ = [
     "HpoSingleTaskGP",
     "EnsembleSurrogate",
     "EnsembleMLPModel",
+    "PFNSurrogate",
+    "PFNModel",
 ]

@@ -1,4 +1,4 @@
-"""Surrogates by name: ``"gp"``, ``"ensemble"``.
+"""Surrogates by name: ``"gp"``, ``"ensemble"``, ``"pfn"``.
 
 ``make_surrogate("gp", max_points=500)``, a mapping ``{"name": "gp", "options":
 {...}}`` (the config-file form), or a :class:`~hpo.surrogates.base.Surrogate`
@@ -35,6 +35,7 @@ def _lazy(module: str, cls_name: str) -> Callable[..., Surrogate]:
 _REGISTRY: dict[str, Callable[..., Surrogate]] = {
     "gp": _lazy("hpo.surrogates.gp", "GPSurrogate"),
     "ensemble": _lazy("hpo.surrogates.ensemble", "EnsembleSurrogate"),
+    "pfn": _lazy("hpo.surrogates.pfn.surrogate", "PFNSurrogate"),
 }
 
 

@@ -64,6 +64,7 @@ _REGISTRY: dict[str, Callable[..., Sampler]] = {
     "optuna-gp": _optuna("optuna-gp"),
     "gp": _bo("gp"),
     "ensemble": _bo("ensemble"),
+    "pfn": _bo("pfn"),
 }
 
 

@@ -1,0 +1,370 @@
+"""The ``"pfn"`` surrogate: one forward pass of the shipped PFN instead of a GP fit.
+
+``fit(X, Y)`` stores the observations as the PFN's context; nothing is trained.
+
+Outcome transform (per column, as PFNs4BO): ``Y`` is z-scored, Yeo-Johnson
+power-transformed (scikit-learn's ``PowerTransformer``, skipped with fewer than
+3 distinct values) and standardised again over the context, which is the scale
+the PFN was trained on. Inputs are the unit-cube encoding; categorical columns
+are fed as their codes (ordinal), and :meth:`PFNModel.suggest` snaps them back.
+With more than ``max_context`` observations the context is a subset
+(:func:`hpo.surrogates.base.training_subset`: the best third plus a random rest),
+because the PFN was trained on at most that many context points.
+
+Posterior (what BoTorch acquisitions see): for each outcome the PFN's bar
+distribution is mapped back to the scale of ``Y`` (the bucket borders go through
+the inverse transforms; each inner bucket is taken as uniform there, and the
+tails through a 5-point quadrature), and its exact mean and variance give an
+independent Normal per point and outcome (a diagonal ``GPyTorchPosterior``). The
+PFN predicts noisy observations, so ``observation_noise`` changes nothing, and
+points in a ``q``-batch are independent (the PFN has no joint predictive).
+
+Exact acquisitions straight from the bar distribution (in the transformed
+scale, where the PFN was trained; the transforms are monotone, so rankings are
+those of the original scale): :meth:`PFNModel.ei`, :meth:`~PFNModel.pi`,
+:meth:`~PFNModel.ucb`, :meth:`~PFNModel.pof` and the constrained
+:meth:`~PFNModel.cei` (PFN4sBO: ``EI x prod_j PoF_j``; the CEI+ variant
+``EI x prod_j min(2 PoF_j, 1)``), and :meth:`PFNModel.suggest`, which maximises
+one of them over a scrambled Sobol candidate set (plus perturbations of the best
+observations) in one batched forward pass, then refines the best candidates with
+a few steps of gradient ascent. The context's keys and values are cached, so
+each forward pass costs only its queries.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from botorch.models.model import Model
+from botorch.posteriors.gpytorch import GPyTorchPosterior
+from gpytorch.distributions import MultitaskMultivariateNormal, MultivariateNormal
+from torch import Tensor
+
+from hpo.errors import SamplerError
+from hpo.surrogates.base import Surrogate, check_test_inputs, check_training_data, seeded, training_subset
+from hpo.surrogates.pfn.model import PFN, ModelConfig
+
+__all__ = ["PFNSurrogate", "PFNModel", "load_pfn", "DEFAULT_WEIGHTS"]
+
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "pfn_gp_d8.pt"
+_CACHE: dict[str, tuple[PFN, dict[str, Any]]] = {}
+_HN_Q = torch.tensor([0.1, 0.3, 0.5, 0.7, 0.9], dtype=torch.float64)  # tail quadrature levels
+
+
+def load_pfn(weights: str | Path | None = None) -> tuple[PFN, dict[str, Any]]:
+    """The PFN in a weights file (float32, eval mode, cached) and its training config.
+
+    Loaded with ``torch.load(..., weights_only=True)``: no pickled code runs.
+    """
+    path = Path(weights) if weights is not None else DEFAULT_WEIGHTS
+    key = str(path.resolve())
+    if key not in _CACHE:
+        if not path.is_file():
+            raise SamplerError(f"pfn: weights file {str(path)!r} does not exist")
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(payload, dict) or payload.get("format") != "hpo-pfn-v1":
+            raise SamplerError(f"pfn: {str(path)!r} is not an hpo PFN weights file (format 'hpo-pfn-v1')")
+        config = payload["config"]
+        sd = {k: v.float() for k, v in payload["state_dict"].items()}
+        model = PFN(ModelConfig(**config["model"]), sd["bar.borders"])
+        model.load_state_dict(sd)
+        model.eval().requires_grad_(False)
+        _CACHE[key] = (model, config)
+    return _CACHE[key]
+
+
+class _OutcomeTransform:
+    """z-score -> Yeo-Johnson -> standardise over the context, for one outcome column (numpy, float64)."""
+
+    def __init__(self, y: np.ndarray) -> None:
+        self.mu = float(y.mean())
+        sd = float(y.std(ddof=1)) if y.size > 1 else 1.0
+        self.sd = sd if math.isfinite(sd) and sd > 1e-12 else 1.0
+        z = (y - self.mu) / self.sd
+        self.pt = None
+        if np.unique(np.round(z, 12)).size >= 3:
+            from sklearn.preprocessing import PowerTransformer
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                pt = PowerTransformer(method="yeo-johnson", standardize=True).fit(z.reshape(-1, 1))
+            t = pt.transform(z.reshape(-1, 1)).ravel()
+            if np.isfinite(t).all():
+                self.pt, z = pt, t
+        self.mu2 = float(z.mean())
+        sd2 = float(z.std(ddof=1)) if z.size > 1 else 1.0
+        self.sd2 = sd2 if math.isfinite(sd2) and sd2 > 1e-12 else 1.0
+        self.y_min, self.y_max = float(y.min()), float(y.max())
+
+    def forward(self, y: np.ndarray) -> np.ndarray:
+        z = (np.asarray(y, dtype=np.float64) - self.mu) / self.sd
+        if self.pt is not None:
+            z = self.pt.transform(z.reshape(-1, 1)).ravel()
+        return (z - self.mu2) / self.sd2
+
+    def inverse(self, t: np.ndarray) -> np.ndarray:
+        """Monotone inverse; values outside the transform's range are clamped to a wide band around the data."""
+        t = np.asarray(t, dtype=np.float64)
+        z = t * self.sd2 + self.mu2
+        if self.pt is not None:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                z = self.pt.inverse_transform(z.reshape(-1, 1)).ravel()
+        y = z * self.sd + self.mu
+        span = max(self.y_max - self.y_min, self.sd, 1e-9)
+        lo, hi = self.y_min - 20 * span, self.y_max + 20 * span
+        y = np.where(np.isnan(y), np.where(t < 0, lo, hi), y)
+        y = np.maximum.accumulate(np.clip(y, lo, hi)) if y.ndim == 1 else np.clip(y, lo, hi)
+        return y
+
+
+class PFNModel(Model):
+    """The PFN conditioned on a context, as a BoTorch model (see the module docstring).
+
+    Args:
+        net: the PFN.
+        X: ``n x d`` context inputs (unit cube).
+        Y: ``n x m`` context outcomes (original scale).
+        categorical: column -> number of categories.
+    """
+
+    def __init__(self, net: PFN, X: Tensor, Y: Tensor, categorical: Mapping[int, int] | None = None) -> None:
+        super().__init__()
+        self.net = net
+        self.dim = int(X.shape[-1])
+        self._num_outputs = int(Y.shape[-1])
+        self.categorical = dict(categorical or {})
+        self._dtype, self._device = X.dtype, X.device
+        Yn = Y.detach().cpu().double().numpy()
+        self.transforms = [_OutcomeTransform(Yn[:, j]) for j in range(self._num_outputs)]
+        yt = np.stack([tr.forward(Yn[:, j]) for j, tr in enumerate(self.transforms)])  # m x n
+        self.X_ctx = X.detach().float().cpu()
+        self.Y_ctx = Y.detach().cpu()
+        self.y_t = torch.from_numpy(yt).float()  # m x n, the PFN's context targets
+        with torch.no_grad():
+            self._cache = net.encode_context(self.X_ctx.expand(self._num_outputs, -1, -1), self.y_t)
+        self._moments = self._bucket_moments()
+
+    # -- BoTorch Model API -------------------------------------------------------
+    @property
+    def num_outputs(self) -> int:
+        return self._num_outputs
+
+    @property
+    def batch_shape(self) -> torch.Size:
+        return torch.Size()
+
+    def _bucket_moments(self) -> tuple[Tensor, Tensor]:
+        """First and second moment of each bucket in the original scale: two ``m x K`` tensors."""
+        b = self.net.bar.borders.double()
+        w0, w1 = b[1] - b[0], b[-1] - b[-2]
+        hn = math.sqrt(2.0) * torch.erfinv(_HN_Q)  # half-normal quantiles
+        lo_pts = (b[1] - w0 / 0.6744897501960817 * hn).numpy()
+        hi_pts = (b[-2] + w1 / 0.6744897501960817 * hn).numpy()
+        m1, m2 = [], []
+        for tr in self.transforms:
+            ob = tr.inverse(b.numpy())
+            left, right = ob[:-1], ob[1:]
+            first = 0.5 * (left + right)
+            second = (left * left + left * right + right * right) / 3.0
+            lo, hi = tr.inverse(lo_pts), tr.inverse(hi_pts)
+            first[0], second[0] = lo.mean(), (lo * lo).mean()
+            first[-1], second[-1] = hi.mean(), (hi * hi).mean()
+            m1.append(first)
+            m2.append(second)
+        return torch.tensor(np.stack(m1)), torch.tensor(np.stack(m2))
+
+    def logits(self, X: Tensor) -> Tensor:
+        """PFN logits ``m x N x K`` at ``X`` (``N x d``), differentiable in ``X``."""
+        x = X.to(torch.float32).cpu().unsqueeze(0).expand(self._num_outputs, -1, -1)
+        return self.net.predict(self._cache, x)
+
+    def posterior(self, X: Tensor, output_indices: list[int] | None = None, observation_noise: bool | Tensor = False,
+                  posterior_transform: Any = None, **kwargs: Any) -> Any:
+        """Independent Normal posterior per point and outcome, mean ``batch x q x m`` in the scale of ``Y``."""
+        check_test_inputs(X, self.dim, "pfn")
+        shape = X.shape[:-1]
+        p = torch.softmax(self.logits(X.reshape(-1, self.dim)).double(), -1)  # m x N x K
+        m1, m2 = self._moments
+        mean = (p * m1.unsqueeze(1)).sum(-1)
+        var = ((p * m2.unsqueeze(1)).sum(-1) - mean * mean)
+        scale = torch.tensor([tr.sd for tr in self.transforms], dtype=torch.float64).unsqueeze(-1)
+        var = var.clamp_min(1e-10 * scale * scale)
+        mean = mean.to(X.dtype).to(X.device).T.reshape(*shape, self._num_outputs)
+        var = var.to(X.dtype).to(X.device).T.reshape(*shape, self._num_outputs)
+        if output_indices is not None:
+            mean, var = mean[..., output_indices], var[..., output_indices]
+        mvns = [MultivariateNormal(mean[..., j], torch.diag_embed(var[..., j])) for j in range(mean.shape[-1])]
+        dist = mvns[0] if len(mvns) == 1 else MultitaskMultivariateNormal.from_independent_mvns(mvns)
+        posterior = GPyTorchPosterior(dist)
+        return posterior_transform(posterior) if posterior_transform is not None else posterior
+
+    # -- exact acquisitions on the bar distribution ---------------------------------
+    def transformed(self, values: Sequence[float] | Tensor | float, output: int) -> Tensor:
+        """Values of outcome ``output`` mapped into the PFN's (transformed) scale."""
+        arr = np.atleast_1d(np.asarray(torch.as_tensor(values, dtype=torch.float64).cpu(), dtype=np.float64))
+        return torch.from_numpy(self.transforms[output].forward(arr)).float()
+
+    def _best_f(self, output: int, feasible: Tensor | None = None) -> Tensor:
+        y = self.y_t[output]
+        if feasible is not None and bool(feasible.any()):
+            y = y[feasible]
+        return y.max()
+
+    def ei(self, X: Tensor, output: int = 0, best_f: float | None = None) -> Tensor:
+        """Exact EI of outcome ``output`` (maximised; transformed scale), ``N`` for ``X`` ``N x d``.
+
+        ``best_f`` is in the original scale (default: the best observation).
+        """
+        f = self._best_f(output) if best_f is None else self.transformed(best_f, output)[0]
+        return self.net.bar.ei(self.logits(X)[output], f)
+
+    def pi(self, X: Tensor, output: int = 0, best_f: float | None = None) -> Tensor:
+        """Probability of improving on ``best_f`` (default: the best observation), ``N``."""
+        f = self._best_f(output) if best_f is None else self.transformed(best_f, output)[0]
+        return self.net.bar.pi(self.logits(X)[output], f)
+
+    def ucb(self, X: Tensor, output: int = 0, rest_prob: float = 0.159) -> Tensor:
+        """The ``1 - rest_prob`` quantile of outcome ``output`` (transformed scale), ``N``."""
+        return self.net.bar.ucb(self.logits(X)[output], rest_prob)
+
+    def pof(self, X: Tensor, output: int, threshold: float = 0.0) -> Tensor:
+        """Probability that outcome ``output`` is ``<= threshold`` (original scale), ``N``."""
+        return self.net.bar.pof(self.logits(X)[output], self.transformed(threshold, output)[0])
+
+    def cei(self, X: Tensor, constraints: Mapping[int, float], objective: int = 0, plus: bool = False) -> Tensor:
+        """Constrained EI (PFN4sBO), ``N``: ``EI x prod_j PoF_j`` (``plus``: ``EI x prod_j min(2 PoF_j, 1)``).
+
+        Args:
+            X: ``N x d`` candidates.
+            constraints: outcome column -> threshold; feasible means value ``<= threshold``.
+            objective: the maximised outcome column.
+            plus: the CEI+ variant.
+
+        ``f*`` is the best feasible observation (the best observation when none is feasible).
+        """
+        logits = self.logits(X)
+        feasible = torch.ones(self.y_t.shape[1], dtype=torch.bool)
+        for j, thr in constraints.items():
+            feasible &= self.Y_ctx[:, j].double() <= float(thr)
+        value = self.net.bar.ei(logits[objective], self._best_f(objective, feasible))
+        for j, thr in constraints.items():
+            pof = self.net.bar.pof(logits[j], self.transformed(thr, j)[0])
+            value = value * ((2.0 * pof).clamp_max(1.0) if plus else pof)
+        return value
+
+    def acquisition(self, X: Tensor, name: str = "ei", constraints: Mapping[int, float] | None = None,
+                    **options: Any) -> Tensor:
+        """``"ei"``, ``"pi"``, ``"ucb"``, ``"cei"`` or ``"cei+"`` at ``X`` (``N x d``) -> ``N``."""
+        if constraints:
+            if name not in ("ei", "cei", "cei+"):
+                raise SamplerError(f"pfn: constraints need acquisition 'cei' or 'cei+', but got {name!r}")
+            return self.cei(X, constraints, plus=name == "cei+", **options)
+        if name in ("ei", "cei", "cei+"):
+            return self.ei(X, **options)
+        if name == "pi":
+            return self.pi(X, **options)
+        if name == "ucb":
+            return self.ucb(X, **options)
+        raise SamplerError(f"pfn: unknown acquisition {name!r}; valid: ['cei', 'cei+', 'ei', 'pi', 'ucb']")
+
+    def snap(self, X: Tensor) -> Tensor:
+        """Categorical columns of ``X`` (``N x d``) moved to their category codes ``(i + 0.5) / k``."""
+        X = X.clone()
+        for col, k in self.categorical.items():
+            X[:, col] = (torch.floor(X[:, col] * k).clamp(0, k - 1) + 0.5) / k
+        return X
+
+    def suggest(self, n_candidates: int = 1024, acquisition: str = "ei", constraints: Mapping[int, float] | None = None,
+                n_refine: int = 8, refine_steps: int = 20, seed: int | None = 0,
+                chunk: int = 4096) -> tuple[Tensor, Tensor]:
+        """Maximise an exact acquisition: Sobol candidates in one batched pass, then gradient refinement.
+
+        Returns:
+            ``(x, value)``: the best point ``d`` (dtype of the context) and its acquisition value.
+        """
+        d = self.dim
+        gen = torch.Generator().manual_seed(0 if seed is None else int(seed))
+        sobol = torch.quasirandom.SobolEngine(d, scramble=True, seed=int(torch.randint(0, 2**31, (1,), generator=gen)))
+        cands = sobol.draw(n_candidates).float()
+        n_local = n_candidates // 4
+        if n_local:  # perturbations of the best observations
+            top = torch.argsort(self.y_t[0], descending=True)[: max(1, min(5, self.y_t.shape[1]))]
+            base = self.X_ctx[top[torch.randint(0, len(top), (n_local,), generator=gen)]]
+            cands[:n_local] = (base + 0.05 * torch.randn(n_local, d, generator=gen)).clamp(0.0, 1.0)
+        cands = self.snap(cands)
+        with torch.no_grad():
+            values = torch.cat([self.acquisition(c, acquisition, constraints) for c in cands.split(chunk)])
+        k = min(n_refine, len(cands))
+        best_val, best_idx = values.max(0)
+        best_x = cands[best_idx]
+        if k and refine_steps:
+            x = cands[torch.topk(values, k).indices].clone().requires_grad_(True)
+            opt = torch.optim.Adam([x], lr=0.01)
+            with torch.enable_grad():
+                for _ in range(refine_steps):
+                    opt.zero_grad()
+                    val = self.acquisition(x, acquisition, constraints)
+                    (-torch.log(val.clamp_min(1e-30))).sum().backward()
+                    opt.step()
+                    with torch.no_grad():
+                        x.clamp_(0.0, 1.0)
+            with torch.no_grad():
+                xr = self.snap(x.detach())
+                vr = self.acquisition(xr, acquisition, constraints)
+            if bool(vr.max() > best_val):
+                best_val, best_x = vr.max(), xr[vr.argmax()]
+        return best_x.to(self._dtype).to(self._device), best_val.detach()
+
+
+class PFNSurrogate(Surrogate):
+    """Prior-data fitted network (see the module docstring).
+
+    Args:
+        weights: weights file (default: the shipped ``weights/pfn_gp_d8.pt``).
+        max_context: most observations used as context (default: the
+            ``max_context`` the weights were trained with).
+    """
+
+    name: ClassVar[str] = "pfn"
+    supports_multi_output: ClassVar[bool] = True
+    supports_yvar: ClassVar[bool] = False
+    supports_fantasies: ClassVar[bool] = False
+
+    def __init__(self, weights: str | None = None, max_context: int | None = None) -> None:
+        if max_context is not None and (isinstance(max_context, bool) or not isinstance(max_context, int)
+                                        or max_context < 1):
+            raise SamplerError(f"pfn: max_context must be an integer >= 1, but got {max_context!r}")
+        self.weights = weights
+        self.max_context = max_context
+
+    def options(self) -> dict[str, Any]:
+        return {"weights": self.weights, "max_context": self.max_context}
+
+    @property
+    def max_dim(self) -> int:
+        return int(load_pfn(self.weights)[1]["model"]["max_dim"])
+
+    def fit(self, X: Tensor, Y: Tensor, Yvar: Tensor | None = None, *, categorical: Mapping[int, int] | None = None,
+            seed: int | None = None) -> PFNModel:
+        """Condition the PFN on the observations (``X``: ``n x d``, ``Y``: ``n x m``); no training."""
+        X, Y, Yvar, cats = check_training_data(X, Y, Yvar, categorical, who="pfn")
+        if Yvar is not None:
+            raise SamplerError("pfn: known observation noise (Yvar) is not supported; use the 'gp' surrogate")
+        net, config = load_pfn(self.weights)
+        limit = int(config["model"]["max_dim"])
+        if X.shape[-1] > limit:
+            raise SamplerError(f"pfn: the search space has {X.shape[-1]} dimensions, but the PFN was trained for at "
+                               f"most {limit} (max_dim={limit}); use surrogate 'gp' for this space")
+        cap = self.max_context if self.max_context is not None else int(config["max_context"])
+        rows = training_subset(Y[:, 0], cap, seed=0 if seed is None else seed)
+        if rows is not None:
+            X, Y = X[rows], Y[rows]
+        with seeded(seed, X.device):
+            return PFNModel(net, X, Y, cats).eval()
