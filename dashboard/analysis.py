@@ -127,7 +127,8 @@ def param_importance(done: pd.DataFrame, record: StudyRecord, objective: Objecti
     y = objective.sign * done[f"values_{objective.name}"].to_numpy(dtype=float)
     from sklearn.ensemble import RandomForestRegressor
 
-    forest = RandomForestRegressor(n_estimators=32, max_depth=8, min_samples_leaf=2, max_samples=0.8,
+    forest = RandomForestRegressor(n_estimators=32, max_depth=8, min_samples_leaf=2,
+                                   max_samples=0.8 if len(x) >= 50 else None,
                                    random_state=seed, n_jobs=1)
     forest.fit(x.fillna(-1.0).to_numpy(), y)
     imp = pd.Series(forest.feature_importances_, index=x.columns)

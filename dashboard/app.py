@@ -3,7 +3,8 @@
 The store comes from the environment variable ``HPO_DASHBOARD_STORAGE``, set
 by :func:`hpo.dashboard.launch` (never from the page, so a visitor cannot
 point the server at another database). The page and the study are query
-parameters (``?page=study&study=NAME``), so every view has a URL.
+parameters (``?page=study&study=NAME``, plus ``live=0`` to start without live
+refresh and ``every=SECONDS``), so every view has a URL.
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ def main() -> None:
                                      key="study")
     live = st.sidebar.toggle("Live refresh", value=params.get("live", "1") != "0", key="live",
                              help="Re-read the store on a timer while a study runs (only trials that changed are read).")
-    every = st.sidebar.select_slider("Every (seconds)", REFRESH_CHOICES, value=5, key="every", disabled=not live)
+    asked_every = params.get("every", "5")
+    every = st.sidebar.select_slider("Every (seconds)", REFRESH_CHOICES, key="every", disabled=not live,
+                                     value=int(asked_every) if asked_every in {str(c) for c in REFRESH_CHOICES} else 5)
     st.sidebar.caption(f"store: `{reader.url}` (read-only)")
     params["page"] = page
     if study is not None and page != "studies":

@@ -147,6 +147,21 @@ def test_seeds_page(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     assert "No seeded evaluations" in _texts(at)
 
 
+@pytest.mark.postgres
+def test_every_page_on_postgresql(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same pages over a PostgreSQL store (JSON fields and timestamps come back parsed by psycopg)."""
+    url = build_store(postgres_url, n_trials=10)
+    at = _run(url, monkeypatch, "studies")
+    assert list(at.dataframe[0].value["study"]) == ["single", "multi", "fidelity", "seeds", "fresh"]
+    at = _run(url, monkeypatch, "study", "single")
+    assert len(_chart_titles(at)) == 4
+    table = at.dataframe[0].value
+    assert table["duration_s"].notna().any() and table["params_lr"].notna().all()
+    assert _chart_titles(_run(url, monkeypatch, "curves", "fidelity"))[0].startswith("Learning curves")
+    assert _chart_titles(_run(url, monkeypatch, "pareto", "multi"))[1].startswith("Hypervolume")
+    assert len(_chart_titles(_run(url, monkeypatch, "seeds", "seeds"))) == 2
+
+
 def test_empty_store_and_missing_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     url = build_empty_store(f"sqlite:///{tmp_path}/empty.db")
     for page in ("studies", "study", "curves", "pareto", "seeds"):

@@ -91,8 +91,12 @@ def _fingerprint(db: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, chromium: tuple[str, str]) -> Iterator[tuple[str, Path]]:
-    """``hpo dashboard`` over the example store, on a free port; always stopped (its whole process group)."""
+def server(tmp_path_factory: pytest.TempPathFactory, chromium: tuple[str, str]) -> Iterator[tuple[str, Path, dict]]:
+    """``hpo dashboard`` over the example store, on a free port; always stopped (its whole process group).
+
+    Yields the base URL, the database file and a dict whose ``"before"`` is the store's fingerprint: at the
+    end the store must still match it (a test that writes to the store itself updates it).
+    """
     folder = tmp_path_factory.mktemp("dash-browser")
     db = folder / "hpo.db"
     build_store(f"sqlite:///{db}", n_trials=40)
@@ -121,9 +125,9 @@ def server(tmp_path_factory: pytest.TempPathFactory, chromium: tuple[str, str]) 
                 log.seek(0)
                 pytest.fail(f"hpo dashboard did not answer on {base} within {START_TIMEOUT:.0f} s:\n{log.read()}")
             time.sleep(0.5)
-        before = _fingerprint(db)
-        yield base, db
-        assert _fingerprint(db) == before, "the dashboard changed the store"
+        state = {"url": f"sqlite:///{db}", "before": _fingerprint(db)}
+        yield base, db, state
+        assert _fingerprint(db) == state["before"], "the dashboard changed the store"
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -166,8 +170,8 @@ def _settled(driver: object, texts: list[str], charts: int) -> bool:
     return not running and len(drawn) >= charts and len(tables) >= want_table and all(t in body for t in texts)
 
 
-def test_every_page_in_chromium(server: tuple[str, Path], browser: object) -> None:
-    base, _ = server
+def test_every_page_in_chromium(server: tuple[str, Path, dict], browser: object) -> None:
+    base = server[0]
     out = Path(os.environ.get("HPO_DASHBOARD_SCREENSHOTS") or server[1].parent / "screenshots")
     out.mkdir(parents=True, exist_ok=True)
     for filename, query, height, texts, charts in PAGES:
@@ -185,3 +189,29 @@ def test_every_page_in_chromium(server: tuple[str, Path], browser: object) -> No
         time.sleep(1.0)  # let Plotly finish its transitions before the screenshot
         browser.save_screenshot(str(out / filename))  # type: ignore[attr-defined]
         assert (out / filename).stat().st_size > 10_000
+
+
+def _metric(driver: object, label: str) -> str:
+    for metric in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stMetric"]'):  # type: ignore[attr-defined]
+        if metric.find_element(By.CSS_SELECTOR, '[data-testid="stMetricLabel"]').text.strip() == label:
+            return metric.find_element(By.CSS_SELECTOR, '[data-testid="stMetricValue"]').text.strip()
+    return ""
+
+
+def test_live_refresh_shows_new_trials(server: tuple[str, Path, dict], browser: object) -> None:
+    import hpo
+
+    base, db, state = server
+    browser.set_window_size(1400, 900)  # type: ignore[attr-defined]
+    browser.get(f"{base}/?page=study&study=single&live=1&every=2")  # type: ignore[attr-defined]
+    WebDriverWait(browser, PAGE_TIMEOUT, poll_frequency=0.5).until(lambda d: _metric(d, "trials") != "")
+    before = int(_metric(browser, "trials").replace(",", ""))
+    study = hpo.load_study("single", state["url"], sampler="random")
+    study.optimize(lambda t: 1.0 + t["dropout"], n_trials=3, show_progress_bar=False)
+    state["before"] = _fingerprint(db)  # the test wrote these trials, not the dashboard
+    try:
+        WebDriverWait(browser, PAGE_TIMEOUT, poll_frequency=0.5).until(
+            lambda d: _metric(d, "trials") == str(before + 3))
+    except TimeoutException:
+        pytest.fail(f"the page still shows {_metric(browser, 'trials')!r} trials, expected {before + 3} "
+                    f"after {PAGE_TIMEOUT:.0f} s of live refresh")
