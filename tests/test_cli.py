@@ -333,7 +333,7 @@ def test_bad_config_exits_2_naming_the_field(tmp_path: Path, sqlite_url: str, ca
         ("objectives: sideways\n", "objectives"),
         ("constraints: {mem: ['<', 3]}\n", "constraints"),
         ("settings: {stale_policy: never}\n", "stale_policy"),
-        ("execution: {backend: ray}\n", "backend"),
+        ("execution: {backend: dask}\n", "backend"),
     ],
 )
 def test_bad_definition_in_valid_yaml_writes_nothing(
