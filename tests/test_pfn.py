@@ -1,0 +1,280 @@
+"""PFN surrogate (issue 7): prior, bar distribution, constrained EI, the seam, training, a BO study."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from hpo.errors import SamplerError, ValidationError
+from hpo.surrogates.pfn.bar_distribution import BarDistribution, borders_from_samples
+from hpo.surrogates.pfn.model import PFN, ModelConfig
+from hpo.surrogates.pfn.prior import PriorConfig, sample_batch
+from hpo.surrogates.pfn.surrogate import DEFAULT_WEIGHTS, PFNModel, PFNSurrogate, load_pfn
+
+# -- prior ---------------------------------------------------------------------------
+
+
+def test_prior_is_reproducible_from_a_seed_and_has_the_documented_shapes() -> None:
+    cfg = PriorConfig(max_dim=8)
+    a = sample_batch(cfg, 6, 30, 10, seed=3)
+    b = sample_batch(cfg, 6, 30, 10, seed=3)
+    c = sample_batch(cfg, 6, 30, 10, seed=4)
+    assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y) and torch.equal(a.dims, b.dims)
+    assert not torch.equal(a.y, c.y)
+    assert a.x.shape == (6, 30, 8) and a.y.shape == (6, 30) and a.dims.shape == (6,)
+    assert a.lengthscale.shape == (6, 8) and a.outputscale.shape == (6,) and a.noise.shape == (6,)
+    assert bool(((a.dims >= 1) & (a.dims <= 8)).all())
+    for i, d in enumerate(a.dims.tolist()):
+        assert bool((a.x[i, :, d:] == 0).all()), "padded columns are zero"
+        assert bool((a.x[i, :, :d] >= 0).all() and (a.x[i, :, :d] <= 1).all())
+        assert math.isfinite(float(a.lengthscale[i, 0])), "the first dimension is always used"
+        assert bool(torch.isinf(a.lengthscale[i, d:]).all())
+    # standardised over the context
+    assert torch.allclose(a.y[:, :10].mean(1), torch.zeros(6), atol=1e-5)
+    assert torch.allclose(a.y[:, :10].std(1), torch.ones(6), atol=1e-4)
+
+
+def test_prior_unused_dimensions_warping_and_fixed_dims() -> None:
+    cfg = PriorConfig(max_dim=4, p_unused=1.0, warp_prob=1.0)
+    batch = sample_batch(cfg, 5, 12, 4, dims=4, seed=0)
+    assert bool((batch.dims == 4).all())
+    assert bool(torch.isinf(batch.lengthscale[:, 1:]).all()) and bool(torch.isfinite(batch.lengthscale[:, 0]).all())
+    assert not torch.allclose(batch.x_warped, batch.x.double())
+    with pytest.raises(ValidationError, match="n_context"):
+        sample_batch(cfg, 2, 5, 6)
+    with pytest.raises(ValidationError, match="nu"):
+        sample_batch(PriorConfig(nu=2.0), 2, 5, 2)
+
+
+# -- bar distribution ------------------------------------------------------------------
+
+
+@pytest.fixture
+def bar() -> tuple[BarDistribution, torch.Tensor]:
+    torch.manual_seed(0)
+    borders = borders_from_samples(torch.randn(50_000), 40).double()
+    return BarDistribution(borders).double(), torch.randn(3, 40, dtype=torch.float64) * 1.5
+
+
+def test_borders_are_equal_mass_quantiles() -> None:
+    y = torch.randn(20_000, generator=torch.Generator().manual_seed(1))
+    b = borders_from_samples(y, 10)
+    counts = torch.histc(y.clamp(b[0], b[-1]), bins=1000)  # sanity: borders strictly increase
+    assert b.shape == (11,) and bool((b[1:] > b[:-1]).all()) and counts.sum() > 0
+    frac = torch.tensor([((y > lo) & (y <= hi)).double().mean() for lo, hi in zip(b[:-1], b[1:])])
+    assert torch.allclose(frac[1:-1], torch.full((8,), 0.1, dtype=torch.float64), atol=0.01)
+
+
+def test_density_integrates_to_one_and_cdf_is_monotone(bar: tuple[BarDistribution, torch.Tensor]) -> None:
+    dist, logits = bar
+    t = torch.linspace(-20, 20, 200_001, dtype=torch.float64)
+    dens = dist.log_prob(logits.unsqueeze(1).expand(3, t.numel(), 40), t.expand(3, -1)).exp()
+    assert torch.allclose(torch.trapezoid(dens, t, dim=-1), torch.ones(3, dtype=torch.float64), atol=2e-3)
+    cdf = torch.stack([dist.cdf(logits, float(v)) for v in torch.linspace(-8, 8, 161)], -1)
+    assert bool((cdf[:, 1:] >= cdf[:, :-1] - 1e-12).all()) and bool((cdf >= 0).all() and (cdf <= 1).all())
+    mean = torch.trapezoid(dens * t, t, dim=-1)
+    var = torch.trapezoid(dens * t * t, t, dim=-1) - mean**2
+    assert torch.allclose(dist.mean(logits), mean, atol=1e-3)
+    assert torch.allclose(dist.variance(logits), var, rtol=1e-2)
+    for q in (0.001, 0.2, 0.5, 0.97, 0.9999):
+        assert torch.allclose(dist.cdf(logits, dist.icdf(logits, q)), torch.full((3,), q, dtype=torch.float64),
+                              atol=1e-6)
+    assert torch.allclose(dist.loss(logits, torch.zeros(3, dtype=torch.float64)),
+                          -dist.log_prob(logits, torch.zeros(3, dtype=torch.float64)))
+
+
+def test_ei_pi_ucb_match_monte_carlo(bar: tuple[BarDistribution, torch.Tensor]) -> None:
+    dist, logits = bar
+    samples = dist.sample(logits, 400_000, generator=torch.Generator().manual_seed(0))  # n x 3
+    for f in (-2.5, 0.0, 0.7, 3.5):
+        mc_ei = (samples - f).clamp_min(0).mean(0)
+        se = (samples - f).clamp_min(0).std(0) / math.sqrt(samples.shape[0])
+        assert bool(((dist.ei(logits, f) - mc_ei).abs() <= 5 * se + 1e-4).all()), f"EI at f*={f}"
+        assert torch.allclose(dist.pi(logits, f), (samples > f).double().mean(0), atol=5e-3)
+    ucb = dist.ucb(logits, 0.159)
+    assert torch.allclose((samples <= ucb).double().mean(0), torch.full((3,), 0.841, dtype=torch.float64), atol=5e-3)
+    assert torch.allclose(dist.pof(logits, 0.3), (samples <= 0.3).double().mean(0), atol=5e-3)
+    with pytest.raises(ValidationError, match="rest_prob"):
+        dist.ucb(logits, 1.5)
+
+
+def test_ei_has_a_gradient_in_the_logits(bar: tuple[BarDistribution, torch.Tensor]) -> None:
+    dist, logits = bar
+    logits = logits.clone().requires_grad_(True)
+    dist.ei(logits, 0.5).sum().backward()
+    assert logits.grad is not None and torch.isfinite(logits.grad).all()
+
+
+# -- a tiny random PFN (no shipped weights needed) ---------------------------------------
+
+
+@pytest.fixture
+def tiny_net() -> PFN:
+    torch.manual_seed(0)
+    cfg = ModelConfig(max_dim=4, d_model=16, n_heads=2, n_layers=1, d_ff=16, n_buckets=30)
+    return PFN(cfg, borders_from_samples(torch.randn(5000), 30)).eval().requires_grad_(False)
+
+
+def test_queries_attend_to_the_context_only(tiny_net: PFN) -> None:
+    x, y = torch.rand(2, 7, 3), torch.randn(2, 7)
+    q = torch.rand(2, 5, 3)
+    full = tiny_net(x, y, q)
+    assert full.shape == (2, 5, 30)
+    # a query's prediction does not depend on the other queries; the cached path agrees
+    assert torch.allclose(tiny_net(x, y, q[:, :1]), full[:, :1], atol=1e-5)
+    assert torch.allclose(tiny_net.predict(tiny_net.encode_context(x, y), q), full, atol=1e-5)
+    with pytest.raises(ValidationError, match="at most 4"):
+        tiny_net(torch.rand(1, 3, 5), torch.randn(1, 3), torch.rand(1, 2, 5))
+
+
+def test_constrained_ei_is_ei_times_probabilities_of_feasibility(tiny_net: PFN) -> None:
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(12, 3, generator=g, dtype=torch.float64)
+    Y = torch.randn(12, 3, generator=g, dtype=torch.float64)
+    model = PFNModel(tiny_net, X, Y)
+    cand = torch.rand(9, 3, generator=g, dtype=torch.float64)
+    cons = {1: 0.2, 2: -0.1}
+    logits = model.logits(cand)
+    feasible = (Y[:, 1] <= 0.2) & (Y[:, 2] <= -0.1)
+    best = model.y_t[0][feasible].max() if bool(feasible.any()) else model.y_t[0].max()
+    ei = tiny_net.bar.ei(logits[0], best)
+    pof1, pof2 = model.pof(cand, 1, 0.2), model.pof(cand, 2, -0.1)
+    assert torch.allclose(model.cei(cand, cons), ei * pof1 * pof2, atol=1e-6)
+    plus = ei * (2 * pof1).clamp_max(1) * (2 * pof2).clamp_max(1)
+    assert torch.allclose(model.cei(cand, cons, plus=True), plus, atol=1e-6)
+    assert bool((model.cei(cand, cons, plus=True) >= model.cei(cand, cons) - 1e-9).all())
+    # PoF is P(constraint <= threshold) under the predictive distribution of that output
+    assert torch.allclose(pof1, tiny_net.bar.cdf(logits[1], model.transformed(0.2, 1)[0]).clamp(0, 1))
+    x, value = model.suggest(n_candidates=64, acquisition="cei+", constraints=cons, n_refine=2, refine_steps=2)
+    assert x.shape == (3,) and bool(((x >= 0) & (x <= 1)).all()) and math.isfinite(float(value))
+
+
+def test_suggest_snaps_categorical_columns(tiny_net: PFN) -> None:
+    X = torch.rand(10, 2, dtype=torch.float64)
+    model = PFNModel(tiny_net, X, X.sum(-1, keepdim=True), categorical={1: 3})
+    for name in ("ei", "pi", "ucb"):
+        x, _ = model.suggest(n_candidates=32, acquisition=name, n_refine=2, refine_steps=2, seed=1)
+        assert float(x[1]) * 3 - 0.5 == pytest.approx(round(float(x[1]) * 3 - 0.5))
+    with pytest.raises(SamplerError, match="unknown acquisition"):
+        model.acquisition(X.float(), "kg")
+
+
+# -- shipped weights and the seam ----------------------------------------------------------
+
+
+def test_shipped_weights_load_without_pickle_and_fit_the_size_budget() -> None:
+    assert DEFAULT_WEIGHTS.is_file() and DEFAULT_WEIGHTS.stat().st_size < 20 * 2**20
+    payload = torch.load(DEFAULT_WEIGHTS, map_location="cpu", weights_only=True)
+    assert payload["format"] == "hpo-pfn-v1" and payload["config"]["model"]["max_dim"] >= 8
+    net, config = load_pfn()
+    assert net.cfg.n_buckets == config["model"]["n_buckets"] >= 500
+
+
+def test_shipped_model_suggests_a_good_point() -> None:
+    g = torch.Generator().manual_seed(0)
+    X = torch.rand(30, 2, generator=g, dtype=torch.float64)
+    f = lambda x: -((x - 0.3) ** 2).sum(-1, keepdim=True)  # noqa: E731  maximum at (0.3, 0.3)
+    model = PFNSurrogate().fit(X, f(X), seed=0)
+    x, value = model.suggest(n_candidates=256, seed=0)
+    assert x.dtype == torch.float64 and x.shape == (2,) and float(value) > 0
+    assert float(f(x.unsqueeze(0))) > float(f(X).median())
+    post = model.posterior(torch.tensor([[0.3, 0.3], [0.95, 0.95]], dtype=torch.float64))
+    assert float(post.mean[0, 0]) > float(post.mean[1, 0])
+
+
+def test_too_many_dimensions_names_the_limit_and_suggests_gp() -> None:
+    X = torch.rand(5, 9, dtype=torch.float64)
+    with pytest.raises(SamplerError, match=r"9 dimensions.*at most 8.*'gp'"):
+        PFNSurrogate().fit(X, X.sum(-1, keepdim=True))
+
+
+def test_more_observations_than_the_context_are_subsampled() -> None:
+    X = torch.rand(150, 3, dtype=torch.float64)
+    Y = X.sum(-1, keepdim=True)
+    model = PFNSurrogate(max_context=40).fit(X, Y, seed=0)
+    assert model.X_ctx.shape == (40, 3)
+    assert float(model.Y_ctx.max()) == float(Y.max()), "the best observations are kept"
+    with pytest.raises(SamplerError, match="max_context"):
+        PFNSurrogate(max_context=0)
+
+
+try:
+    from hpo.testing.surrogate_suite import SurrogateConformance
+except ImportError:  # pragma: no cover - the suite ships with the BO-core work
+    SurrogateConformance = None  # type: ignore[assignment, misc]
+
+if SurrogateConformance is not None:
+
+    class TestPFNConformance(SurrogateConformance):
+        """The seam's conformance suite with the shipped weights."""
+
+        coverage_range = (0.85, 1.0)
+
+        @pytest.fixture
+        def surrogate_factory(self):  # type: ignore[no-untyped-def]
+            return lambda: PFNSurrogate()
+
+
+def test_registered_names() -> None:
+    from hpo.samplers import make_sampler
+    from hpo.surrogates import make_surrogate
+
+    assert isinstance(make_surrogate("pfn"), PFNSurrogate)
+    sampler = make_sampler("pfn", n_initial=3)
+    assert sampler.surrogate.name == "pfn"
+
+
+# -- end to end --------------------------------------------------------------------------
+
+
+def test_bo_study_with_the_pfn_surrogate_runs(tmp_path: Path) -> None:
+    import hpo
+    from hpo.samplers.bo import BOSampler
+
+    space = {"x": hpo.Float(-5, 10), "y": hpo.Float(0, 15), "c": hpo.Categorical(["a", "b"])}
+
+    def branin(trial):  # type: ignore[no-untyped-def]
+        x, y = trial["x"], trial["y"]
+        v = (y - 5.1 / (4 * math.pi**2) * x**2 + 5 / math.pi * x - 6) ** 2 + 10 * (1 - 1 / (8 * math.pi)) * math.cos(x)
+        return v + 10 + (0.5 if trial["c"] == "b" else 0.0)
+
+    sampler = BOSampler(surrogate="pfn", n_initial=4, num_restarts=2, raw_samples=32, mc_samples=32)
+    study = hpo.create_study(space=space, storage=f"sqlite:///{tmp_path}/pfn.db", sampler=sampler, seed=0)
+    study.optimize(branin, n_trials=8, show_progress_bar=False)
+    assert len(study.trials) == 8 and math.isfinite(study.best_value)
+
+
+def test_train_resume_export_and_eval(tmp_path: Path) -> None:
+    from hpo.cli import main
+    from hpo.surrogates.pfn.eval import evaluate, format_markdown
+    from hpo.surrogates.pfn.train import load_config, train
+
+    flags = ["--steps", "4", "--batch-size", "3", "--n-points", "16", "--max-context", "10", "--d-model", "16",
+             "--n-layers", "1", "--n-heads", "2", "--d-ff", "16", "--n-buckets", "20", "--checkpoint-every", "2",
+             "--max-dim", "3", "--device", "cpu", "--out-dir", str(tmp_path / "run"), "--no-progress"]
+    cfg_file = tmp_path / "cfg.yaml"
+    cfg_file.write_text("border_samples: 2000\nlog_every: 1\n")
+    weights = tmp_path / "w.pt"
+    assert main(["pfn", "train", "--config", str(cfg_file), *flags, "--export", str(weights)]) == 0
+    assert sorted(p.name for p in (tmp_path / "run").glob("ckpt_*.pt")) == ["ckpt_2.pt", "ckpt_4.pt"]
+    assert (tmp_path / "run" / "train_curve.csv").read_text().count("\n") == 5
+    # resume: more steps continue from the latest checkpoint
+    cfg = load_config(cfg_file, {"steps": 6, "batch_size": 3, "n_points": 16, "max_context": 10,
+                                 "model.d_model": 16, "model.n_layers": 1, "model.n_heads": 2, "model.d_ff": 16,
+                                 "model.n_buckets": 20, "checkpoint_every": 2, "prior.max_dim": 3,
+                                 "model.max_dim": 3, "device": "cpu", "out_dir": str(tmp_path / "run")})
+    final = train(cfg, progress=False)
+    assert final.name == "ckpt_6.pt"
+    state = torch.load(final, weights_only=True)
+    assert state["step"] == 6
+    net, _ = load_pfn(weights)
+    assert net.cfg.max_dim == 3
+    rows = evaluate(weights=weights, dims=[2], contexts=[4], n_datasets=2, n_queries=5, fitted_gp=False,
+                    progress=False)
+    assert math.isfinite(rows[0]["pfn"]) and math.isfinite(rows[0]["gp_true"])
+    assert "| 2 | 4 |" in format_markdown(rows)
+    with pytest.raises(ValidationError, match="unknown config key"):
+        load_config(None, {"bogus": 1})
