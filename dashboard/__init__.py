@@ -30,7 +30,7 @@ def launch(storage: str, port: int = 8501, address: str = "127.0.0.1") -> None:
 
     Raises:
         StorageError: the store cannot be opened read-only or holds no hpo schema.
-        ConfigError: ``port`` is not in 1-65535.
+        ConfigError: ``port`` is not in 1-65535, or Streamlit or Plotly is not installed.
     """
     import os
 
@@ -39,6 +39,13 @@ def launch(storage: str, port: int = 8501, address: str = "127.0.0.1") -> None:
 
     if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
         raise ConfigError(f"port: must be an integer in 1-65535, but got {port!r}")
+    import importlib.util
+
+    missing = [name for name in ("streamlit", "plotly") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigError(
+            f"the dashboard needs {missing}, which are not installed: pip install 'hpo-platform[dashboard]'"
+        )
     DashboardReader(storage)  # validates the URL and the schema, read-only
     os.environ[STORAGE_ENV] = storage
     from streamlit.web import bootstrap

@@ -59,14 +59,6 @@ def completed(frame: pd.DataFrame, record: StudyRecord, feasible_only: bool = Tr
     return done
 
 
-def feasible_mask(done: pd.DataFrame, record: StudyRecord) -> pd.Series:
-    ok = pd.Series(True, index=done.index)
-    for c in record.constraints:
-        v = done[f"constraints_{c.name}"]
-        ok &= (v <= c.bound) if c.op == "<=" else (v >= c.bound)
-    return ok
-
-
 def best_so_far(done: pd.DataFrame, objective: Objective) -> pd.DataFrame:
     """The best value after each trial, reduced to the trials where it improved (a step line).
 

@@ -238,6 +238,9 @@ def test_launch_refuses_a_bad_store_before_serving(tmp_path: Path, capsys: pytes
     assert main(["dashboard", "--storage", f"sqlite:///{tmp_path}/nope.db", "--port", "8599"]) == 2
     assert "no SQLite store at" in capsys.readouterr().err
     assert not (tmp_path / "nope.db").exists()
+    url = build_empty_store(f"sqlite:///{tmp_path}/empty.db")
+    assert main(["dashboard", "--storage", url, "--port", "0"]) == 2
+    assert "port: must be an integer in 1-65535, but got 0" in capsys.readouterr().err
 
 
 def test_hpo_does_not_import_the_dashboard() -> None:

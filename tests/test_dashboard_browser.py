@@ -171,6 +171,10 @@ def _settled(driver: object, texts: list[str], charts: int) -> bool:
 
 
 def test_every_page_in_chromium(server: tuple[str, Path, dict], browser: object) -> None:
+    """Every page loads with its charts and texts (screenshots saved); then live refresh shows new trials.
+
+    One test, so that one server and one browser serve both parts (pytest-xdist would start two).
+    """
     base = server[0]
     out = Path(os.environ.get("HPO_DASHBOARD_SCREENSHOTS") or server[1].parent / "screenshots")
     out.mkdir(parents=True, exist_ok=True)
@@ -189,6 +193,7 @@ def test_every_page_in_chromium(server: tuple[str, Path, dict], browser: object)
         time.sleep(1.0)  # let Plotly finish its transitions before the screenshot
         browser.save_screenshot(str(out / filename))  # type: ignore[attr-defined]
         assert (out / filename).stat().st_size > 10_000
+    _check_live_refresh(server, browser)
 
 
 def _metric(driver: object, label: str) -> str:
@@ -198,7 +203,8 @@ def _metric(driver: object, label: str) -> str:
     return ""
 
 
-def test_live_refresh_shows_new_trials(server: tuple[str, Path, dict], browser: object) -> None:
+def _check_live_refresh(server: tuple[str, Path, dict], browser: object) -> None:
+    """With live refresh on, trials that finish while the page is open appear without a reload."""
     import hpo
 
     base, db, state = server
