@@ -258,3 +258,13 @@ def _no_engine_leak() -> Iterator[None]:
     from hpo.store.engine import dispose_engines
 
     dispose_engines()
+
+
+def test_dashboard_benchmark_quick(tmp_path: Path) -> None:
+    """`hpo bench dashboard --quick` writes its report (the timings themselves are not asserted)."""
+    from hpo.bench import run_benchmark
+
+    report = run_benchmark("dashboard", quick=True, output_dir=tmp_path)
+    text = report.read_text()
+    assert "| 300 |" in text and "## Target" in text
+    assert (tmp_path / "dashboard_render.png").stat().st_size > 0

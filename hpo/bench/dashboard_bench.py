@@ -178,6 +178,20 @@ def measure(url: str, study_id: int, n: int, repeats: int = 3) -> tuple[list[flo
 
 
 def run_dashboard_benchmark(quick: bool = False, progress: bool = True) -> list[DashboardRun]:
+    """Build each store, time the study page; the dashboard's storage variable is restored afterwards."""
+    from hpo.dashboard import STORAGE_ENV
+
+    saved = os.environ.get(STORAGE_ENV)
+    try:
+        return _run_all(quick, progress)
+    finally:
+        if saved is None:
+            os.environ.pop(STORAGE_ENV, None)
+        else:
+            os.environ[STORAGE_ENV] = saved
+
+
+def _run_all(quick: bool, progress: bool) -> list[DashboardRun]:
     runs = []
     with tempfile.TemporaryDirectory(prefix="hpo-dash-bench-") as folder:
         # Warm-up on a small store: imports (Streamlit, Plotly, scikit-learn) happen once per server, not per page.
