@@ -55,7 +55,8 @@ def main() -> None:
         study = st.sidebar.selectbox("Study", names, index=names.index(asked) if asked in names else latest,
                                      key="study")
     live = st.sidebar.toggle("Live refresh", value=params.get("live", "1") != "0", key="live",
-                             help="Re-read the store on a timer while a study runs (only trials that changed are read).")
+                             help="Re-read the store on a timer while a study runs "
+                                  "(only trials that changed are read).")
     asked_every = params.get("every", "5")
     every = st.sidebar.select_slider("Every (seconds)", REFRESH_CHOICES, key="every", disabled=not live,
                                      value=int(asked_every) if asked_every in {str(c) for c in REFRESH_CHOICES} else 5)

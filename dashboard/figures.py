@@ -131,7 +131,8 @@ def importance_figure(importance: pd.Series, objective: Objective) -> go.Figure:
     fig = go.Figure(go.Bar(x=ordered.to_numpy(), y=list(ordered.index), orientation="h",
                            marker_color="#1f77b4", text=[f"{v:.2f}" for v in ordered], textposition="auto"))
     fig.update_layout(title="Parameter importance (random forest)",
-                      xaxis_title=f"share of the importance for {objective.name}", height=120 + 30 * len(ordered), **_LAYOUT)
+                      xaxis_title=f"share of the importance for {objective.name}",
+                      height=120 + 30 * len(ordered), **_LAYOUT)
     return fig
 
 
@@ -156,7 +157,8 @@ def curves_figure(curves: pd.DataFrame, metric: str, colour_by: str, step_label:
     return fig
 
 
-def pareto_figure(done: pd.DataFrame, front: pd.Series, objectives: Sequence[Objective], max_points: int = 5000) -> go.Figure:
+def pareto_figure(done: pd.DataFrame, front: pd.Series, objectives: Sequence[Objective],
+                  max_points: int = 5000) -> go.Figure:
     """The trials in objective space (sampled) with every Pareto-optimal one highlighted; 2-D or 3-D."""
     cols = [f"values_{o.name}" for o in objectives]
     others = sample(done[~front], max_points)

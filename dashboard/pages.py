@@ -132,7 +132,8 @@ def _trial_table(frame: pd.DataFrame, record: StudyRecord) -> None:
         shown = shown.assign(_s=obj.sign * shown[f"values_{obj.name}"]).sort_values("_s", na_position="last")
         shown = shown.drop(columns="_s")
     view = shown.head(TABLE_ROWS).copy()
-    view["error"] = view["error"].map(lambda e: e.strip().splitlines()[-1][:120] if isinstance(e, str) and e.strip() else None)
+    view["error"] = view["error"].map(
+        lambda e: e.strip().splitlines()[-1][:120] if isinstance(e, str) and e.strip() else None)
     st.dataframe(view, hide_index=True, width="stretch", height=360, key="trial_table",
                  column_config={"duration_s": st.column_config.NumberColumn("duration (s)", format="%.2f")})
     st.caption(f"{len(shown):,} trial(s) match; showing {len(view):,}. Failed trials' last traceback line is in "
@@ -186,7 +187,7 @@ def curves_page(reader: DashboardReader, name: str) -> None:
     if counts.empty:
         st.info("No intermediate results in this study. Trials report them with `trial.report(step, values)`.")
         return
-    objective = record.objectives[0] if len(record.objectives) == 1 else _objective(record, "curves_objective", "Rank trials by")
+    objective = _objective(record, "curves_objective", "Rank trials by")
     c1, c2 = st.columns(2)
     limit = c1.slider("Curves at most", 10, 300, 100, step=10, key="curves_limit")
     colour_by = c2.radio("Colour by", ["state", DECISION_KEY], horizontal=True, key="curves_colour",
@@ -249,7 +250,8 @@ def pareto_page(reader: DashboardReader, name: str) -> None:
     if len(hv):
         _chart(figures.hypervolume_figure(hv, names), "hypervolume")
         st.caption("Hypervolume of the feasible Pareto front over all objectives, after each checkpoint (trials in "
-                   "the order they finished). Reference point: the worst value of each objective plus 10% of its range.")
+                   "the order they finished). Reference point: the worst value of each objective plus 10% of "
+                   "its range.")
     table = done[analysis.pareto_mask(done, everything)] if len(names) != dims else done[front]
     st.subheader(f"Pareto-optimal trials ({len(table)})")
     st.dataframe(table.drop(columns=["error", "worker_id"]).head(TABLE_ROWS), hide_index=True,

@@ -156,7 +156,8 @@ class TrialFrame:
             self.last_read = len(live) + len(new)
             if new:
                 self._seq = int(new[-1][-1])
-                self._done = pd.concat([self._done, _frame(new, self.record)], ignore_index=True) if len(self._done) else _frame(new, self.record)
+                fresh = _frame(new, self.record)
+                self._done = pd.concat([self._done, fresh], ignore_index=True) if len(self._done) else fresh
             live_frame = _frame(live, self.record)
             if len(live_frame):
                 live_frame = live_frame[~live_frame["number"].isin(self._done["number"])]
@@ -249,11 +250,18 @@ class DashboardReader:
         return pd.DataFrame(rows)
 
     def trial_frame(self, name: str) -> TrialFrame:
-        """The shared, incrementally refreshed trial frame of a study."""
+        """The shared, incrementally refreshed trial frame of a study.
+
+        The study is looked up on every call (one small query), so a study deleted and created again
+        under the same name gets a new frame, and a deleted one raises ``StudyNotFoundError``.
+        """
+        record = self.study(name)
         with self._lock:
             frame = self._frames.get(name)
-            if frame is None:
-                frame = self._frames[name] = TrialFrame(self, self.study(name))
+            same = frame is not None and (frame.record.study_id, frame.record.created_at) == (
+                record.study_id, record.created_at)  # SQLite can reuse a deleted study's id
+            if not same:
+                frame = self._frames[name] = TrialFrame(self, record)
             return frame
 
     # -- reports and evaluations -------------------------------------------------

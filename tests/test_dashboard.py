@@ -232,6 +232,22 @@ def test_trial_frame_reads_only_what_changed(tmp_path: Path, monkeypatch: pytest
     assert at.metric[0].value == "26"
 
 
+def test_a_study_deleted_and_created_again_is_read_afresh(tmp_path: Path) -> None:
+    from hpo.errors import StudyNotFoundError
+
+    url = f"sqlite:///{tmp_path}/again.db"
+    hpo.create_study(name="s", space=SPACE, storage=url, sampler="random").optimize(
+        lambda t: t["dropout"], n_trials=5, show_progress_bar=False)
+    reader = DashboardReader(url)
+    assert len(reader.trial_frame("s").refresh()) == 5
+    hpo.delete_study("s", url)
+    with pytest.raises(StudyNotFoundError):
+        reader.trial_frame("s")
+    hpo.create_study(name="s", space=SPACE, storage=url, sampler="random").optimize(
+        lambda t: t["dropout"], n_trials=2, show_progress_bar=False)
+    assert len(reader.trial_frame("s").refresh()) == 2
+
+
 def test_launch_refuses_a_bad_store_before_serving(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from hpo.cli import main
 
@@ -247,7 +263,8 @@ def test_hpo_does_not_import_the_dashboard() -> None:
     import subprocess
     import sys
 
-    code = "import hpo, hpo.cli, sys; print(any(m.split('.')[0] in ('streamlit', 'plotly') or m.startswith('hpo.dashboard') for m in sys.modules))"
+    code = ("import hpo, hpo.cli, sys; print(any(m.split('.')[0] in ('streamlit', 'plotly') "
+            "or m.startswith('hpo.dashboard') for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
