@@ -130,6 +130,13 @@ def _pickle_by_value(objective: Callable[..., Any]) -> None:
     cloudpickle.register_pickle_by_value(module)
 
 
+def _on_this_node(ray: Any) -> Any:
+    """Keep the hub on the driver's node: it must not go away with a worker node."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    return NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=True)
+
+
 class _Budget:
     """How many more trials may start in this call (retries give their slot back)."""
 
@@ -267,7 +274,7 @@ class _Driver:
         _pickle_by_value(objective)
         self.key = uuid.uuid4().hex
         context = cloudpickle.dumps((objective, catch, study.objectives[0].name))
-        self.hub = remote_hub(ray).options(name=hub_name(self.key)).remote(context)
+        self.hub = remote_hub(ray).options(name=hub_name(self.key), scheduling_strategy=_on_this_node(ray)).remote(context)
         self.task = remote_execute(ray).options(**ray_options(executor.resources))
         self.running: dict[Any, Trial] = {}  # ObjectRef -> trial
         self.by_number: dict[int, Trial] = {}
