@@ -220,7 +220,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 #: ``hpo bench`` flags passed on to the suite (only when given).
-BENCH_OPTIONS = ("processes", "seeds", "problems", "samplers", "timing_cores")
+BENCH_OPTIONS = ("processes", "seeds", "problems", "samplers", "timing_cores", "runs_log")
 
 
 def _names(text: str) -> list[str]:
@@ -300,6 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "tpe, optuna-gp, random, sobol)")
     p.add_argument("--timing-cores", type=int, help="samplers: pin the time-per-suggestion part to this many "
                    "CPU cores (default: all)")
+    p.add_argument("--runs-log", help="samplers: append each finished study to this JSON-lines file and skip "
+                   "the studies already in it (resumes an interrupted run)")
     p = add("pfn", cmd_pfn, "train or evaluate the PFN surrogate (hpo pfn train|eval)", storage=False)
     from hpo.surrogates.pfn.cli import add_arguments as add_pfn_arguments
 

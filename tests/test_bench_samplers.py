@@ -214,3 +214,20 @@ def test_default_samplers(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(registry._REGISTRY, "ensemble", registry._REGISTRY["random"])
     assert default_samplers() == ["gp", "ensemble", "tpe", "optuna-gp", "random", "sobol"]
     assert default_samplers(quick=True) == ["gp", "random", "sobol", "tpe"]
+
+
+def test_runs_log_resumes_an_interrupted_run(tmp_path: Path) -> None:
+    from hpo.bench.samplers_bench import load_runs_log, make_plan, run_studies
+
+    log = tmp_path / "runs.jsonl"
+    small = make_plan(quick=True, samplers=["random"], problems=["branin"], seeds=2, budget=4)
+    first = run_studies(small, tmp_path, progress=False, log=log)
+    assert len(first) == 2 and len(log.read_text().splitlines()) == 2
+    bigger = make_plan(quick=True, samplers=["random", "sobol"], problems=["branin"], seeds=2, budget=4)
+    assert {(r.sampler, r.seed) for r in load_runs_log(log, bigger)} == {("random", 0), ("random", 1)}
+    second = run_studies(bigger, tmp_path, progress=False, log=log)
+    assert [(r.sampler, r.seed) for r in second] == [("random", 0), ("random", 1), ("sobol", 0), ("sobol", 1)]
+    assert [r.values for r in second[:2]] == [r.values for r in first]  # read back, not run again
+    assert len(log.read_text().splitlines()) == 4
+    other_budget = make_plan(quick=True, samplers=["random"], problems=["branin"], seeds=2, budget=5)
+    assert load_runs_log(log, other_budget) == []

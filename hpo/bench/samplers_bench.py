@@ -17,6 +17,8 @@ FAILED so the history stays at the size measured).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import math
 import multiprocessing as mp
 import os
@@ -290,31 +292,65 @@ def _single_threaded_env() -> Iterator[None]:
                 os.environ[var] = value
 
 
-def run_studies(plan: BenchPlan, workdir: Path, progress: bool = True) -> list[RunResult]:
-    """Every (problem, sampler, seed) study of the plan, on a pool of ``plan.processes``."""
+def load_runs_log(path: Path, plan: BenchPlan) -> list[RunResult]:
+    """The successful runs of ``plan`` already in the JSON-lines log at ``path`` (none if it is missing).
+
+    A line counts when its (problem, sampler, seed) is in the plan with the same budget;
+    runs that ended in an error are run again.
+    """
+    wanted = {(p, s, seed) for p in plan.problems for s in plan.samplers for seed in plan.seeds}
+    found: dict[tuple[str, str, int], RunResult] = {}
+    if not path.exists():
+        return []
+    for line in path.read_text().splitlines():
+        if not line.strip():
+            continue
+        run = RunResult(**json.loads(line))
+        key = (run.problem, run.sampler, run.seed)
+        if key in wanted and run.error is None and len(run.values) == plan.budgets[run.problem]:
+            found[key] = run
+    return list(found.values())
+
+
+def run_studies(plan: BenchPlan, workdir: Path, progress: bool = True, log: Path | None = None) -> list[RunResult]:
+    """Every (problem, sampler, seed) study of the plan, on a pool of ``plan.processes``.
+
+    With ``log``, each finished study is appended to that JSON-lines file as it
+    ends, and the studies already in it are not run again: an interrupted
+    benchmark resumes where it stopped.
+    """
     from tqdm.auto import tqdm
 
+    results: list[RunResult] = load_runs_log(log, plan) if log is not None else []
+    done = {(r.problem, r.sampler, r.seed) for r in results}
     jobs = [
         _Job(p, s, seed, plan.budgets[p], str(workdir))
         for p in plan.problems
         for s in plan.samplers
         for seed in plan.seeds
+        if (p, s, seed) not in done
     ]
     jobs.sort(key=_cost, reverse=True)
-    results: list[RunResult] = []
     ctx = mp.get_context("spawn")
     with _single_threaded_env():
-        pool = ctx.Pool(max(1, min(plan.processes, len(jobs))), initializer=_init_worker)
+        pool = ctx.Pool(max(1, min(plan.processes, len(jobs) or 1)), initializer=_init_worker)
+    finished = 0
     try:
-        with tqdm(total=len(jobs), desc="bench samplers", unit="run", disable=not progress) as bar:
+        with tqdm(total=len(jobs) + len(done), initial=len(done), desc="bench samplers", unit="run",
+                  disable=not progress) as bar:
             for result in pool.imap_unordered(_run_job, jobs):
                 results.append(result)
+                finished += 1
+                if log is not None:
+                    with log.open("a") as f:
+                        f.write(json.dumps(dataclasses.asdict(result)) + "\n")
                 bar.set_postfix_str(f"{result.problem} {result.sampler} seed {result.seed}")
                 bar.update()
         pool.close()
     finally:
-        pool.terminate() if len(results) < len(jobs) else None
+        pool.terminate() if finished < len(jobs) else None
         pool.join()
+    jobs = [_Job(p, s, seed, plan.budgets[p], "") for p in plan.problems for s in plan.samplers for seed in plan.seeds]
     order = {(j.problem, j.sampler, j.seed): i for i, j in enumerate(sorted(jobs, key=lambda j: (
         plan.problems.index(j.problem), plan.samplers.index(j.sampler), j.seed)))}
     return sorted(results, key=lambda r: order[(r.problem, r.sampler, r.seed)])
@@ -396,14 +432,14 @@ def _processor_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def run_samplers_benchmark(plan: BenchPlan, progress: bool = True) -> BenchResult:
-    """Run the studies, then the timing; return everything measured."""
+def run_samplers_benchmark(plan: BenchPlan, progress: bool = True, runs_log: Path | None = None) -> BenchResult:
+    """Run the studies (resuming from ``runs_log`` when given), then the timing; return everything measured."""
     import torch
 
     infos = {p: get_problem(p).info(plan.budgets[p]) for p in plan.problems}
     with tempfile.TemporaryDirectory(prefix="hpo-bench-samplers-") as tmp:
         start = time.perf_counter()
-        runs = run_studies(plan, Path(tmp), progress=progress)
+        runs = run_studies(plan, Path(tmp), progress=progress, log=runs_log)
         run_seconds = time.perf_counter() - start
         start = time.perf_counter()
         with _pinned(plan.timing_cores):

@@ -312,10 +312,15 @@ def write_samplers_report(result: BenchResult, output_dir: Path) -> Path:
 
 def run(quick: bool, output_dir: Path, processes: int = 2, seeds: int | None = None,
         problems: Sequence[str] | None = None, samplers: Sequence[str] | None = None,
-        timing_cores: int | None = None) -> Path:
-    """``hpo bench samplers``: run the studies and the timing, then write ``samplers.md``."""
+        timing_cores: int | None = None, runs_log: str | Path | None = None) -> Path:
+    """``hpo bench samplers``: run the studies and the timing, then write ``samplers.md``.
+
+    ``runs_log``: a JSON-lines file that records each finished study; a run
+    given the same file skips the studies already in it.
+    """
     from hpo.bench.samplers_bench import make_plan, run_samplers_benchmark
 
     plan = make_plan(quick=quick, samplers=samplers, problems=problems, seeds=seeds, processes=processes,
                      timing_cores=timing_cores)
-    return write_samplers_report(run_samplers_benchmark(plan), output_dir)
+    log = Path(runs_log) if runs_log is not None else None
+    return write_samplers_report(run_samplers_benchmark(plan, runs_log=log), output_dir)
