@@ -142,6 +142,8 @@ class RunResult:
     suggest_seconds: list[float]
     wall_seconds: float
     error: str | None = None
+    #: The machine the study ran on ("N cores, processor"): a resumed run may combine machines.
+    host: str = ""
 
 
 @dataclass
@@ -267,6 +269,7 @@ def _run_job(job: _Job) -> RunResult:
         suggest_seconds=list(timer.seconds) if timer else [],
         wall_seconds=time.perf_counter() - start,
         error=error,
+        host=host_name(),
     )
 
 
@@ -421,6 +424,11 @@ def _pinned(cores: int | None) -> Iterator[None]:
     finally:
         os.sched_setaffinity(0, allowed)
         torch.set_num_threads(threads)
+
+
+def host_name() -> str:
+    """``"<cores> cores, <processor>"`` of this machine."""
+    return f"{os.cpu_count()} cores, {_processor_name()}"
 
 
 def _processor_name() -> str:

@@ -196,7 +196,20 @@ def _header(result: BenchResult) -> list[str]:
         + (f"; 1-minute load average at the end {m['load_1min']:.1f}" if m.get("load_1min") is not None else "")
         + ": times depend on what else the machine runs).",
         "",
+        *_hosts_line(result),
     ]
+
+
+def _hosts_line(result: BenchResult) -> list[str]:
+    """Where the studies ran, when a resumed run (``--runs-log``) combined machines."""
+    hosts: dict[str, int] = {}
+    for r in result.runs:
+        hosts[r.host or "unknown"] = hosts.get(r.host or "unknown", 0) + 1
+    if len(hosts) < 2:
+        return []
+    where = "; ".join(f"{n} on {host}" for host, n in sorted(hosts.items(), key=lambda kv: -kv[1]))
+    return [f"The studies were resumed from a runs log across machines: {where}. Regret does not depend on "
+            "the machine (every study is seeded); the time per suggestion below was measured on this one.", ""]
 
 
 def _problems_section(result: BenchResult, ref: dict[str, float]) -> list[str]:
