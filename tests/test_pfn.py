@@ -148,7 +148,7 @@ def test_constrained_ei_is_ei_times_probabilities_of_feasibility(tiny_net: PFN) 
     assert bool((model.cei(cand, cons, plus=True) >= model.cei(cand, cons) - 1e-9).all())
     # PoF is P(constraint <= threshold) under the predictive distribution of that output
     assert torch.allclose(pof1, tiny_net.bar.cdf(logits[1], model.transformed(0.2, 1)[0]).clamp(0, 1))
-    x, value = model.suggest(n_candidates=64, acquisition="cei+", constraints=cons, n_refine=2, refine_steps=2)
+    x, value = model.suggest(n_candidates=64, acquisition="cei+", constraints=cons, n_refine=2, refine_rounds=1, n_local=4)
     assert x.shape == (3,) and bool(((x >= 0) & (x <= 1)).all()) and math.isfinite(float(value))
 
 
@@ -156,7 +156,7 @@ def test_suggest_snaps_categorical_columns(tiny_net: PFN) -> None:
     X = torch.rand(10, 2, dtype=torch.float64)
     model = PFNModel(tiny_net, X, X.sum(-1, keepdim=True), categorical={1: 3})
     for name in ("ei", "pi", "ucb"):
-        x, _ = model.suggest(n_candidates=32, acquisition=name, n_refine=2, refine_steps=2, seed=1)
+        x, _ = model.suggest(n_candidates=32, acquisition=name, n_refine=2, n_local=4, seed=1)
         assert float(x[1]) * 3 - 0.5 == pytest.approx(round(float(x[1]) * 3 - 0.5))
     with pytest.raises(SamplerError, match="unknown acquisition"):
         model.acquisition(X.float(), "kg")
@@ -278,3 +278,28 @@ def test_train_resume_export_and_eval(tmp_path: Path) -> None:
     assert "| 2 | 4 |" in format_markdown(rows)
     with pytest.raises(ValidationError, match="unknown config key"):
         load_config(None, {"bogus": 1})
+
+
+def test_pfn_ei_sampler_with_constraints(tmp_path: Path) -> None:
+    import hpo
+    from hpo.samplers import make_sampler
+
+    space = {"x1": hpo.Float(-5, 10), "x2": hpo.Float(0, 15), "k": hpo.Int(1, 4)}
+
+    def objective(trial):  # type: ignore[no-untyped-def]
+        x1, x2 = trial["x1"], trial["x2"]
+        value = (x2 - 5.1 / (4 * math.pi**2) * x1**2 + 5 / math.pi * x1 - 6) ** 2 + 10 * math.cos(x1) + trial["k"]
+        return {"value": value, "x_sum": x1 + x2}
+
+    sampler = make_sampler("pfn-ei", n_initial=5, n_candidates=128, n_local=8)
+    study = hpo.create_study(name="pfnc", space=space, storage=f"sqlite:///{tmp_path}/c.db", sampler=sampler,
+                             constraints={"x_sum": ("<=", 8.0)}, seed=0)
+    study.optimize(objective, n_trials=12, show_progress_bar=False)
+    assert study.best_trial.constraint_values["x_sum"] <= 8.0
+    later = study.trials[5:]
+    assert sum(t.constraint_values["x_sum"] <= 8.0 for t in later) >= len(later) // 2
+    assert all(isinstance(t.params["k"], int) for t in study.trials)
+    with pytest.raises(SamplerError, match="unknown option"):
+        make_sampler("pfn-ei", restarts=2)
+    with pytest.raises(SamplerError, match="unknown acquisition"):
+        make_sampler("pfn-ei", acquisition="kg")

@@ -39,6 +39,12 @@ def _bo(surrogate: str) -> Callable[..., Sampler]:
     return factory
 
 
+def _pfn_exact(**options: Any) -> Sampler:
+    from hpo.surrogates.pfn.sampler import make_pfn_sampler
+
+    return make_pfn_sampler(**options)
+
+
 def _simple(cls_name: str) -> Callable[..., Sampler]:
     def factory(**options: Any) -> Sampler:
         from hpo.samplers import simple
@@ -65,6 +71,7 @@ _REGISTRY: dict[str, Callable[..., Sampler]] = {
     "gp": _bo("gp"),
     "ensemble": _bo("ensemble"),
     "pfn": _bo("pfn"),
+    "pfn-ei": _pfn_exact,
 }
 
 

@@ -26,8 +26,9 @@ those of the original scale): :meth:`PFNModel.ei`, :meth:`~PFNModel.pi`,
 :meth:`~PFNModel.cei` (PFN4sBO: ``EI x prod_j PoF_j``; the CEI+ variant
 ``EI x prod_j min(2 PoF_j, 1)``), and :meth:`PFNModel.suggest`, which maximises
 one of them over a scrambled Sobol candidate set (plus perturbations of the best
-observations) in one batched forward pass, then refines the best candidates with
-a few steps of gradient ascent. The context's keys and values are cached, so
+observations) in one batched forward pass, then refines the best candidates by
+two rounds of batched local perturbation (gradient steps through the network
+cost about ten times more per unit of improvement on a CPU). The context's keys and values are cached, so
 each forward pass costs only its queries.
 """
 
@@ -238,28 +239,36 @@ class PFNModel(Model):
         """Probability that outcome ``output`` is ``<= threshold`` (original scale), ``N``."""
         return self.net.bar.pof(self.logits(X)[output], self.transformed(threshold, output)[0])
 
-    def cei(self, X: Tensor, constraints: Mapping[int, float], objective: int = 0, plus: bool = False) -> Tensor:
+    def cei(self, X: Tensor, constraints: Mapping[int, float | tuple[str, float]], objective: int = 0,
+            plus: bool = False) -> Tensor:
         """Constrained EI (PFN4sBO), ``N``: ``EI x prod_j PoF_j`` (``plus``: ``EI x prod_j min(2 PoF_j, 1)``).
 
         Args:
             X: ``N x d`` candidates.
-            constraints: outcome column -> threshold; feasible means value ``<= threshold``.
+            constraints: outcome column -> threshold (feasible: value ``<= threshold``)
+                or ``(op, bound)`` with ``op`` ``"<="`` or ``">="``.
             objective: the maximised outcome column.
             plus: the CEI+ variant.
 
         ``f*`` is the best feasible observation (the best observation when none is feasible).
         """
         logits = self.logits(X)
+        rules = {j: (c if isinstance(c, tuple) else ("<=", c)) for j, c in constraints.items()}
+        for j, (op, _) in rules.items():
+            if op not in ("<=", ">="):
+                raise SamplerError(f"pfn: constraint on output {j} must use '<=' or '>=', but got {op!r}")
         feasible = torch.ones(self.y_t.shape[1], dtype=torch.bool)
-        for j, thr in constraints.items():
-            feasible &= self.Y_ctx[:, j].double() <= float(thr)
+        for j, (op, bound) in rules.items():
+            col = self.Y_ctx[:, j].double()
+            feasible &= (col <= float(bound)) if op == "<=" else (col >= float(bound))
         value = self.net.bar.ei(logits[objective], self._best_f(objective, feasible))
-        for j, thr in constraints.items():
-            pof = self.net.bar.pof(logits[j], self.transformed(thr, j)[0])
+        for j, (op, bound) in rules.items():
+            t = self.transformed(bound, j)[0]
+            pof = self.net.bar.pof(logits[j], t) if op == "<=" else self.net.bar.pi(logits[j], t)
             value = value * ((2.0 * pof).clamp_max(1.0) if plus else pof)
         return value
 
-    def acquisition(self, X: Tensor, name: str = "ei", constraints: Mapping[int, float] | None = None,
+    def acquisition(self, X: Tensor, name: str = "ei", constraints: Mapping[int, Any] | None = None,
                     **options: Any) -> Tensor:
         """``"ei"``, ``"pi"``, ``"ucb"``, ``"cei"`` or ``"cei+"`` at ``X`` (``N x d``) -> ``N``."""
         if constraints:
@@ -281,10 +290,16 @@ class PFNModel(Model):
             X[:, col] = (torch.floor(X[:, col] * k).clamp(0, k - 1) + 0.5) / k
         return X
 
-    def suggest(self, n_candidates: int = 1024, acquisition: str = "ei", constraints: Mapping[int, float] | None = None,
-                n_refine: int = 8, refine_steps: int = 20, seed: int | None = 0,
+    def suggest(self, n_candidates: int = 1024, acquisition: str = "ei", constraints: Mapping[int, Any] | None = None,
+                n_refine: int = 8, refine_rounds: int = 2, n_local: int = 32, seed: int | None = 0,
                 chunk: int = 4096) -> tuple[Tensor, Tensor]:
-        """Maximise an exact acquisition: Sobol candidates in one batched pass, then gradient refinement.
+        """Maximise an exact acquisition over a candidate set, then refine locally; no gradients.
+
+        1. ``n_candidates`` points (3/4 scrambled Sobol, 1/4 Gaussian perturbations,
+           sd 0.05, of the best observations) scored in one batched forward pass;
+        2. ``refine_rounds`` rounds of local search: ``n_local`` perturbations of each
+           of the best ``n_refine`` points so far (sd 0.05, halved every round),
+           scored in one batched pass per round.
 
         Returns:
             ``(x, value)``: the best point ``d`` (dtype of the context) and its acquisition value.
@@ -293,34 +308,25 @@ class PFNModel(Model):
         gen = torch.Generator().manual_seed(0 if seed is None else int(seed))
         sobol = torch.quasirandom.SobolEngine(d, scramble=True, seed=int(torch.randint(0, 2**31, (1,), generator=gen)))
         cands = sobol.draw(n_candidates).float()
-        n_local = n_candidates // 4
-        if n_local:  # perturbations of the best observations
+        n_near = n_candidates // 4
+        if n_near:  # perturbations of the best observations
             top = torch.argsort(self.y_t[0], descending=True)[: max(1, min(5, self.y_t.shape[1]))]
-            base = self.X_ctx[top[torch.randint(0, len(top), (n_local,), generator=gen)]]
-            cands[:n_local] = (base + 0.05 * torch.randn(n_local, d, generator=gen)).clamp(0.0, 1.0)
+            base = self.X_ctx[top[torch.randint(0, len(top), (n_near,), generator=gen)]]
+            cands[:n_near] = (base + 0.05 * torch.randn(n_near, d, generator=gen)).clamp(0.0, 1.0)
         cands = self.snap(cands)
         with torch.no_grad():
             values = torch.cat([self.acquisition(c, acquisition, constraints) for c in cands.split(chunk)])
-        k = min(n_refine, len(cands))
-        best_val, best_idx = values.max(0)
-        best_x = cands[best_idx]
-        if k and refine_steps:
-            x = cands[torch.topk(values, k).indices].clone().requires_grad_(True)
-            opt = torch.optim.Adam([x], lr=0.01)
-            with torch.enable_grad():
-                for _ in range(refine_steps):
-                    opt.zero_grad()
-                    val = self.acquisition(x, acquisition, constraints)
-                    (-torch.log(val.clamp_min(1e-30))).sum().backward()
-                    opt.step()
-                    with torch.no_grad():
-                        x.clamp_(0.0, 1.0)
-            with torch.no_grad():
-                xr = self.snap(x.detach())
-                vr = self.acquisition(xr, acquisition, constraints)
-            if bool(vr.max() > best_val):
-                best_val, best_x = vr.max(), xr[vr.argmax()]
-        return best_x.to(self._dtype).to(self._device), best_val.detach()
+            sd = 0.05
+            for _ in range(refine_rounds if n_refine and n_local else 0):
+                k = min(n_refine, len(cands))
+                top = torch.topk(values, k).indices
+                local = cands[top].repeat_interleave(n_local, 0)
+                local = self.snap((local + sd * torch.randn(local.shape, generator=gen)).clamp(0.0, 1.0))
+                cands = torch.cat([cands[top], local])
+                values = torch.cat([values[top], self.acquisition(local, acquisition, constraints)])
+                sd /= 2
+        best = int(values.argmax())
+        return cands[best].to(self._dtype).to(self._device), values[best]
 
 
 class PFNSurrogate(Surrogate):

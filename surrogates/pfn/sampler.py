@@ -1,0 +1,104 @@
+"""``"pfn-ei"``: BO with the PFN and an exact acquisition on its bar distribution.
+
+The ``"pfn"`` sampler is the generic BO sampler (:class:`hpo.samplers.bo.BOSampler`)
+with the PFN surrogate: BoTorch's qLogNoisyEI on the moment-matched posterior,
+maximised by ``optimize_acqf`` (multi-start L-BFGS, each step a forward pass).
+:class:`PFNSampler` keeps everything of that sampler (initial Sobol design,
+encoding, constraints, duplicate handling) but replaces the acquisition and its
+optimiser with the PFN's own path: the exact EI (or PI / UCB; with outcome
+constraints the PFN4sBO constrained EI, ``"cei"`` or ``"cei+"``) of the bar
+distribution, maximised over ``n_candidates`` scrambled Sobol points plus
+perturbations of the best observations in one batched forward pass, then local
+perturbations of the best ``n_refine`` (:meth:`PFNModel.suggest`).
+
+It plugs into two hooks of ``BOSampler`` (``_acquisition`` and ``_optimize``);
+batches of ``q > 1`` points use ``q`` different candidate sets (no pending-point
+fantasies; repeats are replaced by the base sampler's duplicate rule).
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, ClassVar
+
+import torch
+
+from hpo.errors import SamplerError
+from hpo.samplers.bo import BOSampler
+
+__all__ = ["PFNSampler", "make_pfn_sampler"]
+
+_EXACT = ("ei", "pi", "ucb", "cei", "cei+")
+
+
+class _ExactAcquisition:
+    """What ``_acquisition`` hands to ``_optimize``: the fitted PFN model and the rules."""
+
+    def __init__(self, model: Any, constraints: dict[int, tuple[str, float]], seed: int) -> None:
+        self.model, self.constraints, self.seed = model, constraints, seed
+
+
+class PFNSampler(BOSampler):
+    """BO with the PFN surrogate and exact acquisitions over a candidate set.
+
+    Args:
+        acquisition: ``"ei"`` (default), ``"pi"``, ``"ucb"``; with outcome
+            constraints ``"ei"``/``"cei"`` (EI x PoF) or ``"cei+"``.
+        n_initial: Sobol points before BO (default ``max(5, 2 d)``).
+        n_candidates: size of the candidate set scored in one forward pass.
+        n_refine: best candidates refined by local perturbation.
+        refine_rounds: rounds of the refinement (``n_local`` perturbations each).
+        n_local: perturbations per refined candidate and round.
+        weights: PFN weights file (default: the shipped one).
+        max_context: most observations used as the PFN's context.
+    """
+
+    name: ClassVar[str] = "pfn-ei"
+
+    def __init__(self, acquisition: str = "ei", n_initial: int | None = None, *, n_candidates: int = 1024,
+                 n_refine: int = 8, refine_rounds: int = 2, n_local: int = 32, weights: str | None = None,
+                 max_context: int | None = None) -> None:
+        if acquisition not in _EXACT:
+            raise SamplerError(f"pfn-ei: unknown acquisition {acquisition!r}; valid: {list(_EXACT)}")
+        for key, value, low in (("n_candidates", n_candidates, 1), ("n_refine", n_refine, 0),
+                                ("refine_rounds", refine_rounds, 0), ("n_local", n_local, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise SamplerError(f"pfn-ei: `{key} >= {low}` must hold, but got {key}={value!r}")
+        super().__init__(surrogate="pfn", acquisition="logei", n_initial=n_initial,
+                         surrogate_options={"weights": weights, "max_context": max_context},
+                         output_warping="none", device="cpu")
+        self.exact = acquisition
+        self.n_candidates, self.n_refine = n_candidates, n_refine
+        self.refine_rounds, self.n_local = refine_rounds, n_local
+
+    def options(self) -> dict[str, Any]:
+        return {"acquisition": self.exact, "n_initial": self.n_initial, "n_candidates": self.n_candidates,
+                "n_refine": self.n_refine, "refine_rounds": self.refine_rounds, "n_local": self.n_local, **self.surrogate.options()}
+
+    def _acquisition(self, model: Any, X: torch.Tensor, X_pending: torch.Tensor | None, constraints: Any,
+                     seed: int) -> _ExactAcquisition:
+        rules = {j + 1: (c.op, float(c.bound)) for j, c in enumerate(constraints)}
+        return _ExactAcquisition(model, rules, seed)
+
+    def _optimize(self, acqf: Any, encoder: Any, q: int) -> torch.Tensor:
+        name = self.exact
+        if acqf.constraints and name == "ei":
+            name = "cei"
+        if acqf.constraints and name not in ("cei", "cei+"):
+            raise SamplerError(f"pfn-ei: outcome constraints need acquisition 'ei', 'cei' or 'cei+', but got {name!r}")
+        points = []
+        for i in range(q):
+            x, _ = acqf.model.suggest(n_candidates=self.n_candidates, acquisition=name,
+                                      constraints=acqf.constraints or None, n_refine=self.n_refine,
+                                      refine_rounds=self.refine_rounds, n_local=self.n_local, seed=acqf.seed + i)
+            points.append(x)
+        return torch.stack(points)
+
+
+def make_pfn_sampler(**options: Any) -> PFNSampler:
+    """``make_sampler("pfn-ei", ...)``: unknown options are errors listing the valid ones."""
+    accepted = set(inspect.signature(PFNSampler.__init__).parameters) - {"self"}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise SamplerError(f"pfn-ei: unknown option(s) {unknown}; valid options: {sorted(accepted)}")
+    return PFNSampler(**options)
