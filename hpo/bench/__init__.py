@@ -19,6 +19,7 @@ __all__ = ["run_benchmark", "SUITES"]
 SUITES: dict[str, str] = {
     "store": "hpo.bench.store_report:run",
     "samplers": "hpo.bench.samplers_report:run",
+    "pfn": "hpo.bench.pfn_bench:run",
     "dashboard": "hpo.bench.dashboard_bench:run",
     "ray": "hpo.bench.ray_bench:run",
 }
