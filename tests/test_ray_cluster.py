@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,11 +67,16 @@ def test_ray_job_submit_hpo_run_on_a_cluster(ray_head: RayHead, postgres_url: st
     (job / "study.yaml").write_text(STUDY.format(storage=postgres_url))
     (job / "job_objective.py").write_text(OBJECTIVE)
     ray_bin = Path(sys.executable).parent / "ray"
-    proc = subprocess.run(
-        [str(ray_bin), "job", "submit", "--address", ray_head.dashboard_url, "--working-dir", str(job),
-         "--", "hpo", "run", "study.yaml", "--no-progress"],
-        env=ray_head.env(), capture_output=True, text=True, timeout=600,
-    )
+    deadline = time.monotonic() + 90
+    while True:  # the job agent may start a little after the dashboard answers
+        proc = subprocess.run(
+            [str(ray_bin), "job", "submit", "--address", ray_head.dashboard_url, "--working-dir", str(job),
+             "--", "hpo", "run", "study.yaml", "--no-progress"],
+            env=ray_head.env(), capture_output=True, text=True, timeout=600,
+        )
+        if "No available agent to submit job" not in proc.stderr or time.monotonic() > deadline:
+            break
+        time.sleep(2)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert "of 6 completed trials" in proc.stdout, proc.stdout[-3000:]
 

@@ -42,8 +42,8 @@ def test_node_death_fails_the_trial_and_the_retry_runs_elsewhere(sqlite_url: str
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False,
                                                              "temp_dir": temp})
     try:
+        ray.init(address=cluster.address, log_to_driver=False)  # before the worker nodes: the driver is on the head
         nodes = [cluster.add_node(num_cpus=1) for _ in range(2)]  # in the main thread (Ray sets signal handlers)
-        ray.init(address=cluster.address, log_to_driver=False)
         study = hpo.create_study(name="node", space={"x": hpo.Float(0, 1)}, storage=sqlite_url, sampler="random",
                                  seed=0)
         flag = tmp_path / "running"

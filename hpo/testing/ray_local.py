@@ -57,7 +57,7 @@ def _free_port() -> int:
 
 
 def _session_pids(sid: int) -> list[int]:
-    """Processes whose session id is ``sid`` (Linux /proc)."""
+    """Live processes (zombies left out) whose session id is ``sid`` (Linux /proc)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -66,7 +66,7 @@ def _session_pids(sid: int) -> list[int]:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[3]) == sid:  # state ppid pgrp session ...
+        if int(fields[3]) == sid and fields[0] != "Z":  # state ppid pgrp session ...
             pids.append(int(entry.name))
     return pids
 
@@ -101,6 +101,9 @@ class RayHead:
             str(self.bin_dir / "ray"), "start", "--head", "--block", "--num-cpus", str(self.num_cpus),
             "--num-gpus", "0", "--node-ip-address", "127.0.0.1", "--port", str(self.port),
             "--dashboard-host", "127.0.0.1", "--dashboard-port", str(self.dashboard_port),
+            # the agents' default ports are fixed: another Ray instance on this machine may hold them
+            "--dashboard-agent-listen-port", str(_free_port()), "--dashboard-agent-grpc-port", str(_free_port()),
+            "--runtime-env-agent-port", str(_free_port()), "--metrics-export-port", str(_free_port()),
             "--temp-dir", self.temp_dir, "--disable-usage-stats",
         ]
         env = {k: v for k, v in self.env().items() if k != "RAY_ADDRESS"}
@@ -130,7 +133,7 @@ class RayHead:
                     self.proc.wait(timeout=15)
                 except subprocess.TimeoutExpired:
                     pass
-            for _ in range(3):
+            for _ in range(30):
                 left = _session_pids(sid)
                 if not left:
                     break
