@@ -303,3 +303,38 @@ def test_pfn_ei_sampler_with_constraints(tmp_path: Path) -> None:
         make_sampler("pfn-ei", restarts=2)
     with pytest.raises(SamplerError, match="unknown acquisition"):
         make_sampler("pfn-ei", acquisition="kg")
+
+
+def test_augmented_ei_removes_the_noise_only_improvement(tiny_net: PFN) -> None:
+    g = torch.Generator().manual_seed(3)
+    X = torch.rand(15, 2, generator=g, dtype=torch.float64)
+    model = PFNModel(tiny_net, X, X.sum(-1, keepdim=True))
+    cand = torch.rand(50, 2, generator=g, dtype=torch.float64)
+    ei, aei = model.ei(cand), model.aei(cand)
+    var = tiny_net.bar.variance(model.logits(cand)[0])
+    factor = (1 - torch.sqrt(model.noise_variance() / var)).clamp_min(0)
+    assert torch.allclose(aei, ei * factor, atol=1e-7) and bool((aei <= ei + 1e-9).all())
+    # at the context point with the smallest predictive variance the factor is 0
+    ctx_var = tiny_net.bar.variance(model.logits(X)[0])
+    assert float(model.aei(X[ctx_var.argmin()].unsqueeze(0))) == pytest.approx(0.0, abs=1e-6)
+    cons = {0: 5.0}
+    assert torch.allclose(model.acquisition(cand, "acei", cons), aei * model.pof(cand, 0, 5.0), atol=1e-6)
+
+
+def test_rank_transform_is_monotone_and_inverts() -> None:
+    from hpo.surrogates.pfn.surrogate import _OutcomeTransform
+
+    y = torch.tensor([3.0, 1.0, 1.0, 250.0, 0.5, 7.0, 2.0], dtype=torch.float64).numpy()
+    for mode in ("power", "rank"):
+        tr = _OutcomeTransform(y, mode)
+        t = tr.forward(y)
+        assert abs(t.mean()) < 1e-9 and abs(t.std(ddof=1) - 1) < 1e-9
+        grid = torch.linspace(-400, 600, 101, dtype=torch.float64).numpy()
+        fwd = tr.forward(grid)
+        assert (fwd[1:] >= fwd[:-1] - 1e-12).all(), mode
+        assert torch.allclose(torch.from_numpy(tr.inverse(t)), torch.from_numpy(y), rtol=1e-6, atol=1e-6), mode
+    with pytest.raises(SamplerError, match="y_transform"):
+        PFNSurrogate(y_transform="log")
+    model = PFNSurrogate(y_transform="rank").fit(torch.rand(8, 2, dtype=torch.float64),
+                                                torch.randn(8, 1, dtype=torch.float64))
+    assert torch.isfinite(model.posterior(torch.rand(3, 2, dtype=torch.float64)).mean).all()

@@ -3,7 +3,8 @@
 Three parts, written to ``benchmarks/results/pfn.md`` with PNG plots:
 
 1. time per suggestion (``study.ask()``) at 50 / 200 / 1000 completed trials of
-   6-D Hartmann, ``pfn-ei`` (the PFN with exact EI over a candidate set),
+   6-D Hartmann, ``pfn-ei`` (the PFN with the augmented EI of its bar
+   distribution over a candidate set),
    ``pfn`` (the generic BO sampler with the PFN's posterior) and ``gp``, on this
    machine's CPU, same run (:func:`hpo.bench.samplers_bench.measure_suggest_times`);
 2. simple regret on the samplers-benchmark problems of at most 8 dimensions,
@@ -205,7 +206,8 @@ def run(quick: bool, output_dir: Path, seeds: int | None = None, processes: int 
         "",
         "Median `study.ask()` time with n completed random trials of 6-D Hartmann in the history "
         f"({plan.timing_repeats} timed asks after one warm-up; `pfn`: one timed ask, and only at the smaller sizes). "
-        "`pfn-ei`: PFN, exact EI of the bar distribution over 1024 Sobol/local candidates in one forward pass plus "
+        "`pfn-ei`: PFN, augmented EI (EI of the bar distribution x (1 - sqrt(noise variance / predictive "
+        "variance)), computed exactly) over 1024 Sobol/local candidates in one forward pass plus "
         "2 rounds of batched local perturbation; `pfn`: the generic BO sampler (qLogNEI on the PFN's "
         "moment-matched posterior, maximised by multi-start L-BFGS); `gp`: the GP surrogate.",
         "",

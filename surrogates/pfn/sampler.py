@@ -5,9 +5,11 @@ with the PFN surrogate: BoTorch's qLogNoisyEI on the moment-matched posterior,
 maximised by ``optimize_acqf`` (multi-start L-BFGS, each step a forward pass).
 :class:`PFNSampler` keeps everything of that sampler (initial Sobol design,
 encoding, constraints, duplicate handling) but replaces the acquisition and its
-optimiser with the PFN's own path: the exact EI (or PI / UCB; with outcome
-constraints the PFN4sBO constrained EI, ``"cei"`` or ``"cei+"``) of the bar
-distribution, maximised over ``n_candidates`` scrambled Sobol points plus
+optimiser with the PFN's own path: an acquisition computed exactly from the bar
+distribution (default ``"aei"``, the augmented EI, see
+:meth:`~hpo.surrogates.pfn.surrogate.PFNModel.aei`; also ``"ei"``, ``"pi"``,
+``"ucb"``; with outcome constraints the PFN4sBO constrained EI, ``"cei"`` /
+``"cei+"``, or ``"acei"`` / ``"acei+"`` with the augmented EI), maximised over ``n_candidates`` scrambled Sobol points plus
 perturbations of the best observations in one batched forward pass, then local
 perturbations of the best ``n_refine`` (:meth:`PFNModel.suggest`).
 
@@ -28,7 +30,7 @@ from hpo.samplers.bo import BOSampler
 
 __all__ = ["PFNSampler", "make_pfn_sampler"]
 
-_EXACT = ("ei", "pi", "ucb", "cei", "cei+")
+_EXACT = ("ei", "aei", "pi", "ucb", "cei", "cei+", "acei", "acei+")
 
 
 class _ExactAcquisition:
@@ -42,8 +44,9 @@ class PFNSampler(BOSampler):
     """BO with the PFN surrogate and exact acquisitions over a candidate set.
 
     Args:
-        acquisition: ``"ei"`` (default), ``"pi"``, ``"ucb"``; with outcome
-            constraints ``"ei"``/``"cei"`` (EI x PoF) or ``"cei+"``.
+        acquisition: ``"aei"`` (default), ``"ei"``, ``"pi"``, ``"ucb"``; with
+            outcome constraints ``"aei"``/``"acei"`` (AEI x PoF), ``"ei"``/``"cei"``
+            (EI x PoF), ``"cei+"`` or ``"acei+"``.
         n_initial: Sobol points before BO (default ``max(5, 2 d)``).
         n_candidates: size of the candidate set scored in one forward pass.
         n_refine: best candidates refined by local perturbation.
@@ -51,13 +54,14 @@ class PFNSampler(BOSampler):
         n_local: perturbations per refined candidate and round.
         weights: PFN weights file (default: the shipped one).
         max_context: most observations used as the PFN's context.
+        y_transform: ``"power"`` (Yeo-Johnson, as PFNs4BO) or ``"rank"`` (normal scores of the ranks).
     """
 
     name: ClassVar[str] = "pfn-ei"
 
-    def __init__(self, acquisition: str = "ei", n_initial: int | None = None, *, n_candidates: int = 1024,
+    def __init__(self, acquisition: str = "aei", n_initial: int | None = None, *, n_candidates: int = 1024,
                  n_refine: int = 8, refine_rounds: int = 2, n_local: int = 32, weights: str | None = None,
-                 max_context: int | None = None) -> None:
+                 max_context: int | None = None, y_transform: str = "power") -> None:
         if acquisition not in _EXACT:
             raise SamplerError(f"pfn-ei: unknown acquisition {acquisition!r}; valid: {list(_EXACT)}")
         for key, value, low in (("n_candidates", n_candidates, 1), ("n_refine", n_refine, 0),
@@ -65,7 +69,8 @@ class PFNSampler(BOSampler):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise SamplerError(f"pfn-ei: `{key} >= {low}` must hold, but got {key}={value!r}")
         super().__init__(surrogate="pfn", acquisition="logei", n_initial=n_initial,
-                         surrogate_options={"weights": weights, "max_context": max_context},
+                         surrogate_options={"weights": weights, "max_context": max_context,
+                                            "y_transform": y_transform},
                          output_warping="none", device="cpu")
         self.exact = acquisition
         self.n_candidates, self.n_refine = n_candidates, n_refine
@@ -82,10 +87,10 @@ class PFNSampler(BOSampler):
 
     def _optimize(self, acqf: Any, encoder: Any, q: int) -> torch.Tensor:
         name = self.exact
-        if acqf.constraints and name == "ei":
-            name = "cei"
-        if acqf.constraints and name not in ("cei", "cei+"):
-            raise SamplerError(f"pfn-ei: outcome constraints need acquisition 'ei', 'cei' or 'cei+', but got {name!r}")
+        if acqf.constraints and name in ("ei", "aei"):
+            name = {"ei": "cei", "aei": "acei"}[name]
+        if acqf.constraints and name not in ("cei", "cei+", "acei", "acei+"):
+            raise SamplerError(f"pfn-ei: outcome constraints need an EI acquisition, but got {name!r}")
         points = []
         for i in range(q):
             x, _ = acqf.model.suggest(n_candidates=self.n_candidates, acquisition=name,

@@ -4,7 +4,8 @@
 
 Outcome transform (per column, as PFNs4BO): ``Y`` is z-scored, Yeo-Johnson
 power-transformed (scikit-learn's ``PowerTransformer``, skipped with fewer than
-3 distinct values) and standardised again over the context, which is the scale
+3 distinct values; ``y_transform="rank"``: normal scores of the ranks, a
+piecewise-linear monotone map instead) and standardised again over the context, which is the scale
 the PFN was trained on. Inputs are the unit-cube encoding; categorical columns
 are fed as their codes (ordinal), and :meth:`PFNModel.suggest` snaps them back.
 With more than ``max_context`` observations the context is a subset
@@ -21,7 +22,10 @@ points in a ``q``-batch are independent (the PFN has no joint predictive).
 
 Exact acquisitions straight from the bar distribution (in the transformed
 scale, where the PFN was trained; the transforms are monotone, so rankings are
-those of the original scale): :meth:`PFNModel.ei`, :meth:`~PFNModel.pi`,
+those of the original scale): :meth:`PFNModel.ei`, the augmented
+:meth:`~PFNModel.aei` (EI without the improvement that is only observation noise,
+the default of the ``"pfn-ei"`` sampler: with plain EI the search kept
+re-sampling next to the incumbent), :meth:`~PFNModel.pi`,
 :meth:`~PFNModel.ucb`, :meth:`~PFNModel.pof` and the constrained
 :meth:`~PFNModel.cei` (PFN4sBO: ``EI x prod_j PoF_j``; the CEI+ variant
 ``EI x prod_j min(2 PoF_j, 1)``), and :meth:`PFNModel.suggest`, which maximises
@@ -55,6 +59,8 @@ __all__ = ["PFNSurrogate", "PFNModel", "load_pfn", "DEFAULT_WEIGHTS"]
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "pfn_gp_d8.pt"
 _CACHE: dict[str, tuple[PFN, dict[str, Any]]] = {}
+#: Acquisitions of :meth:`PFNModel.acquisition` (the ``c`` ones take outcome constraints).
+ACQUISITIONS = ("ei", "aei", "pi", "ucb", "cei", "cei+", "acei", "acei+")
 _HN_Q = torch.tensor([0.1, 0.3, 0.5, 0.7, 0.9], dtype=torch.float64)  # tail quadrature levels
 
 
@@ -80,24 +86,51 @@ def load_pfn(weights: str | Path | None = None) -> tuple[PFN, dict[str, Any]]:
     return _CACHE[key]
 
 
-class _OutcomeTransform:
-    """z-score -> Yeo-Johnson -> standardise over the context, for one outcome column (numpy, float64)."""
+class _RankMap:
+    """Monotone piecewise-linear map from z-scores to normal scores of their ranks (linear beyond the ends)."""
 
-    def __init__(self, y: np.ndarray) -> None:
+    def __init__(self, z: np.ndarray) -> None:
+        from scipy.stats import norm, rankdata
+
+        scores = norm.ppf((rankdata(z) - 0.5) / z.size)
+        self.z, idx = np.unique(z, return_index=True)
+        self.s = np.array([scores[z == v].mean() for v in self.z])
+        dz, ds = self.z[-1] - self.z[0], self.s[-1] - self.s[0]
+        self.slope = ds / dz if dz > 0 and ds > 0 else 1.0
+
+    def forward(self, z: np.ndarray) -> np.ndarray:
+        out = np.interp(z, self.z, self.s)
+        out = np.where(z < self.z[0], self.s[0] + (z - self.z[0]) * self.slope, out)
+        return np.where(z > self.z[-1], self.s[-1] + (z - self.z[-1]) * self.slope, out)
+
+    def inverse(self, t: np.ndarray) -> np.ndarray:
+        out = np.interp(t, self.s, self.z)
+        out = np.where(t < self.s[0], self.z[0] + (t - self.s[0]) / self.slope, out)
+        return np.where(t > self.s[-1], self.z[-1] + (t - self.s[-1]) / self.slope, out)
+
+
+class _OutcomeTransform:
+    """z-score -> Yeo-Johnson (``"power"``) or rank normal scores (``"rank"``) -> standardise, for one column."""
+
+    def __init__(self, y: np.ndarray, mode: str = "power") -> None:
         self.mu = float(y.mean())
         sd = float(y.std(ddof=1)) if y.size > 1 else 1.0
         self.sd = sd if math.isfinite(sd) and sd > 1e-12 else 1.0
         z = (y - self.mu) / self.sd
-        self.pt = None
+        self.pt: Any = None
         if np.unique(np.round(z, 12)).size >= 3:
-            from sklearn.preprocessing import PowerTransformer
+            if mode == "rank":
+                self.pt = _RankMap(z)
+                z = self.pt.forward(z)
+            else:
+                from sklearn.preprocessing import PowerTransformer
 
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                pt = PowerTransformer(method="yeo-johnson", standardize=True).fit(z.reshape(-1, 1))
-            t = pt.transform(z.reshape(-1, 1)).ravel()
-            if np.isfinite(t).all():
-                self.pt, z = pt, t
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    pt = PowerTransformer(method="yeo-johnson", standardize=True).fit(z.reshape(-1, 1))
+                t = pt.transform(z.reshape(-1, 1)).ravel()
+                if np.isfinite(t).all():
+                    self.pt, z = pt, t
         self.mu2 = float(z.mean())
         sd2 = float(z.std(ddof=1)) if z.size > 1 else 1.0
         self.sd2 = sd2 if math.isfinite(sd2) and sd2 > 1e-12 else 1.0
@@ -105,7 +138,9 @@ class _OutcomeTransform:
 
     def forward(self, y: np.ndarray) -> np.ndarray:
         z = (np.asarray(y, dtype=np.float64) - self.mu) / self.sd
-        if self.pt is not None:
+        if isinstance(self.pt, _RankMap):
+            z = self.pt.forward(z)
+        elif self.pt is not None:
             z = self.pt.transform(z.reshape(-1, 1)).ravel()
         return (z - self.mu2) / self.sd2
 
@@ -113,7 +148,9 @@ class _OutcomeTransform:
         """Monotone inverse; values outside the transform's range are clamped to a wide band around the data."""
         t = np.asarray(t, dtype=np.float64)
         z = t * self.sd2 + self.mu2
-        if self.pt is not None:
+        if isinstance(self.pt, _RankMap):
+            z = self.pt.inverse(z)
+        elif self.pt is not None:
             with np.errstate(all="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 z = self.pt.inverse_transform(z.reshape(-1, 1)).ravel()
@@ -121,8 +158,7 @@ class _OutcomeTransform:
         span = max(self.y_max - self.y_min, self.sd, 1e-9)
         lo, hi = self.y_min - 20 * span, self.y_max + 20 * span
         y = np.where(np.isnan(y), np.where(t < 0, lo, hi), y)
-        y = np.maximum.accumulate(np.clip(y, lo, hi)) if y.ndim == 1 else np.clip(y, lo, hi)
-        return y
+        return np.clip(y, lo, hi)
 
 
 class PFNModel(Model):
@@ -135,7 +171,8 @@ class PFNModel(Model):
         categorical: column -> number of categories.
     """
 
-    def __init__(self, net: PFN, X: Tensor, Y: Tensor, categorical: Mapping[int, int] | None = None) -> None:
+    def __init__(self, net: PFN, X: Tensor, Y: Tensor, categorical: Mapping[int, int] | None = None,
+                 y_transform: str = "power") -> None:
         super().__init__()
         self.net = net
         self.dim = int(X.shape[-1])
@@ -143,7 +180,7 @@ class PFNModel(Model):
         self.categorical = dict(categorical or {})
         self._dtype, self._device = X.dtype, X.device
         Yn = Y.detach().cpu().double().numpy()
-        self.transforms = [_OutcomeTransform(Yn[:, j]) for j in range(self._num_outputs)]
+        self.transforms = [_OutcomeTransform(Yn[:, j], y_transform) for j in range(self._num_outputs)]
         yt = np.stack([tr.forward(Yn[:, j]) for j, tr in enumerate(self.transforms)])  # m x n
         self.X_ctx = X.detach().float().cpu()
         self.Y_ctx = Y.detach().cpu()
@@ -170,7 +207,7 @@ class PFNModel(Model):
         hi_pts = (b[-2] + w1 / 0.6744897501960817 * hn).numpy()
         m1, m2 = [], []
         for tr in self.transforms:
-            ob = tr.inverse(b.numpy())
+            ob = np.maximum.accumulate(tr.inverse(b.numpy()))  # monotone despite clamping
             left, right = ob[:-1], ob[1:]
             first = 0.5 * (left + right)
             second = (left * left + left * right + right * right) / 3.0
@@ -226,6 +263,28 @@ class PFNModel(Model):
         f = self._best_f(output) if best_f is None else self.transformed(best_f, output)[0]
         return self.net.bar.ei(self.logits(X)[output], f)
 
+    def noise_variance(self, output: int = 0) -> Tensor:
+        """The noise variance the PFN implies (transformed scale): its smallest predictive variance at the context."""
+        if not hasattr(self, "_noise_var"):
+            with torch.no_grad():
+                self._noise_var = self.net.bar.variance(self.logits(self.X_ctx)).min(-1).values  # m
+        return self._noise_var[output]
+
+    def aei(self, X: Tensor, output: int = 0, best_f: float | None = None) -> Tensor:
+        """Augmented EI (Huang et al. 2006), ``N``: ``EI x (1 - sqrt(noise_var / var(x)))``.
+
+        The PFN predicts noisy observations, so its EI stays positive next to the
+        incumbent however often that spot was sampled (about ``0.4 x`` the noise
+        standard deviation); the factor removes that noise-only improvement, so the
+        search moves on once a region is resolved. The noise variance is
+        :meth:`noise_variance`.
+        """
+        logits = self.logits(X)[output]
+        f = self._best_f(output) if best_f is None else self.transformed(best_f, output)[0]
+        var = self.net.bar.variance(logits)
+        factor = (1.0 - torch.sqrt(self.noise_variance(output) / var.clamp_min(1e-12))).clamp_min(0.0)
+        return self.net.bar.ei(logits, f) * factor
+
     def pi(self, X: Tensor, output: int = 0, best_f: float | None = None) -> Tensor:
         """Probability of improving on ``best_f`` (default: the best observation), ``N``."""
         f = self._best_f(output) if best_f is None else self.transformed(best_f, output)[0]
@@ -240,7 +299,7 @@ class PFNModel(Model):
         return self.net.bar.pof(self.logits(X)[output], self.transformed(threshold, output)[0])
 
     def cei(self, X: Tensor, constraints: Mapping[int, float | tuple[str, float]], objective: int = 0,
-            plus: bool = False) -> Tensor:
+            plus: bool = False, augmented: bool = False) -> Tensor:
         """Constrained EI (PFN4sBO), ``N``: ``EI x prod_j PoF_j`` (``plus``: ``EI x prod_j min(2 PoF_j, 1)``).
 
         Args:
@@ -249,6 +308,7 @@ class PFNModel(Model):
                 or ``(op, bound)`` with ``op`` ``"<="`` or ``">="``.
             objective: the maximised outcome column.
             plus: the CEI+ variant.
+            augmented: use the augmented EI (:meth:`aei`) for the objective.
 
         ``f*`` is the best feasible observation (the best observation when none is feasible).
         """
@@ -262,6 +322,9 @@ class PFNModel(Model):
             col = self.Y_ctx[:, j].double()
             feasible &= (col <= float(bound)) if op == "<=" else (col >= float(bound))
         value = self.net.bar.ei(logits[objective], self._best_f(objective, feasible))
+        if augmented:
+            var = self.net.bar.variance(logits[objective])
+            value = value * (1.0 - torch.sqrt(self.noise_variance(objective) / var.clamp_min(1e-12))).clamp_min(0.0)
         for j, (op, bound) in rules.items():
             t = self.transformed(bound, j)[0]
             pof = self.net.bar.pof(logits[j], t) if op == "<=" else self.net.bar.pi(logits[j], t)
@@ -270,18 +333,22 @@ class PFNModel(Model):
 
     def acquisition(self, X: Tensor, name: str = "ei", constraints: Mapping[int, Any] | None = None,
                     **options: Any) -> Tensor:
-        """``"ei"``, ``"pi"``, ``"ucb"``, ``"cei"`` or ``"cei+"`` at ``X`` (``N x d``) -> ``N``."""
+        """``"ei"``, ``"aei"``, ``"pi"``, ``"ucb"``, ``"cei"``, ``"cei+"`` (``"acei"``, ``"acei+"``: with AEI) -> ``N``."""
+        if name not in ACQUISITIONS:
+            raise SamplerError(f"pfn: unknown acquisition {name!r}; valid: {list(ACQUISITIONS)}")
+        augmented = name in ("aei", "acei", "acei+")
         if constraints:
-            if name not in ("ei", "cei", "cei+"):
-                raise SamplerError(f"pfn: constraints need acquisition 'cei' or 'cei+', but got {name!r}")
-            return self.cei(X, constraints, plus=name == "cei+", **options)
+            if name not in ("ei", "aei", "cei", "cei+", "acei", "acei+"):
+                raise SamplerError(f"pfn: constraints need an EI acquisition ('cei', 'cei+', 'acei', 'acei+'), "
+                                   f"but got {name!r}")
+            return self.cei(X, constraints, plus=name.endswith("+"), augmented=augmented, **options)
         if name in ("ei", "cei", "cei+"):
             return self.ei(X, **options)
+        if augmented:
+            return self.aei(X, **options)
         if name == "pi":
             return self.pi(X, **options)
-        if name == "ucb":
-            return self.ucb(X, **options)
-        raise SamplerError(f"pfn: unknown acquisition {name!r}; valid: ['cei', 'cei+', 'ei', 'pi', 'ucb']")
+        return self.ucb(X, **options)
 
     def snap(self, X: Tensor) -> Tensor:
         """Categorical columns of ``X`` (``N x d``) moved to their category codes ``(i + 0.5) / k``."""
@@ -343,15 +410,18 @@ class PFNSurrogate(Surrogate):
     supports_yvar: ClassVar[bool] = False
     supports_fantasies: ClassVar[bool] = False
 
-    def __init__(self, weights: str | None = None, max_context: int | None = None) -> None:
+    def __init__(self, weights: str | None = None, max_context: int | None = None, y_transform: str = "power") -> None:
+        if y_transform not in ("power", "rank"):
+            raise SamplerError(f"pfn: y_transform must be 'power' or 'rank', but got {y_transform!r}")
         if max_context is not None and (isinstance(max_context, bool) or not isinstance(max_context, int)
                                         or max_context < 1):
             raise SamplerError(f"pfn: max_context must be an integer >= 1, but got {max_context!r}")
         self.weights = weights
         self.max_context = max_context
+        self.y_transform = y_transform
 
     def options(self) -> dict[str, Any]:
-        return {"weights": self.weights, "max_context": self.max_context}
+        return {"weights": self.weights, "max_context": self.max_context, "y_transform": self.y_transform}
 
     @property
     def max_dim(self) -> int:
@@ -373,4 +443,4 @@ class PFNSurrogate(Surrogate):
         if rows is not None:
             X, Y = X[rows], Y[rows]
         with seeded(seed, X.device):
-            return PFNModel(net, X, Y, cats).eval()
+            return PFNModel(net, X, Y, cats, y_transform=self.y_transform).eval()
