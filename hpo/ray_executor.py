@@ -134,7 +134,7 @@ def _on_this_node(ray: Any) -> Any:
     """Keep the hub on the driver's node: it must not go away with a worker node."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    return NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=True)
+    return NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
 
 
 class _Budget:
@@ -274,7 +274,8 @@ class _Driver:
         _pickle_by_value(objective)
         self.key = uuid.uuid4().hex
         context = cloudpickle.dumps((objective, catch, study.objectives[0].name))
-        self.hub = remote_hub(ray).options(name=hub_name(self.key), scheduling_strategy=_on_this_node(ray)).remote(context)
+        hub = remote_hub(ray).options(name=hub_name(self.key), scheduling_strategy=_on_this_node(ray))
+        self.hub = hub.remote(context)
         self.task = remote_execute(ray).options(**ray_options(executor.resources))
         self.running: dict[Any, Trial] = {}  # ObjectRef -> trial
         self.by_number: dict[int, Trial] = {}

@@ -1,7 +1,7 @@
 """A node that goes away mid-trial: the trial is FAILED with the error and its retry runs on another node.
 
-A multi-node cluster on this machine (``ray.cluster_utils.Cluster``: a head without CPUs and worker nodes,
-each its own raylet), started and shut down here.
+A multi-node cluster on this machine (``ray.cluster_utils.Cluster``: a head, where the driver and its hub
+are, and two worker nodes, each its own raylet), started and shut down here.
 """
 
 from __future__ import annotations
@@ -39,11 +39,12 @@ def test_node_death_fails_the_trial_and_the_retry_runs_elsewhere(sqlite_url: str
     for key, value in ray_env().items():
         os.environ.setdefault(key, value)
     temp = tempfile.mkdtemp(prefix="hpo-rayn-", dir="/tmp")
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False,
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False,
                                                              "temp_dir": temp})
     try:
         ray.init(address=cluster.address, log_to_driver=False)  # before the worker nodes: the driver is on the head
-        nodes = [cluster.add_node(num_cpus=1) for _ in range(2)]  # in the main thread (Ray sets signal handlers)
+        # in the main thread (Ray sets signal handlers); trials ask for "worker", which the head lacks
+        nodes = [cluster.add_node(num_cpus=1, resources={"worker": 1}) for _ in range(2)]
         study = hpo.create_study(name="node", space={"x": hpo.Float(0, 1)}, storage=sqlite_url, sampler="random",
                                  seed=0)
         flag = tmp_path / "running"
@@ -59,7 +60,8 @@ def test_node_death_fails_the_trial_and_the_retry_runs_elsewhere(sqlite_url: str
 
         killer = threading.Thread(target=remove_node_when_running, daemon=True)
         killer.start()
-        study.optimize(_slow_first_attempt, n_trials=1, backend="ray", max_retries=1, show_progress_bar=False)
+        study.optimize(_slow_first_attempt, n_trials=1, backend="ray", max_retries=1,
+                       resources={"cpu": 1, "worker": 1}, show_progress_bar=False)
         killer.join(timeout=60)
     finally:
         ray.shutdown()
