@@ -201,6 +201,7 @@ class LocalExecutor(Executor):
         study.reclaim_stale()
         budget = _Budget(n_trials, timeout)
         progress = _Progress(study, n_trials, show_progress_bar)
+        running: dict[int, Trial] = {}  # trials in worker threads: told to stop when the run stops
 
         def work(heartbeat: Heartbeat) -> None:
             while budget.take():
@@ -210,6 +211,7 @@ class LocalExecutor(Executor):
                     budget.stop()
                     return
                 heartbeat.add(trial.number)
+                running[trial.number] = trial
                 try:
                     frozen = run_trial(study, trial, objective, catch)
                 except BaseException:
@@ -217,6 +219,7 @@ class LocalExecutor(Executor):
                     raise
                 finally:
                     heartbeat.discard(trial.number)
+                    running.pop(trial.number, None)
                 progress.update(frozen)
                 for callback in callbacks:
                     callback(study, frozen)
@@ -233,6 +236,8 @@ class LocalExecutor(Executor):
                                 future.result()
                         except BaseException:
                             budget.stop()
+                            for trial in list(running.values()):  # Ctrl-C: trial.should_stop() is True now
+                                trial.request_stop()
                             raise
         finally:
             progress.close()

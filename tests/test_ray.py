@@ -206,6 +206,31 @@ def test_ctrl_c_stops_running_trials_and_keeps_completed_ones(ray_session: Any, 
     assert not study.get_trials([TrialState.RUNNING, TrialState.WAITING])
 
 
+def test_local_backend_ctrl_c_asks_running_trials_to_stop(sqlite_url: str, tmp_path: Path) -> None:
+    study = _study(sqlite_url)
+    for x in (0.1, 0.2):
+        study.enqueue({"x": x, "k": 1}, attrs={"flags": str(tmp_path)})
+
+    def cooperative(trial: Any) -> float:
+        if trial.number == 0:
+            for _ in range(1200):  # finish once trial 1 runs
+                if (tmp_path / "1").exists():
+                    return 0.0
+                time.sleep(0.05)
+            raise RuntimeError("trial 1 never started")
+        (tmp_path / "1").touch()
+        while not trial.should_stop():
+            time.sleep(0.05)
+        raise hpo.TrialPruned()
+
+    def interrupt(study: Any, frozen: Any) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(cooperative, n_trials=2, n_workers=2, callbacks=[interrupt], show_progress_bar=False)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.PRUNED]
+
+
 DRIVER = textwrap.dedent(
     """
     import sys, time
