@@ -32,10 +32,21 @@ from hpo.values import check_values
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Study", "create_study", "load_study", "delete_study", "list_studies", "DEFAULT_SAMPLER"]
+__all__ = ["Study", "create_study", "load_study", "delete_study", "list_studies", "DEFAULT_SAMPLER",
+           "DEFAULT_MULTI_OBJECTIVE_SAMPLER", "default_sampler"]
 
-#: The sampler a study gets when none is named.
-DEFAULT_SAMPLER = "tpe"
+#: The sampler of a single-objective study that names none: Bayesian optimisation with a GP, which
+#: reached lower regret than Optuna's TPE on most problems of ``hpo bench samplers``.
+DEFAULT_SAMPLER = "gp"
+#: The sampler of a study with several objectives that names none (``gp`` handles one objective).
+DEFAULT_MULTI_OBJECTIVE_SAMPLER = "tpe"
+
+
+def default_sampler(n_objectives: int) -> str:
+    """The sampler name a study with ``n_objectives`` objectives gets when it names none."""
+    return DEFAULT_SAMPLER if n_objectives == 1 else DEFAULT_MULTI_OBJECTIVE_SAMPLER
+
+
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,199}$")
 _STALE_POLICIES = ("requeue", "fail")
 
@@ -377,7 +388,8 @@ def create_study(
         objectives: ``"minimize"``, ``"maximize"`` or ``{"loss": "minimize", ...}``.
         constraints: ``{"memory_gb": ("<=", 16)}``.
         storage: a URL or a store; None means ``$HPO_STORAGE`` or ``sqlite:///hpo.db``.
-        sampler: a name (see ``hpo.samplers.sampler_names()``), ``{"name", "options"}`` or a Sampler.
+        sampler: a name (see ``hpo.samplers.sampler_names()``), ``{"name", "options"}`` or a Sampler;
+            None: ``"gp"`` (Bayesian optimisation) for one objective, ``"tpe"`` for several.
         seed: makes the suggestions reproducible.
         load_if_exists: return the existing study of that name instead of failing.
         heartbeat_interval: seconds between heartbeats of running trials in ``optimize``.
@@ -404,7 +416,7 @@ def create_study(
     if fidelity is not None:
         _check_json("fidelity", fidelity, ConfigError)
     settings = _check_settings(heartbeat_interval, stale_after, stale_policy)
-    requested = DEFAULT_SAMPLER if sampler is None else sampler
+    requested = default_sampler(len(objs)) if sampler is None else sampler
     sampler_obj = _build_sampler(requested)
     settings.update(seed=seed, sampler=_sampler_spec(sampler_obj, requested))
     _check_json("sampler.options", settings["sampler"]["options"], SamplerError)
@@ -464,7 +476,7 @@ def load_study(
     store = open_store(storage)
     record = store.get_study(name)
     if sampler is None:
-        spec = record.settings.get("sampler") or {"name": DEFAULT_SAMPLER}
+        spec = record.settings.get("sampler") or {"name": default_sampler(len(record.objectives))}
         if spec.get("custom"):
             raise SamplerError(
                 f"study {name!r} was created with the custom sampler {spec['name']}; pass sampler=... to load_study"

@@ -580,7 +580,7 @@ def test_resumed_study_continues_the_same_sequence(tmp_path: Any) -> None:
 
 # -- store: load / create / delete / list ---------------------------------------------------------
 def test_load_study_rebuilds_the_sampler(sqlite_url: str) -> None:
-    from hpo.samplers import GridSampler, SobolSampler
+    from hpo.samplers import BOSampler, GridSampler, SobolSampler
     from hpo.samplers.optuna_adapter import OptunaSampler
 
     _study(sqlite_url, name="tpe", sampler={"name": "tpe", "options": {"n_startup_trials": 3}})
@@ -596,8 +596,12 @@ def test_load_study_rebuilds_the_sampler(sqlite_url: str) -> None:
     assert grid.sampler.options() == {"resolution": 3, "shuffle": False}
     assert isinstance(hpo.load_study("sobol", sqlite_url).sampler, SobolSampler)
     default = hpo.load_study("default", sqlite_url)
-    assert isinstance(default.sampler, OptunaSampler) and default.sampler.algorithm == "tpe"
-    assert default.settings["sampler"]["name"] == "tpe"
+    assert isinstance(default.sampler, BOSampler) and default.sampler.surrogate.name == "gp"
+    assert default.settings["sampler"]["name"] == "gp" == hpo.study.DEFAULT_SAMPLER
+    _study(sqlite_url, name="default-mo", sampler=None, objectives={"a": "minimize", "b": "maximize"})
+    default_mo = hpo.load_study("default-mo", sqlite_url)
+    assert isinstance(default_mo.sampler, OptunaSampler) and default_mo.sampler.algorithm == "tpe"
+    assert default_mo.settings["sampler"]["name"] == hpo.study.DEFAULT_MULTI_OBJECTIVE_SAMPLER
     # an explicit sampler wins
     assert isinstance(hpo.load_study("tpe", sqlite_url, sampler="sobol").sampler, SobolSampler)
     # the rebuilt study keeps its definition
