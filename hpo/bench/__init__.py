@@ -20,8 +20,8 @@ SUITES: dict[str, str] = {
     "store": "hpo.bench.store_report:run",
     "samplers": "hpo.bench.samplers_report:run",
     "pfn": "hpo.bench.pfn_bench:run",
-    "dashboard": "hpo.bench.dashboard_bench:run",
     "ray": "hpo.bench.ray_bench:run",
+    "dashboard": "hpo.bench.dashboard_bench:run",
 }
 
 
@@ -34,12 +34,12 @@ def run_benchmark(suite: str, quick: bool = False, output_dir: str | Path = "ben
     """
     if suite not in SUITES:
         raise UnknownNameError(f"bench: unknown suite {suite!r}; valid: {sorted(SUITES)}")
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     module, func_name = SUITES[suite].split(":")
     func = getattr(import_module(module), func_name)
     accepted = set(inspect.signature(func).parameters) - {"quick", "output_dir"}
     unknown = sorted(set(options) - accepted)
     if unknown:
         raise ConfigError(f"bench {suite}: unknown option(s) {unknown}; this suite takes {sorted(accepted) or 'none'}")
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
     return func(quick=quick, output_dir=output_dir, **options)
