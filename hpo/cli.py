@@ -280,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p = add("demo", cmd_demo, "tune HistGradientBoosting on scikit-learn's digits (a new study each run)")
     p.add_argument("--n-trials", type=int, default=30)
-    p.add_argument("--sampler", default="tpe")
+    p.add_argument("--sampler", default="gp", help="any sampler name (default: gp, Bayesian optimisation)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
     p = add("db", cmd_db, "schema migrations of a store")

@@ -43,7 +43,7 @@ def objective(trial: Any) -> float:
     return float(cross_val_score(model, X, y, cv=3).mean())
 
 
-def run_demo(n_trials: int = 30, storage: str = "sqlite:///hpo.db", sampler: str = "tpe", seed: int = 0,
+def run_demo(n_trials: int = 30, storage: str = "sqlite:///hpo.db", sampler: str = "gp", seed: int = 0,
              show_progress_bar: bool = True, name: str | None = None) -> Any:
     """Create a new demo study, run it, and return it."""
     from hpo.study import create_study
