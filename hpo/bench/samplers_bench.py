@@ -353,10 +353,7 @@ def run_studies(plan: BenchPlan, workdir: Path, progress: bool = True, log: Path
     finally:
         pool.terminate() if finished < len(jobs) else None
         pool.join()
-    jobs = [_Job(p, s, seed, plan.budgets[p], "") for p in plan.problems for s in plan.samplers for seed in plan.seeds]
-    order = {(j.problem, j.sampler, j.seed): i for i, j in enumerate(sorted(jobs, key=lambda j: (
-        plan.problems.index(j.problem), plan.samplers.index(j.sampler), j.seed)))}
-    return sorted(results, key=lambda r: order[(r.problem, r.sampler, r.seed)])
+    return sorted(results, key=lambda r: (plan.problems.index(r.problem), plan.samplers.index(r.sampler), r.seed))
 
 
 # -- time per suggestion as the history grows ------------------------------------------

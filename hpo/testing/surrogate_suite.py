@@ -21,7 +21,8 @@ What every surrogate must do:
 * calibration on draws from a GP prior: the central 95% predictive interval
   covers about 95% of held-out points (the accepted band is ``coverage_range``);
 * index-encoded categorical columns, known noise (``Yvar``, when
-  ``supports_yvar``) and a single observation are accepted;
+  ``supports_yvar``; otherwise an :class:`hpo.errors.HpoError` naming ``Yvar``)
+  and a single observation are accepted;
 * bad shapes and values raise :class:`hpo.surrogates.ShapeError` naming them.
 """
 
@@ -34,6 +35,7 @@ from typing import ClassVar
 import pytest
 import torch
 
+from hpo.errors import HpoError
 from hpo.surrogates import ShapeError, Surrogate
 
 __all__ = ["SurrogateConformance", "gp_prior_draw"]
@@ -160,7 +162,7 @@ class SurrogateConformance:
         surrogate = surrogate_factory()
         X, Y = self._data()
         if not surrogate.supports_yvar:
-            with pytest.raises(Exception, match="Yvar"):
+            with pytest.raises(HpoError, match="Yvar"):
                 surrogate.fit(X, Y, Yvar=torch.full_like(Y, 0.01), seed=0)
             return
         Yvar = torch.full_like(Y, 0.01)
