@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpo import errors
 from hpo.errors import TrialPruned
+from hpo.fidelity import Fidelity
 from hpo.records import FrozenTrial, TrialState
 from hpo.space import Categorical, Fixed, Float, Int, SearchSpace
 
@@ -34,10 +35,11 @@ _LAZY = {
     "list_studies": "hpo.study",
     "Trial": "hpo.trial",
     "samplers": "hpo.samplers",
+    "schedulers": "hpo.schedulers",
 }
 
 if TYPE_CHECKING:
-    from hpo import samplers
+    from hpo import samplers, schedulers
     from hpo.study import Study, create_study, delete_study, list_studies, load_study
     from hpo.trial import Trial
 
@@ -47,7 +49,7 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'hpo' has no attribute {name!r}")
     mod = import_module(module)
-    return mod if name == "samplers" else getattr(mod, name)
+    return mod if name in ("samplers", "schedulers") else getattr(mod, name)
 
 
 __all__ = [
@@ -56,6 +58,7 @@ __all__ = [
     "Categorical",
     "Fixed",
     "SearchSpace",
+    "Fidelity",
     "Study",
     "Trial",
     "FrozenTrial",
@@ -66,6 +69,7 @@ __all__ = [
     "delete_study",
     "list_studies",
     "samplers",
+    "schedulers",
     "errors",
     "__version__",
 ]

@@ -26,6 +26,7 @@ __all__ = [
     "SamplerError",
     "UnknownNameError",
     "SamplerExhausted",
+    "NothingToRun",
     "TrialPruned",
     "NoCompletedTrialsError",
 ]
@@ -102,6 +103,11 @@ class UnknownNameError(ValidationError, KeyError):
 
 class SamplerExhausted(HpoError):
     """The sampler has no more configurations to suggest (e.g. a finished grid)."""
+
+
+class NothingToRun(HpoError):
+    """The study's scheduler can start nothing until a running trial finishes (e.g. PBT
+    waiting for a population member); executors wait and ask again."""
 
 
 class TrialPruned(HpoError):

@@ -17,11 +17,13 @@ from hpo.errors import (
     ConfigError,
     HpoError,
     NoCompletedTrialsError,
+    NothingToRun,
     ObjectiveError,
     SamplerError,
     SamplerExhausted,
     TrialStateError,
 )
+from hpo.fidelity import Fidelity, parse_fidelity
 from hpo.records import FrozenTrial, Objective, StudyRecord, TrialState, parse_constraints, parse_objectives
 from hpo.samplers import Sampler, SamplingContext, make_sampler, trial_rng
 from hpo.space import SearchSpace
@@ -98,6 +100,36 @@ def _check_json(field: str, value: Any, error: type[Exception]) -> None:
         raise error(f"{field}: must be JSON data (no NaN or infinity), but got {value!r}: {exc}") from None
 
 
+def _build_scheduler(spec: Any) -> Any:
+    if spec is None:
+        return None
+    from hpo.schedulers import make_scheduler
+
+    try:
+        return make_scheduler(spec)
+    except HpoError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"scheduler: cannot build {spec!r}: {exc}") from None
+
+
+def _check_scheduler(scheduler: Any, fidelity: Fidelity | None, objectives: tuple[Objective, ...],
+                     sampler: Sampler) -> None:
+    from hpo.schedulers import Scheduler
+
+    if not isinstance(scheduler, Scheduler):
+        raise ConfigError(f"scheduler: expected a name, a mapping or an hpo.schedulers.Scheduler, but got {scheduler!r}")
+    if fidelity is None:
+        raise ConfigError(f"scheduler {scheduler.name!r} needs a fidelity, e.g. "
+                          "fidelity=hpo.Fidelity('epochs', min=1, max=81)")
+    if len(objectives) != 1:
+        raise ConfigError(f"scheduler {scheduler.name!r}: schedulers rank trials by one objective, but the study has "
+                          f"{[o.name for o in objectives]}")
+    if getattr(sampler, "chooses_budget", False):
+        raise ConfigError(f"scheduler {scheduler.name!r} cannot be combined with sampler {sampler!r}, which chooses "
+                          "the budget itself (multi-fidelity BO); use one or the other")
+
+
 def _build_sampler(spec: Any) -> Sampler:
     """``make_sampler``, with errors from the sampler's constructor turned into ``SamplerError``."""
     try:
@@ -116,12 +148,17 @@ class Study:
     told once, and every object reads what the others finished.
     """
 
-    def __init__(self, store: StudyStore, record: StudyRecord, sampler: Sampler) -> None:
+    def __init__(self, store: StudyStore, record: StudyRecord, sampler: Sampler, scheduler: Any = None) -> None:
         self.store = store
         self.record = record
         self.sampler = sampler
         self.space = SearchSpace.from_dict(record.space)
-        self.scheduler: Any = None
+        self.fidelity: Fidelity | None = parse_fidelity(record.fidelity)
+        self.scheduler: Any = scheduler
+        self._tracker: Any = None
+        if scheduler is not None:
+            _check_scheduler(scheduler, self.fidelity, self.objectives, sampler)
+            scheduler.bind(self.fidelity, self.space)
         self._lock = threading.RLock()
         self._history: list[FrozenTrial] = []
         self._seq = 0
@@ -168,6 +205,8 @@ class Study:
 
     def _context(self, number: int) -> SamplingContext:
         history = self._refresh() if self.sampler.uses_history else []
+        if self.scheduler is not None and self.sampler.uses_history:
+            history = self._scheduler_history()
         pending: list[dict[str, Any]] = []
         if self.sampler.uses_pending:
             pending = [t.params for t in self.store.get_trials(self.study_id, [TrialState.RUNNING, TrialState.WAITING])]
@@ -180,21 +219,94 @@ class Study:
             number=number,
             seed=self.seed,
             rng=trial_rng(self.seed, number),
+            fidelity=self.fidelity,
         )
 
-    # -- ask / tell ----------------------------------------------------------------
-    def _suggest(self, number: int) -> dict[str, Any]:
+    # -- schedulers ----------------------------------------------------------------
+    def scheduler_state(self) -> Any:
+        """The scheduler's view of the study, brought up to date from the store."""
+        if self.scheduler is None:
+            raise ConfigError(f"study {self.name!r} has no scheduler")
+        if self._tracker is None:
+            from hpo.schedulers.tracking import StateTracker
+
+            metric = self.scheduler.metric or self.objectives[0].name
+            objective = next((o for o in self.objectives if o.name == metric), None)
+            if objective is None:
+                raise ConfigError(f"scheduler.metric: {metric!r} is not an objective of study {self.name!r}; "
+                                  f"objectives: {[o.name for o in self.objectives]}")
+            self._tracker = StateTracker(self.store, self.study_id, self.fidelity, objective)
+        return self._tracker.sync()
+
+    def _scheduler_history(self) -> list[FrozenTrial]:
+        """What the sampler learns from under a scheduler: losses at the highest level with enough data
+        (see :meth:`hpo.schedulers.Scheduler.sampler_history`), as COMPLETE trials of the objective."""
+        objective = self.objectives[0]
+        min_points = max(self.space.encoder(onehot=False).dim + 2, 6)
+        _, rows = self.scheduler.sampler_history(self.scheduler_state(), min_points)
+        return [
+            FrozenTrial(number=t.number, state=TrialState.COMPLETE, params=t.params,
+                        values={objective.name: objective.sign * t.values["__loss__"]}, attrs=t.attrs)
+            for t in rows
+        ]
+
+    def should_stop(self, number: int) -> bool:
+        """Whether the scheduler stops RUNNING trial ``number`` after its latest report."""
+        if self.scheduler is None or not self.scheduler.stops_trials:
+            return False
+        from hpo.schedulers.base import Decision
+
         with self._lock:
-            return self.space.validate(self.sampler.suggest(self._context(number)))
+            return self.scheduler.decide(self.scheduler_state(), number) is Decision.STOP
+
+    def checkpoint_path(self, number: int) -> str:
+        """The checkpoint folder of trial ``number`` (absolute; under ``checkpoint_root``)."""
+        root = self.record.settings.get("checkpoint_root") or os.environ.get("HPO_CHECKPOINT_ROOT") or "hpo-checkpoints"
+        return os.path.join(os.path.abspath(root), self.name, f"trial-{number:06d}")
+
+    def _planned(self, number: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Params and attrs of trial ``number`` under the scheduler's plan."""
+        plan = self.scheduler.plan(self.scheduler_state(), number, trial_rng(self.seed, number, salt=0x5C))
+        params = plan.params
+        if params is None:
+            params = self.sampler.suggest(self._context(number))
+        attrs: dict[str, Any] = {k: v for k, v in plan.attrs.items() if v is not None}
+        attrs["budget"] = self.fidelity.round(plan.budget)
+        attrs["checkpoint_dir"] = self.checkpoint_path(number)
+        if plan.resume_from is not None:
+            parent = self.scheduler_state().trials.get(plan.resume_from)
+            attrs["resume_from"] = int(plan.resume_from)
+            attrs["resume_dir"] = self.checkpoint_path(plan.resume_from)
+            attrs["start_step"] = parent.budget if parent is not None and parent.budget is not None else 0.0
+        return self.space.validate(dict(params)), attrs
+
+    # -- ask / tell ----------------------------------------------------------------
+    def _suggest(self, number: int) -> dict[str, Any] | tuple[dict[str, Any], dict[str, Any]]:
+        with self._lock:
+            if self.scheduler is not None:
+                return self._planned(number)
+            suggestion = self.sampler.suggest(self._context(number))
+            budget = getattr(suggestion, "budget", None)
+            params = self.space.validate(dict(suggestion))
+            if self.fidelity is None:
+                if budget is not None:
+                    raise SamplerError(f"sampler {self.sampler!r} chose budget {budget!r}, but study {self.name!r} "
+                                       "declares no fidelity")
+                return params
+            budget = self.fidelity.max if budget is None else self.fidelity.round(budget)
+            return params, {"budget": budget, "checkpoint_dir": self.checkpoint_path(number)}
 
     def ask(self, *, heartbeat: bool = False) -> Trial:
-        """Start a trial: an enqueued configuration if one waits, else the sampler's suggestion.
+        """Start a trial: an enqueued configuration if one waits, else the sampler's suggestion
+        (under a scheduler: the scheduler's plan, e.g. a promotion, at the planned budget).
 
         Raises:
-            SamplerExhausted: the sampler has nothing left to suggest (e.g. a finished grid).
+            SamplerExhausted: the sampler (or the scheduler) has nothing left to suggest.
+            NothingToRun: the scheduler can start nothing until a running trial finishes.
         """
+        in_transaction = self.sampler.fast and self.scheduler is None
         frozen = self.store.start_trial(
-            self.study_id, _worker_id(), self._suggest, heartbeat=heartbeat, in_transaction=self.sampler.fast
+            self.study_id, _worker_id(), self._suggest, heartbeat=heartbeat, in_transaction=in_transaction
         )
         return Trial(self, frozen)
 
@@ -325,6 +437,9 @@ class Study:
         done = self._feasible_completed()
         if not done:
             raise NoCompletedTrialsError(f"study {self.name!r} has no completed feasible trial yet")
+        if self.fidelity is not None:  # results at the target fidelity count first
+            at_max = [t for t in done if float(t.attrs.get("budget", self.fidelity.max)) >= self.fidelity.max]
+            done = at_max or done
         obj = self.objectives[0]
         return min(done, key=lambda t: (obj.sign * t.values[obj.name], t.number))
 
@@ -373,7 +488,9 @@ def create_study(
     sampler: str | Sampler | Mapping[str, Any] | None = None,
     seed: int | None = None,
     load_if_exists: bool = False,
-    fidelity: Mapping[str, Any] | None = None,
+    fidelity: Fidelity | Mapping[str, Any] | None = None,
+    scheduler: Any = None,
+    checkpoint_root: str | None = None,
     heartbeat_interval: float = 30.0,
     stale_after: float | None = None,
     stale_policy: str = "requeue",
@@ -392,6 +509,12 @@ def create_study(
             None: ``"gp"`` (Bayesian optimisation) for one objective, ``"tpe"`` for several.
         seed: makes the suggestions reproducible.
         load_if_exists: return the existing study of that name instead of failing.
+        fidelity: the resource trials may get more or less of, e.g.
+            ``hpo.Fidelity("epochs", min=1, max=81)``; the objective reads ``trial.budget``.
+        scheduler: ``"asha"``, ``"hyperband"``, ``"median"``, ``"pbt"``, ``{"name", "options"}``
+            or an :class:`hpo.schedulers.Scheduler`; needs a fidelity.
+        checkpoint_root: folder of the trials' checkpoint folders (``trial.checkpoint_dir``;
+            default ``$HPO_CHECKPOINT_ROOT`` or ``./hpo-checkpoints``); shared storage on a cluster.
         heartbeat_interval: seconds between heartbeats of running trials in ``optimize``.
         stale_after: seconds without heartbeat after which a RUNNING trial is reclaimed
             (default 4 x heartbeat_interval).
@@ -411,13 +534,23 @@ def create_study(
     cons = parse_constraints(constraints, tuple(o.name for o in objs))
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise ConfigError(f"seed: must be a non-negative integer or None, but got {seed!r}")
-    if fidelity is not None and not isinstance(fidelity, Mapping):
-        raise ConfigError(f"fidelity: expected a mapping, but got {fidelity!r}")
-    if fidelity is not None:
-        _check_json("fidelity", fidelity, ConfigError)
+    fid = parse_fidelity(fidelity)
+    if checkpoint_root is not None and (not isinstance(checkpoint_root, str) or not checkpoint_root.strip()):
+        raise ConfigError(f"checkpoint_root: must be a non-empty path string or None, but got {checkpoint_root!r}")
     settings = _check_settings(heartbeat_interval, stale_after, stale_policy)
     requested = default_sampler(len(objs)) if sampler is None else sampler
     sampler_obj = _build_sampler(requested)
+    scheduler_obj = _build_scheduler(scheduler)
+    if scheduler_obj is not None:
+        _check_scheduler(scheduler_obj, fid, objs, sampler_obj)
+        scheduler_obj.bind(fid, space)
+        settings["scheduler"] = {"name": scheduler_obj.name, "options": scheduler_obj.options()}
+        _check_json("scheduler.options", settings["scheduler"]["options"], ConfigError)
+    elif fid is None and getattr(sampler_obj, "chooses_budget", False):
+        raise ConfigError(f"sampler {sampler_obj!r} chooses the budget of each trial: the study needs a fidelity, "
+                          "e.g. fidelity=hpo.Fidelity('epochs', min=1, max=81)")
+    if checkpoint_root is not None:
+        settings["checkpoint_root"] = checkpoint_root
     settings.update(seed=seed, sampler=_sampler_spec(sampler_obj, requested))
     _check_json("sampler.options", settings["sampler"]["options"], SamplerError)
     store = open_store(storage)
@@ -439,7 +572,7 @@ def create_study(
             space.to_dict(),
             [o.to_dict() for o in objs],
             [c.to_dict() for c in cons],
-            dict(fidelity) if fidelity is not None else None,
+            fid.to_dict() if fid is not None else None,
             settings,
         )
     except Exception as exc:
@@ -448,7 +581,7 @@ def create_study(
         if load_if_exists and isinstance(exc, DuplicateStudyError):  # lost a creation race
             return _load_same(name, store, sampler, definition)
         raise
-    return Study(store, record, sampler_obj)
+    return Study(store, record, sampler_obj, scheduler_obj)
 
 
 def _load_same(name: str, store: StudyStore, sampler: Any, definition: dict[str, Any]) -> Study:
@@ -470,9 +603,16 @@ def _load_same(name: str, store: StudyStore, sampler: Any, definition: dict[str,
 
 
 def load_study(
-    name: str, storage: str | StudyStore | None = None, sampler: str | Sampler | Mapping[str, Any] | None = None
+    name: str,
+    storage: str | StudyStore | None = None,
+    sampler: str | Sampler | Mapping[str, Any] | None = None,
+    scheduler: Any = None,
 ) -> Study:
-    """Load a stored study; its sampler is rebuilt from the stored settings unless one is given."""
+    """Load a stored study; its sampler and scheduler are rebuilt from the stored settings unless given.
+
+    A scheduler's decisions depend only on the stored trials and reports, so a study
+    loaded after a driver restart promotes, stops and resumes as before.
+    """
     store = open_store(storage)
     record = store.get_study(name)
     if sampler is None:
@@ -482,7 +622,9 @@ def load_study(
                 f"study {name!r} was created with the custom sampler {spec['name']}; pass sampler=... to load_study"
             )
         sampler = {"name": spec["name"], "options": spec.get("options") or {}}
-    return Study(store, record, _build_sampler(sampler))
+    if scheduler is None and record.settings.get("scheduler"):
+        scheduler = record.settings["scheduler"]
+    return Study(store, record, _build_sampler(sampler), _build_scheduler(scheduler))
 
 
 def delete_study(name: str, storage: str | StudyStore | None = None) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hpo.errors import ObjectiveError
+from hpo.errors import ConfigError, ObjectiveError
 from hpo.records import FrozenTrial, TrialState
 from hpo.values import check_number
 
@@ -23,6 +25,23 @@ class Trial:
     ``trial.report(step, values)`` stores an intermediate result;
     ``trial.should_stop()`` says whether the driver or the study's scheduler wants
     the trial stopped.
+
+    In a study with a fidelity (``hpo.Fidelity("epochs", 1, 81)``), ``trial.budget``
+    is how far to train, ``trial.start_step`` where training resumes (0 for a
+    fresh start), ``trial.load_checkpoint()`` the folder to resume from (None for
+    a fresh start) and ``trial.checkpoint_dir`` the folder to save into::
+
+        def objective(trial):
+            model = build(trial.params)
+            if (resume := trial.load_checkpoint()) is not None:
+                model.load_state_dict(torch.load(resume / "model.pt"))
+            for epoch in range(int(trial.start_step) + 1, int(trial.budget) + 1):
+                loss = train_one_epoch(model)
+                trial.report(epoch, loss)
+                if trial.should_stop():
+                    raise hpo.TrialPruned()
+            torch.save(model.state_dict(), trial.checkpoint_dir / "model.pt")
+            return loss
     """
 
     def __init__(self, study: Study, frozen: FrozenTrial) -> None:
@@ -43,6 +62,48 @@ class Trial:
     @property
     def attrs(self) -> dict[str, Any]:
         return dict(self._frozen.attrs)
+
+    # -- fidelity and checkpoints -----------------------------------------------------
+    def _fidelity_max(self) -> float:
+        fidelity = getattr(self.study, "fidelity", None)
+        if fidelity is None:
+            raise ConfigError(f"trial {self.number}: the study declares no fidelity, so the trial has no budget; "
+                              "create it with fidelity=hpo.Fidelity('epochs', min=1, max=81)")
+        return float(fidelity.max)
+
+    @property
+    def budget(self) -> float:
+        """How far to train (in the fidelity's unit): the scheduler's or sampler's budget, else the max."""
+        budget = self._frozen.attrs.get("budget")
+        return float(budget) if budget is not None else self._fidelity_max()
+
+    @property
+    def start_step(self) -> float:
+        """The step training resumes from: the budget of the checkpoint it loads (0 for a fresh start)."""
+        return float(self._frozen.attrs.get("start_step", 0.0))
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        """This trial's checkpoint folder (created on first use); save what a resumed trial needs here."""
+        path = self._frozen.attrs.get("checkpoint_dir")
+        if path is None:
+            if self.study is None:
+                raise ConfigError(f"trial {self.number}: no checkpoint folder was assigned to this trial")
+            path = self.study.checkpoint_path(self.number)
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def load_checkpoint(self) -> Path | None:
+        """The checkpoint folder to resume from (a promoted or exploited trial's), or None for a fresh start."""
+        path = self._frozen.attrs.get("resume_dir")
+        if path is None:
+            return None
+        if not os.path.isdir(path):
+            raise ConfigError(f"trial {self.number}: resumes trial {self._frozen.attrs.get('resume_from')}, whose "
+                              f"checkpoint folder {path} does not exist; the objective must save its state in "
+                              "trial.checkpoint_dir before returning")
+        return Path(path)
 
     def report(self, step: float, values: float | Mapping[str, float]) -> None:
         """Store an intermediate result at ``step`` (an epoch, a step or a fidelity value).
@@ -77,10 +138,9 @@ class Trial:
         :class:`hpo.TrialPruned`) soon."""
         if self._stop_requested:
             return True
-        scheduler = getattr(self.study, "scheduler", None)
-        if scheduler is None:
+        if getattr(self.study, "scheduler", None) is None:
             return False
-        return bool(scheduler.should_stop(self.study, self.number))
+        return bool(self.study.should_stop(self.number))
 
     def request_stop(self) -> None:
         """Make :meth:`should_stop` return True from now on (called by executors)."""

@@ -18,6 +18,7 @@ import hpo
 from hpo.errors import ConfigError, UnknownNameError
 from hpo.records import TrialState
 from hpo.samplers import RandomSampler
+from hpo.schedulers import Decision, Plan, Scheduler, SchedulerState
 
 ray = pytest.importorskip("ray")
 
@@ -93,11 +94,17 @@ def test_reports_reach_the_store_while_the_trial_runs(ray_session: Any, sqlite_u
     assert trial.state is TrialState.COMPLETE, trial.error
 
 
-class StopAfterTwoReports:
-    """A stand-in scheduler: stop a trial once it has reported step 2."""
+class StopAfterTwoReports(Scheduler):
+    """A scheduler that stops a trial once it has reported step 2."""
 
-    def should_stop(self, study: Any, number: int) -> bool:
-        return any(r.step >= 2 for r in study.store.get_reports(study.study_id, [number]))
+    name = "stop-after-two"
+
+    def plan(self, state: SchedulerState, number: int, rng: Any) -> Plan:
+        return Plan(budget=state.fidelity.max)
+
+    def decide(self, state: SchedulerState, number: int) -> Decision:
+        curve = state.trials[number].curve
+        return Decision.STOP if curve and curve[-1][0] >= 2 else Decision.CONTINUE
 
 
 def _until_stopped(trial: Any) -> float:
@@ -110,8 +117,7 @@ def _until_stopped(trial: Any) -> float:
 
 
 def test_scheduler_stop_reaches_the_running_trial(ray_session: Any, sqlite_url: str) -> None:
-    study = _study(sqlite_url)
-    study.scheduler = StopAfterTwoReports()
+    study = _study(sqlite_url, fidelity=hpo.Fidelity("steps", 1, 600), scheduler=StopAfterTwoReports())
     study.optimize(_until_stopped, n_trials=2, n_workers=2, backend="ray", show_progress_bar=False)
     for t in study.trials:
         assert t.state is TrialState.PRUNED

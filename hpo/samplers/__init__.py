@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hpo.samplers.base import Sampler, SamplingContext, trial_rng
+from hpo.samplers.base import Sampler, SamplingContext, Suggestion, trial_rng
 from hpo.samplers.registry import make_sampler, register_sampler, sampler_names
 from hpo.samplers.simple import GridSampler, RandomSampler, SobolSampler
 
@@ -22,6 +22,7 @@ def __getattr__(name: str):  # Optuna, BoTorch and torch are imported lazily
 __all__ = [
     "Sampler",
     "SamplingContext",
+    "Suggestion",
     "trial_rng",
     "make_sampler",
     "register_sampler",

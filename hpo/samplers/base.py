@@ -24,9 +24,10 @@ import numpy as np
 from hpo.records import Constraint, FrozenTrial, Objective, TrialState
 
 if TYPE_CHECKING:
+    from hpo.fidelity import Fidelity
     from hpo.space import SearchSpace
 
-__all__ = ["Sampler", "SamplingContext", "trial_rng"]
+__all__ = ["Sampler", "SamplingContext", "Suggestion", "trial_rng"]
 
 
 def trial_rng(seed: int | None, number: int, salt: int = 0) -> np.random.Generator:
@@ -49,6 +50,8 @@ class SamplingContext:
         number: the number of the trial being suggested.
         seed: the study seed (None: not reproducible).
         rng: a generator derived from (seed, number).
+        fidelity: the study's fidelity (None: the study has none). Finished trials
+            evaluated at a budget carry it as ``trial.attrs["budget"]``.
     """
 
     space: SearchSpace
@@ -59,6 +62,7 @@ class SamplingContext:
     number: int
     seed: int | None
     rng: np.random.Generator = field(repr=False)
+    fidelity: Fidelity | None = None
 
     def completed(self) -> list[FrozenTrial]:
         """COMPLETE trials whose values are all finite (safe to hand to a model)."""
@@ -70,6 +74,23 @@ class SamplingContext:
         signs = np.array([o.sign for o in self.objectives])
         values = np.array([[t.values[o.name] for o in self.objectives] for t in trials], dtype=float)
         return values.reshape(len(trials), len(self.objectives)) * signs
+
+
+class Suggestion(dict):
+    """A configuration together with the budget to evaluate it at.
+
+    Samplers that choose the fidelity as well as the configuration (multi-fidelity
+    BO) return ``Suggestion(params, budget=...)`` from :meth:`Sampler.suggest`; the
+    study stores the budget as the trial's ``attrs["budget"]`` (``trial.budget``).
+    It is a dict of the params, so code that expects a dict keeps working.
+    """
+
+    def __init__(self, params: dict[str, Any], budget: float | None = None) -> None:
+        super().__init__(params)
+        self.budget = budget
+
+    def __repr__(self) -> str:
+        return f"Suggestion({dict.__repr__(self)}, budget={self.budget!r})"
 
 
 class Sampler(ABC):
@@ -91,7 +112,8 @@ class Sampler(ABC):
 
     @abstractmethod
     def suggest(self, context: SamplingContext) -> dict[str, Any]:
-        """Return one configuration (a dict that ``context.space.validate`` accepts)."""
+        """Return one configuration (a dict that ``context.space.validate`` accepts), or a
+        :class:`Suggestion` when the sampler also chooses the budget."""
 
     def suggest_batch(self, context: SamplingContext, n: int) -> list[dict[str, Any]]:
         """Return ``n`` configurations for trials ``number .. number + n - 1``.
@@ -111,6 +133,7 @@ class Sampler(ABC):
                 number=context.number + i,
                 seed=context.seed,
                 rng=trial_rng(context.seed, context.number + i),
+                fidelity=context.fidelity,
             )
             params = self.suggest(ctx)
             out.append(params)

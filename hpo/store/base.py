@@ -53,6 +53,14 @@ class Evaluation:
     error: str | None
 
 
+def split_suggestion(result: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """A ``start_trial`` suggestion is params, or ``(params, attrs)`` to store with the trial."""
+    if isinstance(result, tuple):
+        params, attrs = result
+        return params, attrs
+    return result, None
+
+
 class StudyStore(ABC):
     """Persistent storage of studies and their trials."""
 
@@ -110,11 +118,12 @@ class StudyStore(ABC):
         self,
         study_id: int,
         worker_id: str | None,
-        suggest: Callable[[int], dict[str, Any]],
+        suggest: Callable[[int], Any],
         heartbeat: bool = False,
         in_transaction: bool = False,
     ) -> FrozenTrial:
-        """Start a RUNNING trial: the oldest WAITING one, or a new one with ``suggest(number)``'s params.
+        """Start a RUNNING trial: the oldest WAITING one, or a new one with ``suggest(number)``'s params
+        (``suggest`` returns params, or ``(params, attrs)``).
 
         With ``in_transaction`` the suggestion is made inside the transaction that
         allocates the number (one transaction per ask; for fast, model-free
@@ -126,7 +135,8 @@ class StudyStore(ABC):
         if claimed is not None:
             return claimed
         number = self.reserve_numbers(study_id)
-        return self.create_trial(study_id, suggest(number), TrialState.RUNNING, worker_id, heartbeat=heartbeat, number=number)
+        params, attrs = split_suggestion(suggest(number))
+        return self.create_trial(study_id, params, TrialState.RUNNING, worker_id, attrs, heartbeat=heartbeat, number=number)
 
     @abstractmethod
     def finish_trial(
@@ -174,6 +184,17 @@ class StudyStore(ABC):
 
     @abstractmethod
     def get_reports(self, study_id: int, numbers: Sequence[int] | None = None) -> list[Report]: ...
+
+    def reports_since(self, study_id: int, cursor: int) -> tuple[list[Report], int]:
+        """Reports written after ``cursor`` (0: all), in writing order, and the new cursor.
+
+        Schedulers follow a study's reports with it: each call costs what was
+        written since the last one. The default re-reads every report; SQL stores
+        use the report ids.
+        """
+        everything = self.get_reports(study_id)
+        everything.sort(key=lambda r: (r.created_at is None, r.created_at))
+        return everything[cursor:], len(everything)
 
     @abstractmethod
     def add_evaluation(

@@ -38,7 +38,7 @@ from hpo.records import (
     parse_constraints,
     parse_objectives,
 )
-from hpo.store.base import Evaluation, Report, StudyStore, StudySummary
+from hpo.store.base import Evaluation, Report, StudyStore, StudySummary, split_suggestion
 from hpo.store.engine import ensure_schema, get_engine, normalize_url, write_connection
 from hpo.store.schema import EvaluationRow, ReportRow, StudyRow, TrialRow, utcnow
 
@@ -328,10 +328,12 @@ class SQLStore(StudyStore):
                 return claimed
             number = self._next_number(conn, study_id)
             if in_transaction:
+                params, attrs = split_suggestion(suggest(number))
                 return self._insert_trial(
-                    conn, study_id, suggest(number), TrialState.RUNNING, worker_id, None, heartbeat, number
+                    conn, study_id, params, TrialState.RUNNING, worker_id, attrs, heartbeat, number
                 )
-        return self.create_trial(study_id, suggest(number), TrialState.RUNNING, worker_id, heartbeat=heartbeat, number=number)
+        params, attrs = split_suggestion(suggest(number))
+        return self.create_trial(study_id, params, TrialState.RUNNING, worker_id, attrs, heartbeat=heartbeat, number=number)
 
     def finish_trial(
         self,
@@ -481,6 +483,18 @@ class SQLStore(StudyStore):
         with self.engine.connect() as conn:
             rows = conn.execute(stmt.order_by(trials.c.number, reports.c.step, reports.c.id)).all()
         return [Report(r.number, r.step, r.values, _aware(r.created_at)) for r in rows]
+
+    def reports_since(self, study_id: int, cursor: int) -> tuple[list[Report], int]:
+        stmt = (
+            sa.select(reports.c.id, trials.c.number, reports.c.step, reports.c["values"], reports.c.created_at)
+            .join(trials, trials.c.id == reports.c.trial_id)
+            .where((trials.c.study_id == study_id) & (reports.c.id > cursor))
+            .order_by(reports.c.id)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(stmt).all()
+        out = [Report(r.number, r.step, r.values, _aware(r.created_at)) for r in rows]
+        return out, (int(rows[-1].id) if rows else cursor)
 
     def add_evaluation(
         self,

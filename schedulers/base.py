@@ -1,0 +1,236 @@
+"""The scheduler seam: when a trial continues, stops, or is resumed at a larger budget.
+
+A sampler decides *what* configuration to try; a scheduler decides *how much*
+of the study's fidelity (epochs, steps, data) each trial gets. A scheduler
+implements two methods:
+
+- :meth:`Scheduler.plan`: what trial ``number`` runs when a worker is free: a new
+  configuration (the sampler's, ``Plan.params is None``) at some budget, or an
+  existing configuration resumed from a finished trial's checkpoint at a larger
+  budget (a promotion in successive halving, an exploit step in PBT).
+- :meth:`Scheduler.decide`: after a running trial reported, whether it continues.
+
+Both read a :class:`SchedulerState` that the study rebuilds incrementally from
+the store (trials with their budgets and attrs, and every report of the
+scheduler's metric). Schedulers keep no state of their own that is not in the
+store, so after a driver restart the same decisions follow: a trial that
+finished at a rung is promoted later, a PBT population resumes from its
+members' checkpoints.
+
+Budgets are in the fidelity's unit. Losses in the state are signed for
+minimisation, so schedulers never branch on minimise/maximise.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from hpo.errors import ConfigError
+from hpo.fidelity import Fidelity
+from hpo.records import FrozenTrial, TrialState
+from hpo.space import SearchSpace
+
+__all__ = ["Scheduler", "Plan", "Decision", "TrialView", "SchedulerState"]
+
+
+class Decision(str, enum.Enum):
+    """What a running trial does after a report."""
+
+    CONTINUE = "CONTINUE"
+    STOP = "STOP"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the next trial runs.
+
+    Attributes:
+        budget: the fidelity value the trial trains up to (``trial.budget``).
+        params: the configuration, or None for the sampler's suggestion.
+        resume_from: number of a finished trial whose checkpoint this trial starts
+            from (``trial.load_checkpoint()``); its budget is ``trial.start_step``.
+        attrs: bookkeeping stored with the trial (rung, bracket, lineage, ...).
+    """
+
+    budget: float
+    params: dict[str, Any] | None = None
+    resume_from: int | None = None
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrialView:
+    """One trial as a scheduler sees it.
+
+    ``curve`` holds ``(step, loss)`` pairs of the scheduler's metric in report
+    order (loss: signed for minimisation; reports without the metric are
+    skipped). ``loss`` is the final value of a COMPLETE trial.
+    """
+
+    number: int
+    state: TrialState
+    params: dict[str, Any]
+    attrs: dict[str, Any]
+    loss: float | None = None
+    curve: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def budget(self) -> float | None:
+        budget = self.attrs.get("budget")
+        return None if budget is None else float(budget)
+
+    @property
+    def start_step(self) -> float:
+        return float(self.attrs.get("start_step", 0.0))
+
+    def last_step(self) -> float | None:
+        return self.curve[-1][0] if self.curve else None
+
+    def loss_at(self, level: float) -> float | None:
+        """The loss reported at the first step >= ``level`` (or the final value at that budget)."""
+        for step, loss in self.curve:
+            if step >= level - 1e-9:
+                return loss
+        if self.state is TrialState.COMPLETE and self.loss is not None and self.budget is not None:
+            if self.budget >= level - 1e-9:
+                return self.loss
+        return None
+
+
+@dataclass
+class SchedulerState:
+    """Every trial of the study, by number, with its reports (see :class:`TrialView`)."""
+
+    fidelity: Fidelity
+    trials: dict[int, TrialView] = field(default_factory=dict)
+
+    def in_states(self, *states: TrialState) -> list[TrialView]:
+        return [t for t in self.trials.values() if t.state in states]
+
+    def started(self) -> list[TrialView]:
+        """Trials that started (running, waiting, or finished), in number order."""
+        return [self.trials[n] for n in sorted(self.trials)]
+
+
+def _check_positive_int(owner: str, name: str, value: Any, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ConfigError(f"{owner}: `{name} >= {minimum}` must hold (an integer), but got {name}={value!r}")
+    return int(value)
+
+
+def _check_fraction(owner: str, name: str, value: Any, low: float = 0.0, high: float = 1.0) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise ConfigError(f"{owner}: `{low} <= {name} <= {high}` must hold, but got {name}={value!r}")
+    return float(value)
+
+
+class Scheduler(ABC):
+    """Decides budgets, stops and promotions. Implement :meth:`plan` and :meth:`decide`.
+
+    Class attributes:
+
+    - ``stops_trials``: :meth:`decide` may return STOP (the study checks it on
+      ``trial.should_stop()``);
+    - ``resumes_trials``: plans may resume a checkpoint (the objective should
+      save one in ``trial.checkpoint_dir`` and load ``trial.load_checkpoint()``).
+    """
+
+    name: ClassVar[str] = "scheduler"
+    stops_trials: ClassVar[bool] = True
+    resumes_trials: ClassVar[bool] = False
+
+    #: the objective whose reports the scheduler reads (None: the study's first objective)
+    metric: str | None = None
+
+    def bind(self, fidelity: Fidelity, space: SearchSpace) -> None:
+        """Called with the study's fidelity and space before any plan; checks options against them."""
+
+    @abstractmethod
+    def plan(self, state: SchedulerState, number: int, rng: np.random.Generator) -> Plan:
+        """The plan of trial ``number`` (``rng`` depends only on the study seed and ``number``).
+
+        Raises:
+            hpo.errors.NothingToRun: nothing can start until a running trial finishes.
+            hpo.errors.SamplerExhausted: the schedule is complete.
+        """
+
+    @abstractmethod
+    def decide(self, state: SchedulerState, number: int) -> Decision:
+        """Whether RUNNING trial ``number`` continues after its latest report."""
+
+    def levels(self, fidelity: Fidelity) -> list[float]:
+        """Budgets at which the sampler may be fitted (default: rungs of factor 3 up to max)."""
+        return fidelity.levels(3.0)
+
+    def sampler_history(self, state: SchedulerState, min_points: int) -> tuple[float, list[FrozenTrial]]:
+        """The data a sampler learns from: each trial's loss at the highest level that
+        at least ``min_points`` trials reached (all of them if none did).
+
+        This is how BO and TPE propose the configurations a scheduler runs
+        (as in BOHB: the model is fitted on the largest budget with enough data).
+        Returns ``(level, trials)``; the trials are COMPLETE records whose value is
+        the loss at that level (sign restored by the caller).
+        """
+        levels = self.levels(state.fidelity)
+        seen: dict[str, TrialView] = {}
+        for view in state.started():  # a resumed configuration appears once: its latest trial
+            seen[repr(sorted(view.params.items()))] = view
+        chosen_level, chosen = levels[0], []
+        for level in reversed(levels):
+            rows = []
+            for view in seen.values():
+                loss = _best_loss_at(state, view, level)
+                if loss is not None and math.isfinite(loss):
+                    rows.append((view, loss))
+            if len(rows) >= min_points or level == levels[0]:
+                chosen_level, chosen = level, rows
+                break
+        return chosen_level, [
+            FrozenTrial(number=v.number, state=TrialState.COMPLETE, params=dict(v.params),
+                        values={"__loss__": loss}, attrs={**v.attrs, "level": chosen_level})
+            for v, loss in chosen
+        ]
+
+    def options(self) -> dict[str, Any]:
+        return {}
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v!r}" for k, v in self.options().items())
+        return f"{type(self).__name__}({opts})"
+
+
+def _best_loss_at(state: SchedulerState, view: TrialView, level: float) -> float | None:
+    """The loss of ``view``'s configuration at ``level``, following resumed trials back to their parents."""
+    loss = view.loss_at(level)
+    parent = view.attrs.get("resume_from")
+    hops = 0
+    while loss is None and parent is not None and hops < 1000:
+        parent_view = state.trials.get(int(parent))
+        if parent_view is None or parent_view.params != view.params:
+            return None
+        loss = parent_view.loss_at(level)
+        parent = parent_view.attrs.get("resume_from")
+        hops += 1
+    return loss
+
+
+def losses_at_level(views: Sequence[TrialView], level: float) -> dict[int, float]:
+    """``{number: loss at level}`` for the views that reached ``level``."""
+    out = {}
+    for view in views:
+        loss = view.loss_at(level)
+        if loss is not None:
+            out[view.number] = loss
+    return out
+
+
+def options_of(obj: Any, names: Mapping[str, str]) -> dict[str, Any]:
+    """``{option: getattr(obj, attribute)}`` for a scheduler's ``options()``."""
+    return {option: getattr(obj, attribute) for option, attribute in names.items()}
