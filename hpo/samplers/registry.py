@@ -45,6 +45,12 @@ def _pfn_exact(**options: Any) -> Sampler:
     return make_pfn_sampler(**options)
 
 
+def _mfbo(**options: Any) -> Sampler:
+    from hpo.schedulers.mfbo import make_mfbo_sampler
+
+    return make_mfbo_sampler(**options)
+
+
 def _simple(cls_name: str) -> Callable[..., Sampler]:
     def factory(**options: Any) -> Sampler:
         from hpo.samplers import simple
@@ -72,6 +78,7 @@ _REGISTRY: dict[str, Callable[..., Sampler]] = {
     "ensemble": _bo("ensemble"),
     "pfn": _bo("pfn"),
     "pfn-ei": _pfn_exact,
+    "mfbo": _mfbo,
 }
 
 

@@ -1,0 +1,442 @@
+"""Multi-fidelity Bayesian optimisation: the sampler chooses the configuration *and* the budget.
+
+Registered as ``"mfbo"``::
+
+    hpo.create_study(space=..., fidelity=hpo.Fidelity("epochs", 1, 81), sampler="mfbo")
+
+Unlike a scheduler (which gives budgets to configurations someone else chose), this
+sampler returns a :class:`~hpo.samplers.Suggestion` with a budget, so it cannot be
+combined with a scheduler. Per suggestion of trial ``number``:
+
+1. Initial design: while ``number < n_initial`` (default ``max(5, 2 * d)``, ``d`` the
+   encoded dimension) or fewer than three trials have completed, point ``number`` of a
+   scrambled Sobol sequence in ``d + 1`` dimensions (seeded by the study seed): the
+   first ``d`` coordinates are the configuration, the last is the fidelity in unit scale
+   (``Fidelity.to_unit``; 1 = the target fidelity). The initial trials therefore spread
+   evenly over cheap and expensive budgets (mean unit fidelity 1/2).
+2. Data: COMPLETE trials, encoded by ``space.encoder(onehot=False)`` (categorical and
+   integer columns relaxed to the unit interval) with the unit fidelity of their
+   ``attrs["budget"]`` (a trial without one counts as evaluated at ``fidelity.max``)
+   as the last column: ``n x (d + 1)``. BoTorch maximises, so the outcome is the
+   negated loss, standardised (``Standardize``).
+3. Model: BoTorch's ``SingleTaskMultiFidelityGP`` fitted with ``fit_gpytorch_mll``;
+   ``kernel="linear_truncated"`` (default, ``LinearTruncatedFidelityKernel``),
+   ``"exp_decay"`` (``ExponentialDecayKernel``: an iteration fidelity such as epochs)
+   or ``"downsampling"`` (``DownsamplingKernel``: a data fraction).
+4. Cost (``cost``): ``"affine"``: ``fixed_cost + budget / fidelity.max`` (a full-fidelity
+   evaluation costs ``1 + fixed_cost``; ``AffineFidelityCostModel`` on the unit column for
+   linear fidelities, the same formula for log fidelities); ``"learned"``: the measured
+   trial durations fitted by non-negative least squares as ``a + b * budget / max``
+   seconds (:func:`fit_duration_cost`), the affine model until three completed trials
+   with durations at two or more budgets exist.
+5. Acquisition (``acquisition``), both divided by the cost through
+   ``InverseCostWeightedUtility`` and both measuring the value at the target fidelity
+   (``project_to_target_fidelity``): ``"kg"``: ``qMultiFidelityKnowledgeGradient``,
+   optimised one-shot with ``optimize_acqf``, its ``current_value`` the maximum of the
+   posterior mean at the target fidelity (as BoTorch's multi-fidelity tutorial);
+   ``"mes"``: ``qMultiFidelityMaxValueEntropy`` over a Sobol candidate set of
+   ``mes_candidates`` points. The configuration and the unit fidelity are optimised
+   jointly over the ``(d + 1)``-dimensional unit box; the budget is
+   ``fidelity.from_unit(u)`` (rounded for integer fidelities).
+6. Pending trials (running or waiting; the context gives their params only) are passed
+   as ``X_pending`` at the target fidelity (their budgets are unknown; the target is
+   the conservative guess: it discounts the most information). A decoded suggestion that
+   repeats a pending configuration, or an evaluated configuration at the same budget,
+   is replaced by a random configuration (same budget), so concurrent asks never
+   coincide. If fitting or optimisation raises, the sampler warns and suggests a random
+   configuration at a random budget (never a crash).
+
+:meth:`MultiFidelityBOSampler.recommend` makes the recommendation at the target
+fidelity: the evaluated configuration with the highest posterior mean at ``max``.
+
+Determinism: each suggestion fits a fresh model, seeded from (study seed, trial number)
+inside ``torch.random.fork_rng``; a seeded study replays the same suggestions, also
+when resumed in a new process. One objective only; outcome constraints are refused.
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from botorch.models.deterministic import DeterministicModel
+
+from hpo.errors import SamplerError
+from hpo.fidelity import Fidelity
+from hpo.records import FrozenTrial
+from hpo.samplers.base import Sampler, SamplingContext, Suggestion, trial_rng
+from hpo.samplers.bo import _fingerprint
+
+__all__ = [
+    "MultiFidelityBOSampler",
+    "KERNELS",
+    "ACQUISITIONS",
+    "COSTS",
+    "BudgetCostModel",
+    "fit_duration_cost",
+    "make_mfbo_sampler",
+]
+
+#: kernel option -> keyword arguments of ``SingleTaskMultiFidelityGP`` (``d`` = fidelity column).
+KERNELS: tuple[str, ...] = ("linear_truncated", "exp_decay", "downsampling")
+#: acquisition option -> BoTorch class.
+ACQUISITIONS: dict[str, str] = {"kg": "qMultiFidelityKnowledgeGradient", "mes": "qMultiFidelityMaxValueEntropy"}
+COSTS: tuple[str, ...] = ("affine", "learned")
+_MIN_COMPLETED = 3
+_MIN_DURATIONS = 3
+_DTYPE = torch.float64
+
+
+def _positive_int(name: str, value: Any, minimum: int = 1, allow_none: bool = False) -> int | None:
+    if allow_none and value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        hint = " (or None)" if allow_none else ""
+        raise SamplerError(f"mfbo: {name} must be an integer >= {minimum}{hint}, but got {name}={value!r}")
+    return int(value)
+
+
+def _choice(name: str, value: Any, valid: Sequence[str]) -> str:
+    if value not in valid:
+        raise SamplerError(f"mfbo: unknown {name} {value!r}; valid values: {list(valid)}")
+    return value
+
+
+# -- cost models ---------------------------------------------------------------------
+class BudgetCostModel(DeterministicModel):
+    """Cost ``fixed + weight * budget(u) / fidelity.max`` of a point with unit fidelity ``u = X[..., dim]``.
+
+    The budget of a log-scaled fidelity is exponential in ``u``
+    (``budget / max = (min / max) ** (1 - u)``); a linear one is affine in ``u``, for which
+    :func:`budget_cost_model` returns BoTorch's ``AffineFidelityCostModel`` instead.
+    """
+
+    def __init__(self, dim: int, fixed: float, weight: float, fidelity: Fidelity) -> None:
+        super().__init__()
+        self._num_outputs = 1
+        self.dim, self.fixed, self.weight = dim, float(fixed), float(weight)
+        self.ratio = fidelity.min / fidelity.max
+        self.log = fidelity.log
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        """``batch x q x (d + 1)`` -> ``batch x q x 1``."""
+        u = X[..., self.dim].clamp(0.0, 1.0)
+        relative = self.ratio ** (1.0 - u) if self.log else self.ratio + (1.0 - self.ratio) * u
+        return (self.fixed + self.weight * relative).unsqueeze(-1)
+
+
+def budget_cost_model(fidelity: Fidelity, dim: int, fixed: float, weight: float = 1.0) -> DeterministicModel:
+    """The cost ``fixed + weight * budget / fidelity.max`` as a BoTorch model of column ``dim`` (unit fidelity)."""
+    if fidelity.log:
+        return BudgetCostModel(dim, fixed, weight, fidelity)
+    from botorch.models.cost import AffineFidelityCostModel
+
+    ratio = fidelity.min / fidelity.max  # budget / max = ratio + (1 - ratio) * u
+    return AffineFidelityCostModel(fidelity_weights={dim: weight * (1.0 - ratio)}, fixed_cost=fixed + weight * ratio)
+
+
+def fit_duration_cost(trials: Sequence[FrozenTrial], fidelity: Fidelity) -> tuple[float, float] | None:
+    """Fit measured durations as ``a + b * budget / fidelity.max`` seconds (``a, b >= 0``).
+
+    Uses the trials with a duration (``started_at`` and ``finished_at``); a trial without a
+    ``budget`` attribute ran at ``fidelity.max``. Non-negative least squares; the fixed part
+    ``a`` is floored at 1% of the full-fidelity cost so that the cheapest budget never looks
+    free. Returns ``(a, b)``, or None with fewer than three durations or fewer than two
+    distinct budgets (the slope is not identified).
+    """
+    from scipy.optimize import nnls
+
+    rows = [(float(t.attrs.get("budget", fidelity.max)) / fidelity.max, t.duration.total_seconds())
+            for t in trials if t.duration is not None]
+    if len(rows) < _MIN_DURATIONS or len({r for r, _ in rows}) < 2:
+        return None
+    relative, seconds = np.array(rows).T  # (n,), (n,)
+    (a, b), _ = nnls(np.column_stack([np.ones_like(relative), relative]), np.maximum(seconds, 0.0))
+    if a + b <= 0:
+        return None
+    return max(float(a), 0.01 * float(a + b)), float(b)
+
+
+# -- the sampler ---------------------------------------------------------------------
+class MultiFidelityBOSampler(Sampler):
+    """Multi-fidelity BO with ``SingleTaskMultiFidelityGP`` and a cost-aware acquisition.
+
+    Args:
+        acquisition: ``"kg"`` (default; multi-fidelity knowledge gradient) or ``"mes"``
+            (multi-fidelity max-value entropy).
+        kernel: ``"linear_truncated"`` (default), ``"exp_decay"`` (iteration fidelity) or
+            ``"downsampling"`` (data-fraction fidelity).
+        cost: ``"affine"`` (default: ``fixed_cost + budget / max``) or ``"learned"``
+            (fitted to the measured trial durations).
+        fixed_cost: the affine model's cost of an evaluation on top of its budget, as a
+            fraction of a full-fidelity evaluation (default 0.1; > 0).
+        n_initial: Sobol trials before the model is used (None: ``max(5, 2 * d)``).
+        num_restarts: restarts of the acquisition optimiser.
+        raw_samples: raw samples that pick the restarts' starting points.
+        num_fantasies: fantasies of KG, and of MES with pending trials.
+        mes_candidates: size of MES's Sobol candidate set.
+        maxiter: L-BFGS-B iterations per restart of the acquisition optimiser.
+    """
+
+    name: ClassVar[str] = "mfbo"
+    uses_history: ClassVar[bool] = True
+    uses_pending: ClassVar[bool] = True
+    chooses_budget: ClassVar[bool] = True
+
+    def __init__(
+        self,
+        acquisition: str = "kg",
+        kernel: str = "linear_truncated",
+        cost: str = "affine",
+        *,
+        fixed_cost: float = 0.1,
+        n_initial: int | None = None,
+        num_restarts: int = 4,
+        raw_samples: int = 128,
+        num_fantasies: int = 16,
+        mes_candidates: int = 1000,
+        maxiter: int = 50,
+    ) -> None:
+        self.acquisition = _choice("acquisition", acquisition, list(ACQUISITIONS))
+        self.kernel = _choice("kernel", kernel, KERNELS)
+        self.cost = _choice("cost", cost, COSTS)
+        ok = not isinstance(fixed_cost, bool) and isinstance(fixed_cost, (int, float)) and 0 < fixed_cost < np.inf
+        if not ok:
+            raise SamplerError(f"mfbo: `0 < fixed_cost < inf` must hold, but got fixed_cost={fixed_cost!r}")
+        self.fixed_cost = float(fixed_cost)
+        self.n_initial = _positive_int("n_initial", n_initial, allow_none=True)
+        self.num_restarts = _positive_int("num_restarts", num_restarts)
+        self.raw_samples = _positive_int("raw_samples", raw_samples)
+        self.num_fantasies = _positive_int("num_fantasies", num_fantasies)
+        self.mes_candidates = _positive_int("mes_candidates", mes_candidates, minimum=2)
+        self.maxiter = _positive_int("maxiter", maxiter)
+
+    def options(self) -> dict[str, Any]:
+        return {
+            "acquisition": self.acquisition, "kernel": self.kernel, "cost": self.cost,
+            "fixed_cost": self.fixed_cost, "n_initial": self.n_initial, "num_restarts": self.num_restarts,
+            "raw_samples": self.raw_samples, "num_fantasies": self.num_fantasies,
+            "mes_candidates": self.mes_candidates, "maxiter": self.maxiter,
+        }
+
+    # -- checks and data ---------------------------------------------------------------
+    def _check_context(self, context: SamplingContext) -> Fidelity:
+        if context.fidelity is None:
+            raise SamplerError("mfbo: multi-fidelity BO chooses a budget per trial, so the study needs a fidelity, "
+                               "e.g. create_study(..., fidelity=hpo.Fidelity('epochs', 1, 81))")
+        if len(context.objectives) != 1:
+            raise SamplerError(f"mfbo: multi-fidelity BO handles one objective, but the study has "
+                               f"{len(context.objectives)}: {[o.name for o in context.objectives]}; use sampler 'gp' "
+                               f"or 'tpe' (with a scheduler) for several objectives")
+        if context.constraints:
+            raise SamplerError(f"mfbo: outcome constraints {[c.name for c in context.constraints]} are not "
+                               f"supported by multi-fidelity BO; use sampler 'gp' (qLogNEI with constraints)")
+        return context.fidelity
+
+    @staticmethod
+    def _unit(trial: FrozenTrial, fidelity: Fidelity) -> float:
+        return min(max(fidelity.to_unit(float(trial.attrs.get("budget", fidelity.max))), 0.0), 1.0)
+
+    def _data(self, context: SamplingContext, fidelity: Fidelity, trials: list[FrozenTrial]
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``X``: ``n x (d + 1)`` (unit fidelity last), ``Y``: ``n x 1`` (maximised)."""
+        encoder = context.space.encoder(onehot=False)
+        configs = encoder.encode([t.params for t in trials])  # n x d
+        units = np.array([[self._unit(t, fidelity)] for t in trials])  # n x 1
+        X = torch.as_tensor(np.hstack([configs, units]), dtype=_DTYPE)
+        Y = torch.as_tensor(-context.losses(trials), dtype=_DTYPE)  # n x 1
+        return X, Y
+
+    def _seed(self, context: SamplingContext, salt: int = 0xF1) -> int:
+        if context.seed is None:
+            return int(context.rng.integers(2**31))
+        return int(np.random.SeedSequence([int(context.seed) & 0xFFFFFFFF, int(context.number), salt])
+                   .generate_state(1)[0])
+
+    def fit_model(self, X: torch.Tensor, Y: torch.Tensor) -> Any:
+        """A fitted ``SingleTaskMultiFidelityGP`` on ``X``: ``n x (d + 1)``, ``Y``: ``n x 1``."""
+        from botorch.fit import fit_gpytorch_mll
+        from botorch.models import SingleTaskMultiFidelityGP
+        from botorch.models.transforms.outcome import Standardize
+        from gpytorch.mlls import ExactMarginalLogLikelihood
+
+        if X.ndim != 2 or Y.shape != (X.shape[0], 1):
+            raise SamplerError(f"mfbo: expected X of shape (n, d + 1) and Y of shape (n, 1), "
+                               f"but got {tuple(X.shape)} and {tuple(Y.shape)}")
+        column = X.shape[-1] - 1
+        kwargs: dict[str, Any] = {"linear_truncated": True, "data_fidelities": [column]}
+        if self.kernel == "exp_decay":
+            kwargs = {"linear_truncated": False, "iteration_fidelity": column}
+        elif self.kernel == "downsampling":
+            kwargs = {"linear_truncated": False, "data_fidelities": [column]}
+        model = SingleTaskMultiFidelityGP(X, Y, outcome_transform=Standardize(m=1), **kwargs)
+        fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+        return model
+
+    def cost_model(self, context: SamplingContext, dim: int) -> DeterministicModel:
+        """The cost of a point whose unit fidelity is column ``dim`` (see the module docstring)."""
+        fidelity = self._check_context(context)
+        if self.cost == "learned":
+            fitted = fit_duration_cost(context.completed(), fidelity)
+            if fitted is not None:
+                return budget_cost_model(fidelity, dim, fixed=fitted[0], weight=fitted[1])
+        return budget_cost_model(fidelity, dim, fixed=self.fixed_cost)
+
+    # -- suggestions ---------------------------------------------------------------------
+    def suggest(self, context: SamplingContext) -> Suggestion:
+        fidelity = self._check_context(context)
+        encoder = context.space.encoder(onehot=False)
+        d = encoder.dim
+        n_initial = self.n_initial if self.n_initial is not None else max(5, 2 * d)
+        trials = context.completed()
+        if context.number < n_initial or len(trials) < _MIN_COMPLETED:
+            point = self._initial_point(context, d)  # (d + 1,)
+        else:
+            point = self._model_point(context, fidelity, trials, d)
+        config = encoder.decode(point[:d])[0] if d else context.space.validate({})
+        budget = fidelity.from_unit(float(point[d]))
+        return Suggestion(self._distinct(context, fidelity, config, budget), budget=budget)
+
+    @staticmethod
+    def _initial_point(context: SamplingContext, d: int) -> np.ndarray:
+        """Point ``number`` of the scrambled Sobol sequence in ``d + 1`` dims (unit fidelity last)."""
+        from scipy.stats import qmc
+
+        seed = context.seed if context.seed is not None else int(context.rng.integers(2**31))
+        engine = qmc.Sobol(d=d + 1, scramble=True, seed=seed)
+        if context.number:
+            engine.fast_forward(context.number)
+        return engine.random(1)[0]
+
+    def _model_point(self, context: SamplingContext, fidelity: Fidelity, trials: list[FrozenTrial],
+                     d: int) -> np.ndarray:
+        from botorch.exceptions.errors import BotorchError
+
+        from hpo.surrogates.base import seeded
+
+        seed = self._seed(context)
+        X, Y = self._data(context, fidelity, trials)
+        encoder = context.space.encoder(onehot=False)
+        X_pending = None
+        if context.pending:
+            configs = torch.as_tensor(encoder.encode(context.pending), dtype=_DTYPE)  # p x d
+            X_pending = torch.cat([configs, torch.ones(len(context.pending), 1, dtype=_DTYPE)], dim=-1)
+        try:
+            with seeded(seed), warnings.catch_warnings():
+                warnings.simplefilter("ignore", category=UserWarning)  # BoTorch's input-scaling/fit chatter
+                model = self.fit_model(X, Y)
+                acqf = self._acquisition(context, model, d, X_pending, seed)
+                point = self._optimize(acqf, d)
+            return point.detach().cpu().numpy().reshape(-1)
+        except (BotorchError, RuntimeError, ValueError) as exc:
+            warnings.warn(f"mfbo: the model step failed for trial {context.number} ({type(exc).__name__}: {exc}); "
+                          f"suggesting a random configuration and budget instead", stacklevel=3)
+            return trial_rng(context.seed, context.number, salt=1).random(d + 1)
+
+    def _acquisition(self, context: SamplingContext, model: Any, d: int, X_pending: torch.Tensor | None,
+                     seed: int) -> Any:
+        from botorch.acquisition import qMultiFidelityKnowledgeGradient, qMultiFidelityMaxValueEntropy
+        from botorch.acquisition.cost_aware import InverseCostWeightedUtility
+        from botorch.acquisition.utils import project_to_target_fidelity
+        from botorch.sampling import SobolQMCNormalSampler
+        from torch.quasirandom import SobolEngine
+
+        def project(X: torch.Tensor) -> torch.Tensor:
+            return project_to_target_fidelity(X=X, target_fidelities={d: 1.0}, d=d + 1)
+
+        utility = InverseCostWeightedUtility(cost_model=self.cost_model(context, d))
+        if self.acquisition == "kg":
+            sampler = SobolQMCNormalSampler(sample_shape=torch.Size([self.num_fantasies]), seed=seed)
+            return qMultiFidelityKnowledgeGradient(
+                model, num_fantasies=self.num_fantasies, sampler=sampler, X_pending=X_pending,
+                current_value=self._target_mean_max(model, d), cost_aware_utility=utility, project=project,
+            )
+        candidates = SobolEngine(d + 1, scramble=True, seed=seed).draw(self.mes_candidates).to(_DTYPE)
+        return qMultiFidelityMaxValueEntropy(model, candidate_set=candidates, num_fantasies=self.num_fantasies,
+                                             X_pending=X_pending, cost_aware_utility=utility, project=project)
+
+    def _target_mean_max(self, model: Any, d: int) -> torch.Tensor:
+        """The maximum of the posterior mean at the target fidelity (KG's ``current_value``)."""
+        from botorch.acquisition import PosteriorMean
+        from botorch.acquisition.fixed_feature import FixedFeatureAcquisitionFunction
+        from botorch.optim import optimize_acqf
+
+        acqf = FixedFeatureAcquisitionFunction(PosteriorMean(model), d=d + 1, columns=[d], values=[1.0])
+        bounds = torch.tensor([[0.0] * d, [1.0] * d], dtype=_DTYPE)
+        _, value = optimize_acqf(acqf, bounds, q=1, num_restarts=self.num_restarts, raw_samples=self.raw_samples,
+                                 options={"batch_limit": 16, "maxiter": self.maxiter})
+        return value
+
+    def _optimize(self, acqf: Any, d: int) -> torch.Tensor:
+        """The maximiser (``1 x (d + 1)``) over the unit box of configuration and fidelity."""
+        from botorch.optim import optimize_acqf
+
+        bounds = torch.tensor([[0.0] * (d + 1), [1.0] * (d + 1)], dtype=_DTYPE)
+        candidate, _ = optimize_acqf(acqf, bounds, q=1, num_restarts=self.num_restarts,
+                                     raw_samples=self.raw_samples,
+                                     options={"batch_limit": 8, "maxiter": self.maxiter})
+        return candidate
+
+    @staticmethod
+    def _distinct(context: SamplingContext, fidelity: Fidelity, config: dict[str, Any],
+                  budget: float) -> dict[str, Any]:
+        """``config``, or a random one if it repeats a pending one or an evaluation at ``budget``."""
+        seen = {_fingerprint(p) for p in context.pending}
+        seen |= {_fingerprint(t.params) for t in context.history
+                 if fidelity.round(float(t.attrs.get("budget", fidelity.max))) == budget}
+        salt = 2
+        while _fingerprint(config) in seen and salt < 12:
+            config = context.space.sample(trial_rng(context.seed, context.number + len(context.pending), salt=salt))
+            salt += 1
+        return context.space.validate(config)
+
+    # -- recommendation --------------------------------------------------------------------
+    def recommend(self, context: SamplingContext) -> dict[str, Any]:
+        """The configuration to deploy, judged at the target fidelity.
+
+        With enough data, the evaluated configuration whose posterior mean at the target
+        fidelity is highest (a configuration seen only at cheap budgets qualifies); before
+        that (or if the fit fails) the best trial among those at the highest budget evaluated.
+
+        Raises:
+            SamplerError: no trial has completed.
+        """
+        fidelity = self._check_context(context)
+        trials = context.completed()
+        if not trials:
+            raise SamplerError("mfbo: nothing to recommend: no trial has completed")
+        units = np.array([self._unit(t, fidelity) for t in trials])
+        losses = context.losses(trials)[:, 0]
+        top = np.flatnonzero(units >= units.max() - 1e-12)
+        fallback = trials[int(top[np.argmin(losses[top])])].params
+        if len(trials) < _MIN_COMPLETED:
+            return dict(fallback)
+        from botorch.exceptions.errors import BotorchError
+
+        from hpo.surrogates.base import seeded
+
+        X, Y = self._data(context, fidelity, trials)
+        X_target = X.clone()
+        X_target[:, -1] = 1.0  # every evaluated configuration at the target fidelity
+        try:
+            with seeded(self._seed(context, salt=0x5EC)), warnings.catch_warnings():
+                warnings.simplefilter("ignore", category=UserWarning)
+                model = self.fit_model(X, Y)
+                with torch.no_grad():
+                    mean = model.posterior(X_target).mean.reshape(-1)  # (n,)
+        except (BotorchError, RuntimeError, ValueError):
+            return dict(fallback)
+        return dict(trials[int(torch.argmax(mean))].params)
+
+
+def make_mfbo_sampler(**options: Any) -> MultiFidelityBOSampler:
+    """The registry's factory for ``"mfbo"``: unknown options list the valid ones."""
+    accepted = set(inspect.signature(MultiFidelityBOSampler.__init__).parameters) - {"self"}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise SamplerError(f"mfbo: unknown option(s) {unknown}; valid options: {sorted(accepted)}")
+    return MultiFidelityBOSampler(**options)
