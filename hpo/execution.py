@@ -27,7 +27,15 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from hpo.errors import ConfigError, ObjectiveError, SamplerExhausted, TrialPruned, UnknownNameError, ValueTypeError
+from hpo.errors import (
+    ConfigError,
+    NothingToRun,
+    ObjectiveError,
+    SamplerExhausted,
+    TrialPruned,
+    UnknownNameError,
+    ValueTypeError,
+)
 from hpo.records import FrozenTrial, TrialState
 
 if TYPE_CHECKING:
@@ -35,6 +43,9 @@ if TYPE_CHECKING:
     from hpo.trial import Trial
 
 __all__ = ["Executor", "LocalExecutor", "get_executor", "run_trial", "executor_names"]
+
+
+_WAIT_FOR_RUNNING = 0.05  # seconds between asks while the scheduler has nothing to start
 
 
 def run_trial(
@@ -88,6 +99,12 @@ class _Budget:
     def stop(self) -> None:
         with self._lock:
             self._stopped = True
+
+    def give_back(self) -> None:
+        """Return a slot taken for a trial that did not start."""
+        with self._lock:
+            if self._left is not None:
+                self._left += 1
 
 
 class Heartbeat:
@@ -210,6 +227,10 @@ class LocalExecutor(Executor):
                 except SamplerExhausted:
                     budget.stop()
                     return
+                except NothingToRun:  # the scheduler waits for a running trial (here or elsewhere)
+                    budget.give_back()
+                    time.sleep(_WAIT_FOR_RUNNING)
+                    continue
                 heartbeat.add(trial.number)
                 running[trial.number] = trial
                 try:

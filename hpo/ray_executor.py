@@ -35,7 +35,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from hpo.errors import ConfigError, ObjectiveError, SamplerExhausted, TrialStateError, ValueTypeError
+from hpo.errors import ConfigError, NothingToRun, ObjectiveError, SamplerExhausted, TrialStateError, ValueTypeError
 from hpo.execution import Executor, Heartbeat, _check_run_args, _Progress
 from hpo.records import FrozenTrial, TrialState
 
@@ -314,8 +314,15 @@ class _Driver:
             except SamplerExhausted:
                 self.budget.stopped = True
                 return
+            except NothingToRun:  # the scheduler waits for a running trial to finish
+                self.budget.give_back()
+                if not self.running:  # running elsewhere (another driver): poll
+                    time.sleep(0.2)
+                    continue
+                return
             self.heartbeat.add(trial.number)
-            ref = self.task.remote(self.key, trial.number, trial.params, trial.attrs)
+            attrs = {**trial.attrs, "checkpoint_dir": str(trial.checkpoint_dir)} if self.study.fidelity else trial.attrs
+            ref = self.task.remote(self.key, trial.number, trial.params, attrs)
             self.running[ref] = trial
             self.by_number[trial.number] = trial
 
