@@ -40,8 +40,9 @@ __all__ = ["Study", "create_study", "load_study", "delete_study", "list_studies"
 #: The sampler of a single-objective study that names none: Bayesian optimisation with a GP, which
 #: reached lower regret than Optuna's TPE on most problems of ``hpo bench samplers``.
 DEFAULT_SAMPLER = "gp"
-#: The sampler of a study with several objectives that names none (``gp`` handles one objective).
-DEFAULT_MULTI_OBJECTIVE_SAMPLER = "tpe"
+#: The sampler of a study with several objectives that names none: Bayesian optimisation with a GP
+#: and qLogNoisyExpectedHypervolumeImprovement (the ``gp`` sampler's acquisition for several objectives).
+DEFAULT_MULTI_OBJECTIVE_SAMPLER = "gp"
 
 
 def default_sampler(n_objectives: int) -> str:
@@ -506,7 +507,7 @@ def create_study(
         constraints: ``{"memory_gb": ("<=", 16)}``.
         storage: a URL or a store; None means ``$HPO_STORAGE`` or ``sqlite:///hpo.db``.
         sampler: a name (see ``hpo.samplers.sampler_names()``), ``{"name", "options"}`` or a Sampler;
-            None: ``"gp"`` (Bayesian optimisation) for one objective, ``"tpe"`` for several.
+            None: ``"gp"`` (Bayesian optimisation: qLogNEI for one objective, qLogNEHVI for several).
         seed: makes the suggestions reproducible.
         load_if_exists: return the existing study of that name instead of failing.
         fidelity: the resource trials may get more or less of, e.g.

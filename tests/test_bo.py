@@ -16,7 +16,7 @@ from hpo.testing.sampler_suite import SamplerConformance
 
 
 class TestGPSampler(SamplerConformance):
-    supports_multi_objective = False
+    supports_multi_objective = True
     n_trials = 12
 
     @pytest.fixture
@@ -25,7 +25,7 @@ class TestGPSampler(SamplerConformance):
 
 
 class TestEnsembleSampler(SamplerConformance):
-    supports_multi_objective = False
+    supports_multi_objective = True
     n_trials = 10
 
     @pytest.fixture
@@ -136,7 +136,7 @@ def test_constraints_are_modelled(tmp_path) -> None:
 @pytest.mark.parametrize(
     "options, error, match",
     [
-        ({"acquisition": "ei"}, SamplerError, r"unknown acquisition 'ei'; valid acquisitions: \['kg', 'logei', 'mes', 'ucb'\]"),
+        ({"acquisition": "ei"}, SamplerError, r"unknown acquisition 'ei'; valid acquisitions: \['auto', 'kg', 'logei', 'mes', 'ucb', 'nehvi', 'parego'\]"),
         ({"num_restarts": 0}, SamplerError, "num_restarts >= 1"),
         ({"n_initial": -1}, SamplerError, "n_initial >= 1"),
         ({"beta": -1.0}, SamplerError, "0 <= beta < inf"),
@@ -158,10 +158,10 @@ def test_invalid_combinations() -> None:
         BOSampler(surrogate="svm")
 
 
-def test_multi_objective_study_is_refused_with_advice(tmp_path) -> None:
+def test_single_objective_acquisition_on_a_multi_objective_study_is_refused_with_advice(tmp_path) -> None:
     study = hpo.create_study(name="mo", space=BRANIN_SPACE, storage=f"sqlite:///{tmp_path}/mo.db",
                              objectives={"a": "minimize", "b": "minimize"},
-                             sampler=make_sampler("gp", n_initial=2), seed=0)
-    with pytest.raises(SamplerError, match="handles one objective.*nsga2"):
+                             sampler=make_sampler("gp", n_initial=2, acquisition="ucb"), seed=0)
+    with pytest.raises(SamplerError, match="'ucb' handles one objective.*'nehvi', 'parego'"):
         study.ask()
     assert study.trials == []  # nothing was started

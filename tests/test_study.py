@@ -600,7 +600,7 @@ def test_load_study_rebuilds_the_sampler(sqlite_url: str) -> None:
     assert default.settings["sampler"]["name"] == "gp" == hpo.study.DEFAULT_SAMPLER
     _study(sqlite_url, name="default-mo", sampler=None, objectives={"a": "minimize", "b": "maximize"})
     default_mo = hpo.load_study("default-mo", sqlite_url)
-    assert isinstance(default_mo.sampler, OptunaSampler) and default_mo.sampler.algorithm == "tpe"
+    assert isinstance(default_mo.sampler, BOSampler) and default_mo.sampler.resolved_acquisition(2) == "nehvi"
     assert default_mo.settings["sampler"]["name"] == hpo.study.DEFAULT_MULTI_OBJECTIVE_SAMPLER
     # an explicit sampler wins
     assert isinstance(hpo.load_study("tpe", sqlite_url, sampler="sobol").sampler, SobolSampler)

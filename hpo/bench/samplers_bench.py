@@ -27,7 +27,7 @@ import statistics
 import tempfile
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,6 +144,8 @@ class RunResult:
     error: str | None = None
     #: The machine the study ran on ("N cores, processor"): a resumed run may combine machines.
     host: str = ""
+    #: Anything else a suite records per study (JSON-serialisable), e.g. the final Pareto front.
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -315,12 +317,16 @@ def load_runs_log(path: Path, plan: BenchPlan) -> list[RunResult]:
     return list(found.values())
 
 
-def run_studies(plan: BenchPlan, workdir: Path, progress: bool = True, log: Path | None = None) -> list[RunResult]:
+def run_studies(plan: BenchPlan, workdir: Path, progress: bool = True, log: Path | None = None,
+                run_job: Callable[[_Job], RunResult] | None = None,
+                order: Callable[[_Job], Any] | None = None, desc: str = "bench samplers") -> list[RunResult]:
     """Every (problem, sampler, seed) study of the plan, on a pool of ``plan.processes``.
 
     With ``log``, each finished study is appended to that JSON-lines file as it
     ends, and the studies already in it are not run again: an interrupted
-    benchmark resumes where it stopped.
+    benchmark resumes where it stopped. ``run_job`` (a module-level function, so
+    worker processes can import it; default: a single-objective study) runs one
+    study; ``order`` sorts the jobs (default: the most expensive first).
     """
     from tqdm.auto import tqdm
 
@@ -333,15 +339,15 @@ def run_studies(plan: BenchPlan, workdir: Path, progress: bool = True, log: Path
         for seed in plan.seeds
         if (p, s, seed) not in done
     ]
-    jobs.sort(key=_cost, reverse=True)
+    jobs.sort(key=order or (lambda job: -_cost(job)))
     ctx = mp.get_context("spawn")
     with _single_threaded_env():
         pool = ctx.Pool(max(1, min(plan.processes, len(jobs) or 1)), initializer=_init_worker)
     finished = 0
     try:
-        with tqdm(total=len(jobs) + len(done), initial=len(done), desc="bench samplers", unit="run",
+        with tqdm(total=len(jobs) + len(done), initial=len(done), desc=desc, unit="run",
                   disable=not progress) as bar:
-            for result in pool.imap_unordered(_run_job, jobs):
+            for result in pool.imap_unordered(run_job or _run_job, jobs):
                 results.append(result)
                 finished += 1
                 if log is not None:

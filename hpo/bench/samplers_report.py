@@ -143,40 +143,15 @@ def _short_error(error: str) -> str:
 
 
 def _plot(result: BenchResult, curves: dict[tuple[str, str], np.ndarray], path: Path) -> None:
-    import matplotlib
+    from hpo.bench.plots import plot_bands
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    problems = list(result.problems)
-    ncols = min(3, len(problems))
-    nrows = math.ceil(len(problems) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.4 * nrows), squeeze=False)
-    for ax, problem in zip(axes.flat, problems):
-        info = result.problems[problem]
-        for i, sampler in enumerate(result.plan.samplers):
-            curve = curves.get((problem, sampler))
-            if curve is None:
-                continue
-            x = np.arange(1, curve.shape[1] + 1)
-            q25, med, q75 = (10.0 ** np.nanpercentile(curve, q, axis=0) for q in (25, 50, 75))
-            color = _COLORS.get(sampler, f"C{i % 10}")
-            ax.plot(x, med, color=color, label=sampler, lw=1.6)
-            ax.fill_between(x, q25, q75, color=color, alpha=0.18, lw=0)
-        ax.set_yscale("log")
-        ax.set_title(f"{problem} ({info.dim}-D)" + ("" if info.optimum is not None else " *"), fontsize=10)
-        ax.set_xlabel("evaluations", fontsize=8)
-        ax.set_ylabel("simple regret", fontsize=8)
-        ax.tick_params(labelsize=7)
-        ax.grid(alpha=0.3, which="both", lw=0.4)
-    for ax in list(axes.flat)[len(problems):]:
-        ax.set_visible(False)
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=9, frameon=False)
-    fig.suptitle("Simple regret: median over seeds, band = quartiles (* regret vs best value seen in the run)", fontsize=11)
-    fig.tight_layout(rect=(0, 0.05, 1, 0.96))
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    panels = [
+        (f"{problem} ({info.dim}-D)" + ("" if info.optimum is not None else " *"),
+         {s: curves[(problem, s)] for s in result.plan.samplers if (problem, s) in curves})
+        for problem, info in result.problems.items()
+    ]
+    plot_bands(panels, result.plan.samplers, _COLORS, "simple regret",
+               "Simple regret: median over seeds, band = quartiles (* regret vs best value seen in the run)", path)
 
 
 def _header(result: BenchResult) -> list[str]:

@@ -1,6 +1,7 @@
 """Bayesian optimisation: a surrogate (``hpo.surrogates``) plus a BoTorch acquisition.
 
-Registered as ``"gp"`` and ``"ensemble"`` (``make_sampler("gp", acquisition="ucb")``).
+Registered as ``"gp"`` and ``"ensemble"`` (``make_sampler("gp", acquisition="ucb")``). The
+default sampler of studies with one objective (qLogNEI) and with several (qLogNEHVI).
 
 Per suggestion of trial ``number``:
 
@@ -12,12 +13,17 @@ Per suggestion of trial ``number``:
    cube (``space.encoder(onehot=False)``; inactive parameters are imputed as 0.5)
    on ``device`` in double precision. BoTorch maximises, so the outcome is the
    negated minimisation-signed loss, power-warped (Yeo-Johnson, strictly
-   increasing; ``output_warping="none"`` turns it off); each outcome
-   constraint adds an output (not warped: its bound stays meaningful).
-3. The surrogate is fitted and the acquisition (``"logei"``: qLogNoisyExpectedImprovement,
-   ``"ucb"``: qUpperConfidenceBound, ``"kg"``: qKnowledgeGradient, ``"mes"``:
-   qMaxValueEntropy over a Sobol candidate set) is built with the pending
-   trials as ``X_pending``, so parallel workers get different points.
+   increasing; ``output_warping="none"`` turns it off), one output per
+   objective; each outcome constraint adds an output (not warped: its bound
+   stays meaningful).
+3. The surrogate is fitted and the acquisition (one objective: ``"logei"``:
+   qLogNoisyExpectedImprovement, ``"ucb"``: qUpperConfidenceBound, ``"kg"``:
+   qKnowledgeGradient, ``"mes"``: qMaxValueEntropy over a Sobol candidate set;
+   several objectives: ``"nehvi"``: qLogNoisyExpectedHypervolumeImprovement,
+   ``"parego"``: qLogNEI on a random Chebyshev scalarisation, see
+   :mod:`hpo.samplers.mo_acquisition`; ``"auto"`` picks ``"logei"`` or
+   ``"nehvi"``) is built with the pending trials as ``X_pending``, so parallel
+   workers get different points.
 4. Optimisation over the unit cube: ``optimize_acqf`` when every column is
    continuous; otherwise categorical columns and integer columns with at most
    20 grid values are discrete: all combinations are enumerated with
@@ -37,8 +43,14 @@ start makes suggestions depend on the sampler's previous fits, so a study
 resumed in a fresh process may differ slightly from an uninterrupted run.
 
 Outcome constraints (``value <= bound`` / ``>= bound``) are modelled as extra
-outputs and passed as BoTorch ``constraints`` (feasibility-weighted
-qLogNEI); only ``acquisition="logei"`` supports them. One objective only.
+outputs and passed as BoTorch ``constraints`` (the acquisition is weighted by
+the probability of feasibility); ``"logei"``, ``"nehvi"`` and ``"parego"``
+support them.
+
+Several objectives: the hypervolume's reference point is ``ref_point`` (objective
+name -> value in the objective's own units) where given, else inferred from the
+data (the observed feasible front's nadir minus 10% of its range, in the model's
+space).
 """
 
 from __future__ import annotations
@@ -53,6 +65,7 @@ import numpy as np
 from hpo.errors import SamplerError
 from hpo.records import Constraint, FrozenTrial
 from hpo.samplers.base import Sampler, SamplingContext, trial_rng
+from hpo.samplers.mo_acquisition import MO_ACQUISITIONS
 from hpo.samplers.simple import SobolSampler
 from hpo.samplers.warping import OUTPUT_WARPINGS, power_warp
 
@@ -72,6 +85,8 @@ ACQUISITIONS: dict[str, str] = {
     "mes": "qMaxValueEntropy",
 }
 _NEEDS_FANTASIES = ("kg", "mes")
+_CONSTRAINED = ("logei", "nehvi", "parego")
+_ALL_ACQUISITIONS = ["auto", *sorted(ACQUISITIONS), *sorted(MO_ACQUISITIONS)]
 _MAX_DISCRETE_VALUES = 20  # integer columns with more grid values are relaxed (BoTorch's MAX_DISCRETE_VALUES)
 _MAX_ENUMERATED = 10  # BoTorch's ALTERNATING_OPTIMIZER_THRESHOLD
 _MIN_COMPLETED = 2
@@ -96,7 +111,9 @@ class BOSampler(Sampler):
     Args:
         surrogate: ``"gp"``, ``"ensemble"``, a ``{"name", "options"}`` mapping or a
             :class:`~hpo.surrogates.Surrogate` instance.
-        acquisition: ``"logei"`` (default), ``"ucb"``, ``"kg"`` or ``"mes"``.
+        acquisition: ``"auto"`` (default: ``"logei"`` for one objective, ``"nehvi"`` for
+            several); one objective: ``"logei"``, ``"ucb"``, ``"kg"`` or ``"mes"``;
+            several objectives: ``"nehvi"`` or ``"parego"``.
         n_initial: Sobol trials before the model is used (None: ``max(5, 2 * d)``).
         surrogate_options: options for a surrogate given by name.
         num_restarts: restarts of the acquisition optimiser.
@@ -109,6 +126,9 @@ class BOSampler(Sampler):
             warped before the surrogate sees it (:mod:`hpo.samplers.warping`);
             ``"none"``: raw values (the surrogate standardises them).
         device: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``...
+        ref_point: several objectives: objective name -> reference value in the
+            objective's units (an upper bound of a minimised objective); objectives
+            left out (or None) get a reference inferred from the data.
     """
 
     name: ClassVar[str] = "bo"
@@ -118,7 +138,7 @@ class BOSampler(Sampler):
     def __init__(
         self,
         surrogate: Any = "gp",
-        acquisition: str = "logei",
+        acquisition: str = "auto",
         n_initial: int | None = None,
         *,
         surrogate_options: dict[str, Any] | None = None,
@@ -130,11 +150,12 @@ class BOSampler(Sampler):
         mes_candidates: int = 1000,
         output_warping: str = "power",
         device: str = "auto",
+        ref_point: dict[str, float] | None = None,
     ) -> None:
         from hpo.surrogates import make_surrogate
 
-        if acquisition not in ACQUISITIONS:
-            raise SamplerError(f"bo: unknown acquisition {acquisition!r}; valid acquisitions: {sorted(ACQUISITIONS)}")
+        if acquisition not in _ALL_ACQUISITIONS:
+            raise SamplerError(f"bo: unknown acquisition {acquisition!r}; valid acquisitions: {_ALL_ACQUISITIONS}")
         if surrogate_options is not None and not isinstance(surrogate_options, dict):
             raise SamplerError(f"bo: surrogate_options must be a dict, but got {surrogate_options!r}")
         self.surrogate: Surrogate = make_surrogate(surrogate, **(surrogate_options or {}))
@@ -156,7 +177,23 @@ class BOSampler(Sampler):
             raise SamplerError(f"bo: unknown output_warping {output_warping!r}; valid: {list(OUTPUT_WARPINGS)}")
         self.output_warping = output_warping
         self.device_name = self._check_device(device)
+        self.ref_point = self._check_ref_point(ref_point)
         self._sobol = SobolSampler()
+
+    @staticmethod
+    def _check_ref_point(ref_point: Any) -> dict[str, float | None] | None:
+        if ref_point is None:
+            return None
+        if not isinstance(ref_point, dict) or not all(isinstance(k, str) for k in ref_point):
+            raise SamplerError(f"bo: ref_point must be a dict objective name -> value, but got {ref_point!r}")
+        out: dict[str, float | None] = {}
+        for name, value in ref_point.items():
+            ok = value is None or (not isinstance(value, bool) and isinstance(value, (int, float))
+                                   and np.isfinite(value))
+            if not ok:
+                raise SamplerError(f"bo: ref_point[{name!r}] must be a finite number or None, but got {value!r}")
+            out[name] = None if value is None else float(value)
+        return out
 
     @staticmethod
     def _check_device(device: Any) -> str:
@@ -185,8 +222,14 @@ class BOSampler(Sampler):
             "acquisition": self.acquisition, "n_initial": self.n_initial, "num_restarts": self.num_restarts,
             "raw_samples": self.raw_samples, "mc_samples": self.mc_samples, "beta": self.beta,
             "num_fantasies": self.num_fantasies, "mes_candidates": self.mes_candidates,
-            "output_warping": self.output_warping, "device": self.device_name,
+            "output_warping": self.output_warping, "device": self.device_name, "ref_point": self.ref_point,
         }
+
+    def resolved_acquisition(self, n_objectives: int) -> str:
+        """The acquisition used for a study with ``n_objectives`` (``"auto"`` resolved)."""
+        if self.acquisition == "auto":
+            return "logei" if n_objectives == 1 else "nehvi"
+        return self.acquisition
 
     # -- suggestions ----------------------------------------------------------------
     def suggest(self, context: SamplingContext) -> dict[str, Any]:
@@ -211,14 +254,27 @@ class BOSampler(Sampler):
         return dataclasses.replace(context, number=number, rng=trial_rng(context.seed, number))
 
     def _check_context(self, context: SamplingContext) -> None:
-        if len(context.objectives) != 1:
-            names = [o.name for o in context.objectives]
-            raise SamplerError(f"bo: the BO sampler ('gp'/'ensemble') handles one objective, but the study has "
-                               f"{len(names)}: {names}; use sampler 'nsga2' or 'tpe' for multi-objective studies")
+        names = [o.name for o in context.objectives]
+        acquisition = self.resolved_acquisition(len(names))
+        if len(names) == 1 and acquisition in MO_ACQUISITIONS:
+            raise SamplerError(f"bo: acquisition {acquisition!r} is for several objectives, but the study has one "
+                               f"({names[0]!r}); valid acquisitions for one objective: {['auto', *sorted(ACQUISITIONS)]}")
+        if len(names) > 1:
+            if acquisition not in MO_ACQUISITIONS:
+                raise SamplerError(f"bo: acquisition {acquisition!r} handles one objective, but the study has "
+                                   f"{len(names)}: {names}; valid acquisitions for several objectives: "
+                                   f"{['auto', *sorted(MO_ACQUISITIONS)]}")
+            if not self.surrogate.supports_multi_output:
+                raise SamplerError(f"bo: several objectives need a multi-output surrogate, but "
+                                   f"{self.surrogate.name!r} has one output")
+        unknown = sorted(set(self.ref_point or {}) - set(names))
+        if unknown:
+            raise SamplerError(f"bo: ref_point names {unknown}, which are not objectives of the study; "
+                               f"valid names: {names}")
         if context.constraints:
-            if self.acquisition != "logei":
-                raise SamplerError(f"bo: outcome constraints {[c.name for c in context.constraints]} need "
-                                   f"acquisition='logei' (feasibility-weighted qLogNEI), but got {self.acquisition!r}")
+            if acquisition not in _CONSTRAINED:
+                raise SamplerError(f"bo: outcome constraints {[c.name for c in context.constraints]} need a "
+                                   f"feasibility-weighted acquisition {list(_CONSTRAINED)}, but got {acquisition!r}")
             if not self.surrogate.supports_multi_output:
                 raise SamplerError(f"bo: outcome constraints need a multi-output surrogate, but "
                                    f"{self.surrogate.name!r} has one output")
@@ -252,18 +308,23 @@ class BOSampler(Sampler):
         seed = self._seed(context)
         device, dtype = self.device, torch.float64
         X = torch.as_tensor(encoder.encode([t.params for t in trials]), dtype=dtype, device=device)  # n x d
-        objective = -context.losses(trials)[:, 0]  # n, maximised
-        columns = [(power_warp(objective) if self.output_warping == "power" else objective)[:, None]]  # n x 1
+        raw = -context.losses(trials)  # n x k, maximised
+        warped = np.column_stack([power_warp(c) if self.output_warping == "power" else c for c in raw.T])  # n x k
+        columns = [warped]
         if context.constraints:
             columns.append(np.array([[t.constraint_values[c.name] for c in context.constraints] for t in trials]))
-        Y = torch.as_tensor(np.hstack(columns), dtype=dtype, device=device)  # n x (1 + n_constraints)
+        Y = torch.as_tensor(np.hstack(columns), dtype=dtype, device=device)  # n x (k + n_constraints)
         X_pending = (torch.as_tensor(encoder.encode(pending), dtype=dtype, device=device) if pending else None)
         categorical = {j: len(context.space[encoder.columns[j].name].choices) for j in encoder.categorical_dims}
         try:
             with seeded(seed, device):
                 model = self.surrogate.fit(X, Y, categorical=categorical, seed=seed)
-                acqf = self._acquisition(model, X, X_pending, context.constraints, seed)
-                candidates = self._optimize(acqf, encoder, q)  # q x d
+                if len(context.objectives) > 1:
+                    candidates = self._multi_objective(context, model, X, Y, raw, warped, trials, X_pending,
+                                                       encoder, q, seed)
+                else:
+                    acqf = self._acquisition(model, X, X_pending, context.constraints, seed)
+                    candidates = self._optimize(acqf, encoder, q)  # q x d
             configs = encoder.decode(candidates.detach().cpu().numpy())
         except (BotorchError, RuntimeError) as exc:
             warnings.warn(f"bo: the {self.surrogate.name!r} model step failed for trial {context.number} "
@@ -286,6 +347,46 @@ class BOSampler(Sampler):
         return out
 
     # -- acquisition ----------------------------------------------------------------
+    def _multi_objective(self, context: SamplingContext, model: Any, X: torch.Tensor, Y: torch.Tensor,
+                         raw: np.ndarray, warped: np.ndarray, trials: list[FrozenTrial],
+                         X_pending: torch.Tensor | None, encoder: SpaceEncoder, q: int, seed: int) -> torch.Tensor:
+        """``q x d`` candidates for several objectives (``Y``: ``n x (k + n_constraints)``, ``raw``/``warped``: ``n x k``)."""
+        import torch
+        from botorch.sampling import SobolQMCNormalSampler
+
+        from hpo.samplers import mo_acquisition as mo
+
+        k = raw.shape[1]
+        constraints = [_constraint_callable(k + j, c) for j, c in enumerate(context.constraints)]
+        X_baseline = self._baseline(model, X)
+        sampler = SobolQMCNormalSampler(sample_shape=torch.Size([self.mc_samples]), seed=seed)
+        Y_obj = Y[:, :k]
+        if self.resolved_acquisition(k) == "nehvi":
+            feasible = torch.as_tensor([t.is_feasible(context.constraints) for t in trials], device=Y.device)
+            given = None
+            if self.ref_point:  # the user's values, mapped like the data (negated, warped)
+                given = [None if self.ref_point.get(o.name) is None else
+                         mo.warp_value(raw[:, j], warped[:, j], -o.sign * self.ref_point[o.name])
+                         for j, o in enumerate(context.objectives)]
+            ref = mo.model_ref_point(Y_obj, feasible, given)
+            acqf = mo.nehvi(model, X_baseline, ref, k, Y.shape[-1], constraints, X_pending, sampler)
+            return self._optimize(acqf, encoder, q)
+        chosen: list[torch.Tensor] = []  # ParEGO: one weight vector per point of the batch
+        for i in range(q):
+            pending = [p for p in (X_pending, *chosen) if p is not None]
+            weights = mo.random_weights(k, seed + i, Y_obj)
+            acqf = mo.parego(model, X_baseline, Y_obj, weights, constraints,
+                             torch.cat(pending) if pending else None, sampler)
+            chosen.append(self._optimize(acqf, encoder, 1))
+        return torch.cat(chosen)
+
+    @staticmethod
+    def _baseline(model: Any, X: torch.Tensor) -> torch.Tensor:
+        """The observed inputs the model was fitted on (``n x d``; a GP may use a capped subset)."""
+        train = getattr(model, "train_inputs", None)
+        X_baseline = train[0] if train else X
+        return X_baseline.reshape(-1, X_baseline.shape[-2], X_baseline.shape[-1])[0]
+
     def _acquisition(self, model: Any, X: torch.Tensor, X_pending: torch.Tensor | None,
                      constraints: tuple[Constraint, ...], seed: int) -> Any:
         import torch
@@ -300,9 +401,7 @@ class BOSampler(Sampler):
 
         sampler = SobolQMCNormalSampler(sample_shape=torch.Size([self.mc_samples]), seed=seed)
         if self.acquisition == "logei":
-            train = getattr(model, "train_inputs", None)  # the GP's (possibly capped) training inputs
-            X_baseline = train[0] if train else X
-            X_baseline = X_baseline.reshape(-1, X_baseline.shape[-2], X_baseline.shape[-1])[0]
+            X_baseline = self._baseline(model, X)
             objective = GenericMCObjective(lambda Z, X=None: Z[..., 0]) if constraints else None
             return qLogNoisyExpectedImprovement(
                 model, X_baseline=X_baseline, sampler=sampler, objective=objective, X_pending=X_pending,

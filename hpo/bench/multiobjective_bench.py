@@ -1,0 +1,187 @@
+"""``hpo bench multiobjective``: hypervolume reached by multi-objective samplers, run side by side.
+
+Every (problem, method, seed) is a real hpo study (a SQLite file in a temporary
+directory, ``create_study(objectives=..., constraints=..., sampler=..., seed=...)``,
+``study.optimize``), run on the pool of :func:`hpo.bench.samplers_bench.run_studies`
+(one thread per worker process, ``--runs-log`` to resume). After the study, the
+hypervolume of its feasible front after each evaluation is computed with the
+problem's reference point (:func:`hpo.hypervolume.hypervolume_history`, the
+incremental history the dashboard shows) and stored with the final feasible
+front. Jobs run seed by seed (seed 0 of every problem and method first), so an
+interrupted run has whole seeds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import platform
+import tempfile
+import time
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hpo.bench.mo_problems import MO_PROBLEM_NAMES, MOProblemInfo, get_mo_problem
+from hpo.bench.samplers_bench import BenchPlan, RunResult, _Job, _processor_name, _timed, host_name, run_studies
+
+__all__ = ["METHODS", "BO_OPTIONS", "MOBenchResult", "make_mo_plan", "run_mo_benchmark", "hv_curves",
+           "best_known_hv", "QUICK_PROBLEMS"]
+
+#: Acquisition-optimisation settings of the BO methods in this benchmark (cheaper than the
+#: sampler's defaults: 8 restarts, 256 raw samples, 128 MC samples).
+BO_OPTIONS: dict[str, Any] = {"num_restarts": 4, "raw_samples": 128, "mc_samples": 32}
+#: Method name -> sampler spec (``create_study(sampler=...)``).
+METHODS: dict[str, dict[str, Any]] = {
+    "qlognehvi": {"name": "gp", "options": {"acquisition": "nehvi", **BO_OPTIONS}},
+    "parego": {"name": "gp", "options": {"acquisition": "parego", **BO_OPTIONS}},
+    "nsga2": {"name": "nsga2", "options": {"population_size": 20}},
+    "motpe": {"name": "tpe", "options": {}},
+    "random": {"name": "random", "options": {}},
+}
+QUICK_PROBLEMS = ("branin-currin", "c2dtlz2")
+QUICK_METHODS = ("qlognehvi", "parego", "nsga2", "random")
+#: log10 hypervolume differences are floored at this share of the best known hypervolume.
+REL_FLOOR = 1e-6
+
+
+@dataclass
+class MOBenchResult:
+    """Everything the report shows."""
+
+    plan: BenchPlan
+    problems: dict[str, MOProblemInfo]
+    runs: list[RunResult]
+    run_seconds: float = 0.0
+    machine: dict[str, Any] = field(default_factory=dict)
+
+
+def make_mo_plan(quick: bool = False, methods: Sequence[str] | None = None, problems: Sequence[str] | None = None,
+                 seeds: Sequence[int] | int | None = None, budget: int | None = None, processes: int = 1) -> BenchPlan:
+    """The full plan (5 problems x 5 methods x 10 seeds, 60 evaluations) or the quick one (2 x 4 x 1, 12).
+
+    Raises:
+        UnknownNameError: an unknown problem or method (the valid ones are listed).
+        ConfigError: ``processes`` or ``seeds`` below 1.
+    """
+    from hpo.errors import ConfigError, UnknownNameError
+
+    problems = tuple(problems or (QUICK_PROBLEMS if quick else MO_PROBLEM_NAMES))
+    for p in problems:
+        get_mo_problem(p)
+    methods = tuple(methods or (QUICK_METHODS if quick else METHODS))
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        raise UnknownNameError(f"bench multiobjective: unknown method(s) {unknown}; valid: {list(METHODS)}")
+    for key, value in (("processes", processes), ("seeds", seeds if isinstance(seeds, int) else None)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ConfigError(f"bench multiobjective: `{key} >= 1` must hold, but got {key}={value!r}")
+    if seeds is None:
+        seeds = 1 if quick else 10
+    seed_list = tuple(range(seeds)) if isinstance(seeds, int) else tuple(seeds)
+    budget = budget or (12 if quick else None)
+    return BenchPlan(problems=problems, samplers=methods, seeds=seed_list,
+                     budgets={p: budget or get_mo_problem(p).budget for p in problems},
+                     timing_sizes=(), processes=processes, quick=quick)
+
+
+def _order(job: _Job) -> tuple[int, int, int]:
+    """Seed by seed; within a seed, the expensive BO studies first."""
+    return (job.seed, 0 if METHODS[job.sampler]["name"] == "gp" else 1, MO_PROBLEM_NAMES.index(job.problem))
+
+
+def run_mo_job(job: _Job) -> RunResult:
+    """One study to its budget: hypervolume after each evaluation, and the final feasible front."""
+    import hpo
+    from hpo.hypervolume import hypervolume_history
+
+    problem = get_mo_problem(job.problem)
+    name = f"{job.problem}-{job.sampler}-{job.seed}"
+    path = Path(job.workdir) / f"{name}.db"
+    values: list[float] = []
+    extra: dict[str, Any] = {}
+    timer = None
+    error = None
+    start = time.perf_counter()
+    study = None
+    try:
+        study = hpo.create_study(name=name, space=problem.space, storage=f"sqlite:///{path}",
+                                 objectives={o: "minimize" for o in problem.objectives},
+                                 constraints=problem.constraints or None, sampler=METHODS[job.sampler], seed=job.seed)
+        timer = _timed(study.sampler)
+        study.sampler = timer
+        study.optimize(lambda trial: problem.evaluate(trial.params), n_trials=job.budget, show_progress_bar=False)
+        history = hypervolume_history(study, ref_point=list(problem.ref_point))
+        by_number = dict(zip(history.numbers, history.values))
+        hv = 0.0
+        for t in sorted(study.trials, key=lambda t: t.number):  # one worker: finishing order = number order
+            hv = by_number.get(t.number, hv)
+            values.append(hv)
+        front = study.pareto_front()
+        extra["front"] = [[t.values[o] for o in problem.objectives] for t in front]
+        extra["feasible"] = sum(t.is_feasible(study.constraints) for t in study.trials if t.values)
+    except Exception:
+        error = traceback.format_exc(limit=5)
+    finally:
+        if study is not None:
+            with contextlib.suppress(Exception):
+                study.store.close()
+        with contextlib.suppress(OSError):
+            for p in path.parent.glob(path.name + "*"):
+                p.unlink()
+    return RunResult(problem=job.problem, sampler=job.sampler, seed=job.seed, values=values,
+                     suggest_seconds=list(timer.seconds) if timer else [], wall_seconds=time.perf_counter() - start,
+                     error=error, host=host_name(), extra=extra)
+
+
+def run_mo_benchmark(plan: BenchPlan, progress: bool = True, runs_log: Path | None = None) -> MOBenchResult:
+    """Run the studies (resuming from ``runs_log`` when given); return everything measured."""
+    infos = {p: get_mo_problem(p).info(plan.budgets[p]) for p in plan.problems}
+    with tempfile.TemporaryDirectory(prefix="hpo-bench-mo-") as tmp:
+        start = time.perf_counter()
+        runs = run_studies(plan, Path(tmp), progress=progress, log=runs_log, run_job=run_mo_job, order=_order,
+                           desc="bench multiobjective")
+        run_seconds = time.perf_counter() - start
+    machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "processor": _processor_name(),
+               "load_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
+    return MOBenchResult(plan, infos, runs, run_seconds, machine)
+
+
+# -- hypervolume curves ---------------------------------------------------------------------
+def best_known_hv(result: MOBenchResult) -> dict[str, float]:
+    """Per problem: BoTorch's best known hypervolume, or (tuning task) that of the union of all final fronts."""
+    from hpo.hypervolume import hypervolume
+
+    out: dict[str, float] = {}
+    for name, info in result.problems.items():
+        if info.max_hv is not None:
+            out[name] = info.max_hv
+            continue
+        points = [p for r in result.runs if r.problem == name and r.error is None for p in r.extra.get("front", [])]
+        out[name] = hypervolume(np.array(points), info.ref_point) if points else math.nan
+    return out
+
+
+def hv_curves(result: MOBenchResult) -> dict[tuple[str, str], np.ndarray]:
+    """``(problem, method) -> (seeds, budget)`` array of log10(best known HV - HV after n evaluations).
+
+    Differences are floored at ``REL_FLOOR`` times the best known hypervolume (also when a
+    run exceeds an approximate best known value); failed runs are left out.
+    """
+    best = best_known_hv(result)
+    curves: dict[tuple[str, str], list[np.ndarray]] = {}
+    for r in result.runs:
+        if r.error is not None or not r.values:
+            continue
+        info = result.problems[r.problem]
+        hv = np.asarray(r.values[: info.budget], dtype=float)
+        if len(hv) < info.budget:
+            hv = np.concatenate([hv, np.full(info.budget - len(hv), hv[-1])])
+        floor = REL_FLOOR * best[r.problem]
+        curves.setdefault((r.problem, r.sampler), []).append(np.log10(np.maximum(best[r.problem] - hv, floor)))
+    return {k: np.vstack(v) for k, v in curves.items()}

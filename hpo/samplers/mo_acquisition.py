@@ -1,0 +1,131 @@
+"""Multi-objective acquisitions of the BO sampler (BoTorch's, assembled here).
+
+The model's outputs are ``k`` objectives (maximised, BoTorch's convention: the
+negated, possibly warped losses) followed by the outcome constraints. Two
+acquisitions:
+
+* ``"nehvi"``: :class:`~botorch.acquisition.multi_objective.logei.qLogNoisyExpectedHypervolumeImprovement`
+  (Daulton et al., 2021; Ament et al., 2023) over the objective outputs, with a
+  reference point (:func:`model_ref_point`), the observed points as the noisy
+  baseline (pruned to those likely on the front) and the pending points as
+  ``X_pending``.
+* ``"parego"``: ParEGO (Knowles, 2006) in BoTorch's form: a random weight vector
+  drawn uniformly from the simplex (seeded per suggestion), the augmented
+  Chebyshev scalarisation of the objectives normalised by the observed range
+  (:func:`~botorch.utils.multi_objective.scalarization.get_chebyshev_scalarization`),
+  and :class:`~botorch.acquisition.logei.qLogNoisyExpectedImprovement` on it.
+  A batch of ``q`` points uses a different weight vector for each point.
+
+With outcome constraints both get BoTorch's ``constraints`` callables: the
+improvement of each MC sample is weighted by a smooth feasibility indicator, so
+the acquisition is weighted by the probability of feasibility.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["MO_ACQUISITIONS", "model_ref_point", "warp_value", "nehvi", "parego"]
+
+#: Acquisition names for studies with several objectives -> what they are.
+MO_ACQUISITIONS: dict[str, str] = {
+    "nehvi": "qLogNoisyExpectedHypervolumeImprovement",
+    "parego": "ParEGO: qLogNoisyExpectedImprovement on random Chebyshev scalarisations",
+}
+
+
+def warp_value(raw: np.ndarray, warped: np.ndarray, value: float) -> float:
+    """Map ``value`` through the monotone map ``raw -> warped`` given by observed pairs (shape ``(n,)``).
+
+    Piecewise linear between the observations; beyond them, linear with the slope of the
+    observed range (so a reference point outside the data stays outside, in proportion).
+    """
+    order = np.argsort(raw)
+    x, y = np.asarray(raw, dtype=float)[order], np.asarray(warped, dtype=float)[order]
+    x, idx = np.unique(x, return_index=True)
+    y = y[idx]
+    if len(x) == 1:
+        return float(y[0] + (value - x[0]))
+    slope = (y[-1] - y[0]) / (x[-1] - x[0])
+    if value < x[0]:
+        return float(y[0] + slope * (value - x[0]))
+    if value > x[-1]:
+        return float(y[-1] + slope * (value - x[-1]))
+    return float(np.interp(value, x, y))
+
+
+def model_ref_point(Y_obj: torch.Tensor, feasible: torch.Tensor, given: Sequence[float | None] | None = None) -> torch.Tensor:
+    """The reference point in the model's space (maximised objectives).
+
+    Args:
+        Y_obj: ``n x k`` observed objectives (maximised, model space).
+        feasible: ``n`` booleans (observed feasibility); all points are used when none is feasible.
+        given: per objective, a reference value already mapped to model space, or None
+            to infer that objective's value.
+
+    Returns:
+        ``k`` values: the given ones, and for the others BoTorch's
+        :func:`~botorch.utils.multi_objective.hypervolume.infer_reference_point` on the
+        observed (feasible) Pareto front: its nadir minus 10% of its range.
+    """
+    import torch
+    from botorch.utils.multi_objective.hypervolume import infer_reference_point
+    from botorch.utils.multi_objective.pareto import is_non_dominated
+
+    Y = Y_obj[feasible] if bool(feasible.any()) else Y_obj
+    pareto = Y[is_non_dominated(Y)]
+    inferred = infer_reference_point(pareto)
+    if given is None:
+        return inferred
+    return torch.stack([inferred[j] if g is None else torch.as_tensor(g).to(inferred)
+                        for j, g in enumerate(given)])
+
+
+def _objective(k: int, n_outputs: int) -> Any:
+    from botorch.acquisition.multi_objective.objective import IdentityMCMultiOutputObjective
+
+    return IdentityMCMultiOutputObjective(outcomes=list(range(k))) if n_outputs > k else None
+
+
+def nehvi(model: Any, X_baseline: torch.Tensor, ref_point: torch.Tensor, k: int, n_outputs: int,
+          constraints: list[Callable[[torch.Tensor], torch.Tensor]], X_pending: torch.Tensor | None,
+          sampler: Any) -> Any:
+    """qLogNEHVI over the first ``k`` of the model's ``n_outputs`` outputs (``X_baseline``: ``n x d``)."""
+    from botorch.acquisition.multi_objective.logei import qLogNoisyExpectedHypervolumeImprovement
+    from botorch.acquisition.cached_cholesky import supports_cache_root
+
+    return qLogNoisyExpectedHypervolumeImprovement(
+        model, ref_point=ref_point.tolist(), X_baseline=X_baseline, sampler=sampler,
+        objective=_objective(k, n_outputs), constraints=constraints or None, X_pending=X_pending,
+        prune_baseline=True, cache_root=supports_cache_root(model),
+    )
+
+
+def parego(model: Any, X_baseline: torch.Tensor, Y_obj: torch.Tensor, weights: torch.Tensor,
+           constraints: list[Callable[[torch.Tensor], torch.Tensor]], X_pending: torch.Tensor | None,
+           sampler: Any) -> Any:
+    """qLogNEI of the Chebyshev scalarisation with ``weights`` (``k``) of the objectives ``Y_obj`` (``n x k``)."""
+    from botorch.acquisition import qLogNoisyExpectedImprovement
+    from botorch.acquisition.objective import GenericMCObjective
+    from botorch.utils.multi_objective.scalarization import get_chebyshev_scalarization
+
+    k = Y_obj.shape[-1]
+    scalarize = get_chebyshev_scalarization(weights=weights, Y=Y_obj)
+    objective = GenericMCObjective(lambda Z, X=None: scalarize(Z[..., :k]))
+    return qLogNoisyExpectedImprovement(
+        model, X_baseline=X_baseline, sampler=sampler, objective=objective, X_pending=X_pending,
+        constraints=constraints or None, prune_baseline=True,
+    )
+
+
+def random_weights(k: int, seed: int, like: torch.Tensor) -> torch.Tensor:
+    """``k`` weights drawn uniformly from the simplex (seeded)."""
+    from botorch.utils.sampling import sample_simplex
+
+    return sample_simplex(k, n=1, seed=seed, dtype=like.dtype, device=like.device)[0]
