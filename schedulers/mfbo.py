@@ -259,6 +259,7 @@ class MultiFidelityBOSampler(Sampler):
 
     def fit_model(self, X: torch.Tensor, Y: torch.Tensor) -> Any:
         """A fitted ``SingleTaskMultiFidelityGP`` on ``X``: ``n x (d + 1)``, ``Y``: ``n x 1``."""
+        from botorch.exceptions.errors import ModelFittingError
         from botorch.fit import fit_gpytorch_mll
         from botorch.models import SingleTaskMultiFidelityGP
         from botorch.models.transforms.outcome import Standardize
@@ -274,7 +275,12 @@ class MultiFidelityBOSampler(Sampler):
         elif self.kernel == "downsampling":
             kwargs = {"linear_truncated": False, "data_fidelities": [column]}
         model = SingleTaskMultiFidelityGP(X, Y, outcome_transform=Standardize(m=1), **kwargs)
-        fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+        try:
+            fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+        except ModelFittingError:  # every attempt failed: BoTorch restored the initial (prior) hyperparameters
+            warnings.warn(f"mfbo: fitting the GP on {X.shape[0]} trials failed; using its initial "
+                          f"hyperparameters", stacklevel=2)
+        model.eval()
         return model
 
     def cost_model(self, context: SamplingContext, dim: int) -> DeterministicModel:
@@ -314,7 +320,7 @@ class MultiFidelityBOSampler(Sampler):
 
     def _model_point(self, context: SamplingContext, fidelity: Fidelity, trials: list[FrozenTrial],
                      d: int) -> np.ndarray:
-        from botorch.exceptions.errors import BotorchError
+        from botorch.exceptions.errors import BotorchError, ModelFittingError
 
         from hpo.surrogates.base import seeded
 
@@ -332,7 +338,7 @@ class MultiFidelityBOSampler(Sampler):
                 acqf = self._acquisition(context, model, d, X_pending, seed)
                 point = self._optimize(acqf, d)
             return point.detach().cpu().numpy().reshape(-1)
-        except (BotorchError, RuntimeError, ValueError) as exc:
+        except (BotorchError, ModelFittingError, RuntimeError, ValueError) as exc:
             warnings.warn(f"mfbo: the model step failed for trial {context.number} ({type(exc).__name__}: {exc}); "
                           f"suggesting a random configuration and budget instead", stacklevel=3)
             return trial_rng(context.seed, context.number, salt=1).random(d + 1)
@@ -359,17 +365,25 @@ class MultiFidelityBOSampler(Sampler):
         return qMultiFidelityMaxValueEntropy(model, candidate_set=candidates, num_fantasies=self.num_fantasies,
                                              X_pending=X_pending, cost_aware_utility=utility, project=project)
 
-    def _target_mean_max(self, model: Any, d: int) -> torch.Tensor:
+    def _target_mean_max(self, model: Any, d: int, starts: torch.Tensor | None = None) -> torch.Tensor:
         """The maximum of the posterior mean at the target fidelity (KG's ``current_value``)."""
+        return self._target_mean_argmax(model, d, starts)[1]
+
+    def _target_mean_argmax(self, model: Any, d: int, starts: torch.Tensor | None = None
+                            ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x, mean)``: the configuration (``1 x d``) maximising the posterior mean at the target
+        fidelity, from random restarts or from ``starts`` (``r x d``)."""
         from botorch.acquisition import PosteriorMean
         from botorch.acquisition.fixed_feature import FixedFeatureAcquisitionFunction
         from botorch.optim import optimize_acqf
 
         acqf = FixedFeatureAcquisitionFunction(PosteriorMean(model), d=d + 1, columns=[d], values=[1.0])
         bounds = torch.tensor([[0.0] * d, [1.0] * d], dtype=_DTYPE)
-        _, value = optimize_acqf(acqf, bounds, q=1, num_restarts=self.num_restarts, raw_samples=self.raw_samples,
+        initial = None if starts is None else starts.unsqueeze(-2)  # r x 1 x d
+        x, value = optimize_acqf(acqf, bounds, q=1, num_restarts=self.num_restarts if initial is None else len(starts),
+                                 raw_samples=self.raw_samples, batch_initial_conditions=initial,
                                  options={"batch_limit": 16, "maxiter": self.maxiter})
-        return value
+        return x, value
 
     def _optimize(self, acqf: Any, d: int) -> torch.Tensor:
         """The maximiser (``1 x (d + 1)``) over the unit box of configuration and fidelity."""
@@ -395,12 +409,16 @@ class MultiFidelityBOSampler(Sampler):
         return context.space.validate(config)
 
     # -- recommendation --------------------------------------------------------------------
-    def recommend(self, context: SamplingContext) -> dict[str, Any]:
+    def recommend(self, context: SamplingContext, evaluated_only: bool = False) -> dict[str, Any]:
         """The configuration to deploy, judged at the target fidelity.
 
-        With enough data, the evaluated configuration whose posterior mean at the target
-        fidelity is highest (a configuration seen only at cheap budgets qualifies); before
-        that (or if the fit fails) the best trial among those at the highest budget evaluated.
+        With enough data (three completed trials), the configuration with the highest
+        posterior mean at the target fidelity: the evaluated configurations are scored at
+        the target (one seen only at cheap budgets qualifies), and unless ``evaluated_only``
+        the posterior mean is also maximised from the best of them (as BoTorch's
+        multi-fidelity tutorial recommends), which may give a configuration not evaluated
+        yet. Before that (or if the fit fails): the best trial among those at the highest
+        budget evaluated.
 
         Raises:
             SamplerError: no trial has completed.
@@ -412,25 +430,33 @@ class MultiFidelityBOSampler(Sampler):
         units = np.array([self._unit(t, fidelity) for t in trials])
         losses = context.losses(trials)[:, 0]
         top = np.flatnonzero(units >= units.max() - 1e-12)
-        fallback = trials[int(top[np.argmin(losses[top])])].params
+        fallback = dict(trials[int(top[np.argmin(losses[top])])].params)
         if len(trials) < _MIN_COMPLETED:
-            return dict(fallback)
-        from botorch.exceptions.errors import BotorchError
+            return fallback
+        from botorch.exceptions.errors import BotorchError, ModelFittingError
 
         from hpo.surrogates.base import seeded
 
         X, Y = self._data(context, fidelity, trials)
         X_target = X.clone()
         X_target[:, -1] = 1.0  # every evaluated configuration at the target fidelity
+        encoder = context.space.encoder(onehot=False)
         try:
             with seeded(self._seed(context, salt=0x5EC)), warnings.catch_warnings():
                 warnings.simplefilter("ignore", category=UserWarning)
                 model = self.fit_model(X, Y)
                 with torch.no_grad():
                     mean = model.posterior(X_target).mean.reshape(-1)  # (n,)
-        except (BotorchError, RuntimeError, ValueError):
-            return dict(fallback)
-        return dict(trials[int(torch.argmax(mean))].params)
+                best = dict(trials[int(torch.argmax(mean))].params)
+                if evaluated_only or encoder.dim == 0:
+                    return best
+                starts = X[torch.argsort(mean, descending=True)[: self.num_restarts], :-1]  # r x d
+                x, value = self._target_mean_argmax(model, encoder.dim, starts)
+        except (BotorchError, ModelFittingError, RuntimeError, ValueError):
+            return fallback
+        if float(value) <= float(mean.max()):
+            return best
+        return encoder.decode(x.detach().cpu().numpy())[0]
 
 
 def make_mfbo_sampler(**options: Any) -> MultiFidelityBOSampler:
