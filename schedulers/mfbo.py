@@ -195,11 +195,11 @@ class MultiFidelityBOSampler(Sampler):
         *,
         fixed_cost: float = 0.1,
         n_initial: int | None = None,
-        num_restarts: int = 4,
-        raw_samples: int = 128,
-        num_fantasies: int = 16,
-        mes_candidates: int = 1000,
-        maxiter: int = 50,
+        num_restarts: int = 3,
+        raw_samples: int = 64,
+        num_fantasies: int = 8,
+        mes_candidates: int = 500,
+        maxiter: int = 30,
     ) -> None:
         self.acquisition = _choice("acquisition", acquisition, list(ACQUISITIONS))
         self.kernel = _choice("kernel", kernel, KERNELS)
