@@ -233,6 +233,24 @@ def test_default_sampler_of_several_objectives_is_qlognehvi(tmp_path: Path) -> N
     assert hpo.study.default_sampler(2) == hpo.study.DEFAULT_MULTI_OBJECTIVE_SAMPLER == "gp"
 
 
+@pytest.mark.parametrize("objectives, acquisition, built", [
+    ("minimize", "auto", "qLogNoisyExpectedImprovement"),
+    ({"loss": "minimize", "acc": "maximize"}, "auto", "qLogNoisyExpectedHypervolumeImprovement"),
+    ({"loss": "minimize", "acc": "maximize"}, "parego", "qLogNoisyExpectedImprovement"),
+])
+def test_the_acquisition_built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, objectives: Any, acquisition: str,
+                               built: str) -> None:
+    study = _study(tmp_path, objectives=objectives, sampler=make_sampler("gp", acquisition=acquisition, **FAST))
+    single = isinstance(objectives, str)
+    study.optimize(lambda t: t["x1"] if single else _two_objectives(t), n_trials=4, show_progress_bar=False)
+    seen: list[str] = []
+    optimize = BOSampler._optimize
+    monkeypatch.setattr(BOSampler, "_optimize",
+                        lambda self, acqf, *args: seen.append(type(acqf).__name__) or optimize(self, acqf, *args))
+    study.ask()
+    assert seen == [built]
+
+
 def test_user_reference_point_is_used_and_mapped_like_the_data() -> None:
     import torch
 

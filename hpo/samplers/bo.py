@@ -400,7 +400,8 @@ class BOSampler(Sampler):
         from botorch.sampling import SobolQMCNormalSampler
 
         sampler = SobolQMCNormalSampler(sample_shape=torch.Size([self.mc_samples]), seed=seed)
-        if self.acquisition == "logei":
+        acquisition = self.resolved_acquisition(1)
+        if acquisition == "logei":
             X_baseline = self._baseline(model, X)
             objective = GenericMCObjective(lambda Z, X=None: Z[..., 0]) if constraints else None
             return qLogNoisyExpectedImprovement(
@@ -408,9 +409,9 @@ class BOSampler(Sampler):
                 constraints=[_constraint_callable(j + 1, c) for j, c in enumerate(constraints)] or None,
                 prune_baseline=True,
             )
-        if self.acquisition == "ucb":
+        if acquisition == "ucb":
             return qUpperConfidenceBound(model, beta=self.beta, sampler=sampler, X_pending=X_pending)
-        if self.acquisition == "kg":
+        if acquisition == "kg":
             fantasy_sampler = SobolQMCNormalSampler(sample_shape=torch.Size([self.num_fantasies]), seed=seed)
             return qKnowledgeGradient(model, num_fantasies=self.num_fantasies, sampler=fantasy_sampler,
                                       X_pending=X_pending)
