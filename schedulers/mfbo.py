@@ -81,7 +81,7 @@ __all__ = [
     "make_mfbo_sampler",
 ]
 
-#: kernel option -> keyword arguments of ``SingleTaskMultiFidelityGP`` (``d`` = fidelity column).
+#: kernel options (``SingleTaskMultiFidelityGP``: linear-truncated, exponential-decay or downsampling kernel).
 KERNELS: tuple[str, ...] = ("linear_truncated", "exp_decay", "downsampling")
 #: acquisition option -> BoTorch class.
 ACQUISITIONS: dict[str, str] = {"kg": "qMultiFidelityKnowledgeGradient", "mes": "qMultiFidelityMaxValueEntropy"}
