@@ -141,16 +141,6 @@ def _not_dominated_by(points: np.ndarray, front: np.ndarray) -> np.ndarray:
     return keep
 
 
-def _merge_front(front: np.ndarray, chunk: np.ndarray) -> np.ndarray:
-    """The non-dominated points of ``front`` (already non-dominated) and ``chunk`` together."""
-    survivors = chunk[_not_dominated_by(chunk, front)]
-    if len(survivors) == 0:
-        return front
-    survivors = survivors[non_dominated(survivors)]
-    front = front[_not_dominated_by(front, survivors)]
-    return np.vstack([front, survivors])
-
-
 def pareto_mask(done: pd.DataFrame, objectives: Sequence[Objective], block: int = 1000) -> pd.Series:
     """True for the trials no other one dominates (over the given objectives).
 
@@ -175,36 +165,37 @@ def pareto_mask(done: pd.DataFrame, objectives: Sequence[Objective], block: int 
     return pd.Series(keep, index=done.index)
 
 
-def hypervolume_history(done: pd.DataFrame, objectives: Sequence[Objective], n_points: int = 100) -> pd.DataFrame:
+def hypervolume_history(done: pd.DataFrame, objectives: Sequence[Objective], n_points: int = 100,
+                        cache_key: Any = None) -> pd.DataFrame:
     """Hypervolume of the feasible Pareto front after each of up to ``n_points`` checkpoints.
 
     Trials are taken in the order they finished. The reference point is the
     worst value of each objective over all completed trials plus 10% of its
-    range (so it is fixed for one call, but moves as new trials arrive).
-    Computed with Optuna's exact hypervolume (WFG algorithm).
+    range (:func:`hpo.hypervolume.infer_reference_point`; fixed for one call, but
+    moves as worse trials arrive). The history comes from
+    :func:`hpo.hypervolume.losses_hypervolume_history`: with ``cache_key`` (the
+    store and the study), a later call reuses the tracker of the earlier one and
+    only adds the trials that finished since (while the reference point stays).
 
     Returns columns ``trials`` (completed trials so far), ``number`` (the last
-    one's number) and ``hypervolume``.
+    one's number) and ``hypervolume``; ``attrs["ref_point"]`` holds the reference
+    point in the objectives' units.
     """
     if len(done) < 2:
         return pd.DataFrame({"trials": [], "number": [], "hypervolume": []})
-    from optuna._hypervolume import compute_hypervolume
+    from hpo.hypervolume import infer_reference_point, losses_hypervolume_history
 
     order = done.sort_values(["datetime_complete", "number"], na_position="last")
     losses = _losses(order, objectives)
-    worst, best = losses.max(axis=0), losses.min(axis=0)
-    ref = worst + 0.1 * np.where(worst > best, worst - best, 1.0)
+    ref = infer_reference_point(losses)
+    numbers = [int(n) for n in order["number"]]
+    key = None if cache_key is None else (cache_key, tuple(o.name for o in objectives))
+    _, values, _ = losses_hypervolume_history(numbers, losses, np.ones(len(numbers), dtype=bool), ref, key)
     cuts = np.unique(np.linspace(1, len(order), num=min(n_points, len(order))).astype(int))
-    front = np.empty((0, losses.shape[1]))
-    start, rows = 0, []
-    numbers = order["number"].to_numpy()
-    for cut in cuts:
-        chunk = losses[start:cut]
-        start = cut
-        front = np.unique(_merge_front(front, chunk), axis=0)
-        hv = float(compute_hypervolume(front, ref, assume_pareto=True))
-        rows.append((int(cut), int(numbers[cut - 1]), hv))
-    return pd.DataFrame(rows, columns=["trials", "number", "hypervolume"])
+    out = pd.DataFrame({"trials": cuts, "number": [numbers[c - 1] for c in cuts],
+                        "hypervolume": [values[c - 1] for c in cuts]})
+    out.attrs["ref_point"] = {o.name: float(o.sign * r) for o, r in zip(objectives, ref)}
+    return out
 
 
 def pick_curve_trials(frame: pd.DataFrame, counts: pd.Series, record: StudyRecord, objective: Objective,

@@ -51,7 +51,7 @@ def _importance(_done: pd.DataFrame, _record: StudyRecord, _objective: Objective
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _hypervolume(_done: pd.DataFrame, _objectives: tuple[Objective, ...], key: tuple[Any, ...]) -> pd.DataFrame:
-    return analysis.hypervolume_history(_done, _objectives)
+    return analysis.hypervolume_history(_done, _objectives, cache_key=key[:2])  # incremental across refreshes
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -249,9 +249,10 @@ def pareto_page(reader: DashboardReader, name: str) -> None:
     hv = _hypervolume(done, everything, (reader.url, name, tf.version[0]))
     if len(hv):
         _chart(figures.hypervolume_figure(hv, names), "hypervolume")
+        ref = ", ".join(f"{n} = {v:.4g}" for n, v in hv.attrs.get("ref_point", {}).items())
         st.caption("Hypervolume of the feasible Pareto front over all objectives, after each checkpoint (trials in "
-                   "the order they finished). Reference point: the worst value of each objective plus 10% of "
-                   "its range.")
+                   "the order they finished), computed incrementally (`hpo.hypervolume`). Reference point: the "
+                   f"worst value of each objective plus 10% of its range ({ref}).")
     table = done[analysis.pareto_mask(done, everything)] if len(names) != dims else done[front]
     st.subheader(f"Pareto-optimal trials ({len(table)})")
     st.dataframe(table.drop(columns=["error", "worker_id"]).head(TABLE_ROWS), hide_index=True,

@@ -47,6 +47,7 @@ __all__ = [
     "HypervolumeHistory",
     "hypervolume_history",
     "trials_hypervolume_history",
+    "losses_hypervolume_history",
 ]
 
 #: Margin of an inferred reference point, as a share of each objective's range (Ishibuchi et al., 2011).
@@ -224,23 +225,44 @@ def trials_hypervolume_history(
     ref_out = {n: float(v) for n, v in zip(names, ref * signs)}
     if not np.all(np.isfinite(ref)):  # inferred, and no feasible trial yet
         return HypervolumeHistory(ref_out, [t.number for t in done], [0.0] * len(done), [])
-    key = None if cache_key is None else (cache_key, tuple(names), constraints, tuple(ref.tolist()))
+    numbers, values, front = losses_hypervolume_history(
+        [t.number for t in done], losses, feasible, ref,
+        None if cache_key is None else (cache_key, tuple(names), constraints))
+    return HypervolumeHistory(ref_out, numbers, values, front)
+
+
+def losses_hypervolume_history(numbers: Sequence[int], losses: np.ndarray, feasible: Sequence[bool] | np.ndarray,
+                               ref_point: Sequence[float] | np.ndarray,
+                               cache_key: Any = None) -> tuple[list[int], list[float], list[int]]:
+    """Hypervolume after each point, in the given order; the numbers on the final front.
+
+    Args:
+        numbers: a distinct key per point (trial numbers), shape ``(n,)``.
+        losses: shape ``(n, k)``, minimised.
+        feasible: shape ``(n,)``; infeasible points add no volume.
+        ref_point: ``k`` losses.
+        cache_key: with it, the tracker of an earlier call with the same key and reference
+            point is reused: points whose number it has seen are skipped.
+
+    Returns:
+        ``(numbers, hypervolumes, front numbers)``, the first two of the same length.
+    """
+    ref = np.asarray(ref_point, dtype=float).reshape(-1)
+    key = None if cache_key is None else (cache_key, tuple(ref.tolist()))
     entry = _TRACKERS.get(key) if key is not None else None
     if entry is None:
         entry = _Entry(ref)
-    for t, loss, ok in zip(done, losses, feasible):
-        if t.number in entry.tracker.seen:
+    for number, loss, ok in zip(numbers, np.asarray(losses, dtype=float), feasible):
+        if number in entry.tracker.seen:
             continue
-        hv = entry.tracker.add(loss, feasible=bool(ok), key=t.number)
-        entry.numbers.append(t.number)
-        entry.values.append(hv)
+        entry.values.append(entry.tracker.add(loss, feasible=bool(ok), key=number))
+        entry.numbers.append(number)
     if key is not None:
         _TRACKERS[key] = entry
         _TRACKERS.move_to_end(key)
         while len(_TRACKERS) > _CACHE_SIZE:
             _TRACKERS.popitem(last=False)
-    return HypervolumeHistory(ref_out, list(entry.numbers), list(entry.values),
-                              sorted(k for k in entry.tracker.front_keys if k is not None))
+    return list(entry.numbers), list(entry.values), sorted(k for k in entry.tracker.front_keys if k is not None)
 
 
 def hypervolume_history(study: Study, ref_point: Mapping[str, float] | Sequence[float] | None = None) -> HypervolumeHistory:

@@ -325,3 +325,23 @@ def test_bench_problems_are_right() -> None:
     assert c2.constraints == {"slack": (">=", 0.0)} and "slack" in c2.evaluate({f"x{i}": 0.5 for i in range(6)})
     mlp = get_mo_problem("mlp-digits").evaluate({"width": 8, "layers": 1, "lr": 0.01})
     assert 0 <= mlp["error"] < 0.5 and mlp["log10_params"] == pytest.approx(math.log10(64 * 8 + 8 + 8 * 10 + 10))
+
+
+def test_dashboard_history_is_incremental_and_matches_scratch(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from hpo.dashboard import analysis
+
+    study = _study(tmp_path)
+    rng = np.random.default_rng(3)
+    for _ in range(40):
+        study.tell(study.ask(), {"loss": float(rng.uniform()), "acc": float(rng.uniform())})
+    done = study.trials_dataframe()
+    objectives = study.objectives
+    first = analysis.hypervolume_history(done.iloc[:20], objectives, cache_key=("url", "mo"))
+    later = analysis.hypervolume_history(done, objectives, n_points=40, cache_key=("url", "mo"))
+    scratch = analysis.hypervolume_history(done, objectives, n_points=40)
+    pd.testing.assert_frame_equal(later, scratch)
+    history = hypervolume_history(study, ref_point=later.attrs["ref_point"])
+    assert later["hypervolume"].tolist() == pytest.approx(history.values, rel=1e-12)
+    assert len(first) == 20
