@@ -13,13 +13,11 @@ interrupted run has whole seeds.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import platform
 import tempfile
 import time
-import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from hpo.bench.mo_problems import MO_PROBLEM_NAMES, MOProblemInfo, get_mo_problem
-from hpo.bench.samplers_bench import BenchPlan, RunResult, _Job, _processor_name, _timed, host_name, run_studies
+from hpo.bench.samplers_bench import BenchPlan, RunResult, _Job, _processor_name, run_studies, run_timed_study
 
 __all__ = ["METHODS", "BO_OPTIONS", "MOBenchResult", "make_mo_plan", "run_mo_benchmark", "hv_curves",
            "best_known_hv", "QUICK_PROBLEMS"]
@@ -101,42 +99,24 @@ def run_mo_job(job: _Job) -> RunResult:
     from hpo.hypervolume import hypervolume_history
 
     problem = get_mo_problem(job.problem)
-    name = f"{job.problem}-{job.sampler}-{job.seed}"
-    path = Path(job.workdir) / f"{name}.db"
-    values: list[float] = []
-    extra: dict[str, Any] = {}
-    timer = None
-    error = None
-    start = time.perf_counter()
-    study = None
-    try:
-        study = hpo.create_study(name=name, space=problem.space, storage=f"sqlite:///{path}",
-                                 objectives={o: "minimize" for o in problem.objectives},
-                                 constraints=problem.constraints or None, sampler=METHODS[job.sampler], seed=job.seed)
-        timer = _timed(study.sampler)
-        study.sampler = timer
-        study.optimize(lambda trial: problem.evaluate(trial.params), n_trials=job.budget, show_progress_bar=False)
+
+    def build(url: str, name: str) -> Any:
+        return hpo.create_study(name=name, space=problem.space, storage=url,
+                                objectives={o: "minimize" for o in problem.objectives},
+                                constraints=problem.constraints or None, sampler=METHODS[job.sampler], seed=job.seed)
+
+    def collect(study: Any) -> tuple[list[float], dict[str, Any]]:
         history = hypervolume_history(study, ref_point=list(problem.ref_point))
         by_number = dict(zip(history.numbers, history.values))
-        hv = 0.0
+        values, hv = [], 0.0
         for t in sorted(study.trials, key=lambda t: t.number):  # one worker: finishing order = number order
             hv = by_number.get(t.number, hv)
             values.append(hv)
-        front = study.pareto_front()
-        extra["front"] = [[t.values[o] for o in problem.objectives] for t in front]
-        extra["feasible"] = sum(t.is_feasible(study.constraints) for t in study.trials if t.values)
-    except Exception:
-        error = traceback.format_exc(limit=5)
-    finally:
-        if study is not None:
-            with contextlib.suppress(Exception):
-                study.store.close()
-        with contextlib.suppress(OSError):
-            for p in path.parent.glob(path.name + "*"):
-                p.unlink()
-    return RunResult(problem=job.problem, sampler=job.sampler, seed=job.seed, values=values,
-                     suggest_seconds=list(timer.seconds) if timer else [], wall_seconds=time.perf_counter() - start,
-                     error=error, host=host_name(), extra=extra)
+        front = [[t.values[o] for o in problem.objectives] for t in study.pareto_front()]
+        feasible = sum(t.is_feasible(study.constraints) for t in study.trials if t.values)
+        return values, {"front": front, "feasible": feasible}
+
+    return run_timed_study(job, build, lambda trial: problem.evaluate(trial.params), collect)
 
 
 def run_mo_benchmark(plan: BenchPlan, progress: bool = True, runs_log: Path | None = None) -> MOBenchResult:

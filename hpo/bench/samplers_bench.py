@@ -232,28 +232,30 @@ def _init_worker() -> None:
     threadpool_limits(1)
 
 
-def _run_job(job: _Job) -> RunResult:
-    """Run one study to its budget; failures come back as ``RunResult.error``."""
-    import hpo
-    from hpo.records import TrialState
+def run_timed_study(job: _Job, build: Callable[[str, str], Any], evaluate: Callable[[Any], Any],
+                    collect: Callable[[Any], tuple[list[float], dict[str, Any]]]) -> RunResult:
+    """Run one study of a job to its budget, timing the sampler; failures come back as ``RunResult.error``.
 
-    problem = get_problem(job.problem)
+    Args:
+        job: what to run.
+        build: ``(storage_url, study_name) -> Study`` (a SQLite file in ``job.workdir``, removed afterwards).
+        evaluate: the objective, ``trial -> values``.
+        collect: ``study -> (values, extra)`` for the result, once the budget is spent.
+    """
     name = f"{job.problem}-{job.sampler}-{job.seed}"
     path = Path(job.workdir) / f"{''.join(c if c.isalnum() or c in '-_.' else '_' for c in name)}.db"
     values: list[float] = []
+    extra: dict[str, Any] = {}
     timer: _TimedSampler | None = None
     error = None
     start = time.perf_counter()
     study = None
     try:
-        study = hpo.create_study(name=name, space=problem.space, storage=f"sqlite:///{path}", sampler=job.sampler, seed=job.seed)
+        study = build(f"sqlite:///{path}", name)
         timer = _timed(study.sampler)
         study.sampler = timer
-        study.optimize(lambda trial: problem.objective(trial.params), n_trials=job.budget, show_progress_bar=False)
-        key = study.objectives[0].name
-        for t in sorted(study.trials, key=lambda t: t.number):
-            ok = t.state is TrialState.COMPLETE and t.values
-            values.append(float(t.values[key]) if ok else math.nan)
+        study.optimize(evaluate, n_trials=job.budget, show_progress_bar=False)
+        values, extra = collect(study)
     except Exception:
         error = traceback.format_exc(limit=5)
     finally:
@@ -263,16 +265,28 @@ def _run_job(job: _Job) -> RunResult:
         with contextlib.suppress(OSError):
             for p in path.parent.glob(path.name + "*"):
                 p.unlink()
-    return RunResult(
-        problem=job.problem,
-        sampler=job.sampler,
-        seed=job.seed,
-        values=values,
-        suggest_seconds=list(timer.seconds) if timer else [],
-        wall_seconds=time.perf_counter() - start,
-        error=error,
-        host=host_name(),
-    )
+    return RunResult(problem=job.problem, sampler=job.sampler, seed=job.seed, values=values,
+                     suggest_seconds=list(timer.seconds) if timer else [], wall_seconds=time.perf_counter() - start,
+                     error=error, host=host_name(), extra=extra)
+
+
+def _run_job(job: _Job) -> RunResult:
+    """Run one single-objective study to its budget: its objective values in trial order (NaN: not COMPLETE)."""
+    import hpo
+    from hpo.records import TrialState
+
+    problem = get_problem(job.problem)
+
+    def collect(study: Any) -> tuple[list[float], dict[str, Any]]:
+        key = study.objectives[0].name
+        trials = sorted(study.trials, key=lambda t: t.number)
+        return [float(t.values[key]) if t.state is TrialState.COMPLETE and t.values else math.nan
+                for t in trials], {}
+
+    return run_timed_study(
+        job, lambda url, name: hpo.create_study(name=name, space=problem.space, storage=url, sampler=job.sampler,
+                                                seed=job.seed),
+        lambda trial: problem.objective(trial.params), collect)
 
 
 def _cost(job: _Job) -> float:
