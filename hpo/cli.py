@@ -220,7 +220,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 #: ``hpo bench`` flags passed on to the suite (only when given).
-BENCH_OPTIONS = ("processes", "seeds", "problems", "samplers", "timing_cores", "runs_log")
+BENCH_OPTIONS = ("processes", "seeds", "problems", "samplers", "methods", "timing_cores", "runs_log")
 
 
 def _names(text: str) -> list[str]:
@@ -298,6 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--problems", type=_names, help="samplers: comma-separated problems (default: all)")
     p.add_argument("--samplers", type=_names, help="samplers: comma-separated samplers (default: gp, ensemble, "
                    "tpe, optuna-gp, random, sobol)")
+    p.add_argument("--methods", type=_names, help="fidelity: comma-separated methods (default: random-full, "
+                   "hyperband, asha-random, asha-bo, mfbo-kg, mfbo-mes)")
     p.add_argument("--timing-cores", type=int, help="samplers: pin the time-per-suggestion part to this many "
                    "CPU cores (default: all)")
     p.add_argument("--runs-log", help="samplers: append each finished study to this JSON-lines file and skip "

@@ -20,6 +20,9 @@ A config names everything ``hpo run`` needs::
     execution: {backend: local, n_workers: 1}
     # on Ray: {backend: ray, address: auto, n_workers: 8, resources: {cpu: 1, gpu: 0.5}, max_retries: 1}
     settings: {heartbeat_interval: 30, stale_after: 120, stale_policy: requeue}
+    fidelity: {name: epochs, min: 1, max: 81}   # optional: trial.budget, trial.report(epoch, ...)
+    scheduler: asha                        # or {name: pbt, options: {population_size: 8}}; needs a fidelity
+    checkpoint_root: checkpoints           # trial.checkpoint_dir lives here (relative: next to this file)
 
 Every field is validated before anything is written; errors name the field.
 """
@@ -54,6 +57,8 @@ _TOP_LEVEL = {
     "execution",
     "settings",
     "fidelity",
+    "scheduler",
+    "checkpoint_root",
 }
 _EXECUTION = {"backend", "n_workers", "address", "resources", "max_retries"}
 _SETTINGS = {"heartbeat_interval", "stale_after", "stale_policy"}
@@ -74,6 +79,8 @@ class StudyConfig:
     execution: dict[str, Any] = field(default_factory=lambda: {"backend": "local", "n_workers": 1})
     settings: dict[str, Any] = field(default_factory=dict)
     fidelity: dict[str, Any] | None = None
+    scheduler: Any = None
+    checkpoint_root: str | None = None
     base_dir: Path | None = None
 
     def create_study(self, storage: str | None = None) -> Any:
@@ -90,8 +97,16 @@ class StudyConfig:
             seed=self.seed,
             load_if_exists=True,
             fidelity=self.fidelity,
+            scheduler=self.scheduler,
+            checkpoint_root=self._checkpoint_root(),
             **self.settings,
         )
+
+    def _checkpoint_root(self) -> str | None:
+        """A relative ``checkpoint_root`` is relative to the config file's folder."""
+        if self.checkpoint_root is None or self.base_dir is None or Path(self.checkpoint_root).is_absolute():
+            return self.checkpoint_root
+        return str(self.base_dir / self.checkpoint_root)
 
     def executor(self) -> Any:
         """The executor of the ``execution`` block (Ray's options go to :class:`hpo.ray_executor.RayExecutor`)."""
@@ -186,6 +201,8 @@ def parse_config(data: Any, base_dir: Path | None = None) -> StudyConfig:
         execution=execution,
         settings=_mapping("settings", data.get("settings") or {}, _SETTINGS),
         fidelity=_mapping("fidelity", data["fidelity"]) if data.get("fidelity") is not None else None,
+        scheduler=data.get("scheduler"),
+        checkpoint_root=data.get("checkpoint_root"),
         base_dir=base_dir,
     )
 

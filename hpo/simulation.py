@@ -76,7 +76,7 @@ class CurveProblem(ABC):
         """The loss of ``params`` after training to ``step`` (the value that would be reported)."""
 
     def step_time(self, params: dict[str, Any], step: float) -> float:
-        """Simulated seconds that the step ending at ``step`` takes (default: 1 per fidelity unit)."""
+        """Simulated seconds per fidelity unit of training around ``step`` (default 1)."""
         return 1.0
 
     def optimum(self) -> float | None:
@@ -102,7 +102,7 @@ class SyntheticCurves(CurveProblem):
     ``loss(x, t) = final(x) + (start - final(x)) * exp(-t / tau(x))`` with ``final``
     a shifted Hartmann-4-like bowl mixture and ``tau`` depending on the learning rate
     parameter, so that fast starters are not always the best finishers (curves
-    cross). Steps are epochs 1..81; an epoch takes ``0.5 + width`` seconds.
+    cross). Steps are epochs 1..81; an epoch takes ``0.5 + width`` simulated seconds.
     """
 
     name: ClassVar[str] = "synthetic-curves"
@@ -177,7 +177,8 @@ class SimulatedExecutor(Executor):
     Args:
         problem: the curves (also the ``objective`` given to ``study.optimize``).
         max_time: simulated seconds after which no trial starts (None: no limit).
-        max_resource: fidelity units of training after which no trial starts.
+        max_resource: fidelity units of training after which the run ends: no trial starts,
+            and the trials still running are stopped (PRUNED) where they are.
         on_trial: called as ``on_trial(study, frozen_trial, executor)`` after each trial
             (e.g. to record a recommendation against the resource used).
     """
@@ -246,7 +247,8 @@ class SimulatedExecutor(Executor):
                 left -= 1
             steps = report_steps(problem.fidelity, trial.start_step, trial.budget) or [trial.budget]
             plans[trial.number] = (trial, steps)
-            heapq.heappush(queue, _Event(self.clock + problem.step_time(trial.params, steps[0]), order, trial.number, 0))
+            duration = problem.step_time(trial.params, steps[0]) * (steps[0] - trial.start_step)
+            heapq.heappush(queue, _Event(self.clock + duration, order, trial.number, 0))
             order += 1
             return True
 
@@ -264,6 +266,10 @@ class SimulatedExecutor(Executor):
                     heapq.heappop(free)
                 if not queue:
                     return
+                if self.max_resource is not None and self.resource >= self.max_resource:
+                    for number in sorted(plans):  # the training budget is spent: stop what still runs
+                        finish(plans.pop(number)[0], TrialState.PRUNED, math.nan)
+                    return
                 event = heapq.heappop(queue)
                 self.clock = event.time
                 trial, steps = plans[event.number]
@@ -280,8 +286,8 @@ class SimulatedExecutor(Executor):
                     heapq.heappush(free, self.clock)
                     continue
                 nxt = steps[event.index + 1]
-                heapq.heappush(queue, _Event(self.clock + problem.step_time(trial.params, nxt), order,
-                                             event.number, event.index + 1))
+                duration = problem.step_time(trial.params, nxt) * (nxt - step)
+                heapq.heappush(queue, _Event(self.clock + duration, order, event.number, event.index + 1))
                 order += 1
         finally:
             progress.close()

@@ -448,6 +448,17 @@ class Study:
     def best_params(self) -> dict[str, Any]:
         return dict(self.best_trial.params)
 
+    def recommend(self) -> dict[str, Any]:
+        """The configuration to deploy: the sampler's recommendation at the target fidelity when the
+        sampler makes one (multi-fidelity BO: the best posterior mean at ``fidelity.max``, possibly
+        never evaluated there), else :attr:`best_params`."""
+        recommend = getattr(self.sampler, "recommend", None)
+        if recommend is None:
+            return self.best_params
+        with self._lock:
+            number = max((t.number for t in self.store.get_trials(self.study_id)), default=-1) + 1
+            return dict(recommend(self._context(number)))
+
     @property
     def best_value(self) -> float:
         return self.best_trial.values[self.objectives[0].name]

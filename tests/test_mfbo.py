@@ -114,7 +114,7 @@ def test_cost_aware_on_augmented_branin(tmp_path: Any) -> None:
         mean_budgets.append(np.mean([t.attrs["budget"] for t in study.trials]))
         context = study._context(len(study.trials))
         assert study.sampler.recommend(context, evaluated_only=True) in [t.params for t in study.trials]
-        best = study.sampler.recommend(context)
+        best = study.recommend()
         assert study.space.validate(best) == best
         regrets.append(_target_value(best) - BRANIN_MIN)
     assert max(mean_budgets) < 0.9, mean_budgets
@@ -151,10 +151,10 @@ def test_recommendation_before_the_model_is_the_best_at_the_highest_budget(tmp_p
     done = study.trials
     top = max(t.attrs["budget"] for t in done)
     expected = min((t for t in done if t.attrs["budget"] == top), key=lambda t: t.value).params
-    assert study.sampler.recommend(study._context(2)) == expected
+    assert study.recommend() == expected
     empty = _study(tmp_path, name="empty")
     with pytest.raises(SamplerError, match="no trial has completed"):
-        empty.sampler.recommend(empty._context(0))
+        empty.recommend()
 
 
 # -- cost models --------------------------------------------------------------------------

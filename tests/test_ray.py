@@ -125,6 +125,46 @@ def test_scheduler_stop_reaches_the_running_trial(ray_session: Any, sqlite_url: 
         assert 2 <= max(steps) < 599
 
 
+def _segment(trial: Any) -> float:
+    """Trains a stand-in model from its checkpoint (if it resumes one) to its budget, then saves it."""
+    import json as _json
+
+    state = {"loss": 1.0, "steps": []}
+    if (folder := trial.load_checkpoint()) is not None:
+        state = _json.loads((folder / "state.json").read_text())
+    for step in range(int(trial.start_step) + 1, int(trial.budget) + 1):
+        state["loss"] *= 0.5 + 0.4 * abs(trial["x"] - 0.3)
+        state["steps"].append(step)
+        trial.report(step, state["loss"])
+    (trial.checkpoint_dir / "state.json").write_text(_json.dumps(state))
+    return state["loss"]
+
+
+@pytest.mark.parametrize("scheduler", [
+    {"name": "pbt", "options": {"population_size": 3, "interval": 3}},
+    {"name": "asha", "options": {"type": "promotion"}},
+])
+def test_resuming_schedulers_on_ray(ray_session: Any, sqlite_url: str, tmp_path: Path, scheduler: Any) -> None:
+    """Promotions and PBT segments run as Ray tasks and resume the checkpoints their parents saved."""
+    study = _study(sqlite_url, fidelity=hpo.Fidelity("epochs", 1, 9), scheduler=scheduler,
+                   checkpoint_root=str(tmp_path / "ckpt"))
+    n_trials = None if scheduler["name"] == "pbt" else 12
+    study.optimize(_segment, n_trials=n_trials, n_workers=2, backend="ray", show_progress_bar=False)
+    trials = {t.number: t for t in study.trials}
+    assert all(t.state is TrialState.COMPLETE for t in trials.values()), [t.error for t in trials.values()]
+    resumed = [t for t in trials.values() if "resume_from" in t.attrs]
+    assert resumed
+    for t in resumed:
+        import json as _json
+
+        saved = _json.loads(Path(t.attrs["checkpoint_dir"], "state.json").read_text())
+        parent = trials[t.attrs["resume_from"]]
+        assert saved["steps"] == list(range(1, int(t.attrs["budget"]) + 1))  # continued, not restarted
+        assert t.attrs["start_step"] == parent.attrs["budget"]
+    if scheduler["name"] == "pbt":
+        assert len(trials) == 9  # 3 members x 3 segments
+
+
 def _faulty(trial: Any) -> float:
     mode = trial.attrs.get("mode") if trial.attrs.get("retries", 0) == 0 else None
     if mode == "raise":

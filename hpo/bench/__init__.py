@@ -22,6 +22,7 @@ SUITES: dict[str, str] = {
     "pfn": "hpo.bench.pfn_bench:run",
     "ray": "hpo.bench.ray_bench:run",
     "dashboard": "hpo.bench.dashboard_bench:run",
+    "fidelity": "hpo.bench.fidelity_report:run",
     "multiobjective": "hpo.bench.multiobjective_report:run",
 }
 
