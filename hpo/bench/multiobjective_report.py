@@ -20,7 +20,7 @@ from hpo.bench.multiobjective_bench import (
 )
 from hpo.bench.samplers_report import Stat, Target, _f, _hosts_line, _short_error, _stat, checkpoints
 
-__all__ = ["final_hv", "evaluate_mo_target", "write_mo_report", "run"]
+__all__ = ["final_hv", "evaluate_mo_target", "write_mo_report", "run", "report_from_log"]
 
 NEHVI, BASELINES = "qlognehvi", ("nsga2", "motpe")
 _COLORS = {"qlognehvi": "#d62728", "parego": "#9467bd", "nsga2": "#1f77b4", "motpe": "#ff7f0e", "random": "#7f7f7f"}
@@ -88,11 +88,13 @@ def _header(result: MOBenchResult) -> list[str]:
         "Methods: " + "; ".join(f"`{k}` = {_method_text(k)}" for k in plan.samplers) + ".",
         "",
     ]
-    short = sorted({n for n in seeds_done.values() if n < len(plan.seeds)})
-    if short:
-        lines += [f"**Not every seed finished in the time available**: some (problem, method) pairs have "
-                  f"{', '.join(map(str, short))} of {len(plan.seeds)} seeds (column `runs`); the statistics use the "
-                  "seeds that finished (jobs ran seed by seed, so these are the lowest seeds).", ""]
+    per_problem = {p: min((seeds_done.get((p, m), 0) for m in plan.samplers), default=0) for p in plan.problems}
+    if any(n < len(plan.seeds) for n in per_problem.values()):
+        counts = ", ".join(f"{p} {n}" for p, n in per_problem.items())
+        lines += [f"**Not every planned seed finished in the time available.** Seeds finished by every method, per "
+                  f"problem: {counts} (of {len(plan.seeds)} planned). The statistics below use those seeds only, "
+                  "the same seeds for every method of a problem (jobs ran seed by seed, so they are the lowest "
+                  "seeds).", ""]
     return lines + _hosts_line(result)
 
 
@@ -205,3 +207,30 @@ def run(quick: bool, output_dir: Path, processes: int = 1, seeds: int | None = N
     plan = make_mo_plan(quick=quick, methods=samplers, problems=problems, seeds=seeds, processes=processes)
     log = Path(runs_log) if runs_log is not None else None
     return write_mo_report(run_mo_benchmark(plan, runs_log=log), output_dir)
+
+
+def report_from_log(runs_log: str | Path, output_dir: str | Path, seeds: int = 10, processes: int = 1) -> Path:
+    """Write the report of the full plan from a runs log alone, running nothing (an interrupted run).
+
+    Per problem, only the seeds that every method finished are kept, so the methods are
+    compared on the same seeds; the header says how many that is.
+    """
+    import os
+    import platform
+
+    from hpo.bench.multiobjective_bench import make_mo_plan
+    from hpo.bench.mo_problems import get_mo_problem
+    from hpo.bench.samplers_bench import _processor_name, load_runs_log
+
+    plan = make_mo_plan(seeds=seeds, processes=processes)
+    runs = load_runs_log(Path(runs_log), plan)
+    kept = []
+    for problem in plan.problems:
+        mine = [r for r in runs if r.problem == problem]
+        paired = {seed for seed in plan.seeds if all(any(r.sampler == m and r.seed == seed for r in mine)
+                                                        for m in plan.samplers)}
+        kept += [r for r in mine if r.seed in paired]
+    infos = {p: get_mo_problem(p).info(plan.budgets[p]) for p in plan.problems}
+    machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "processor": _processor_name()}
+    seconds = sum(r.wall_seconds for r in kept)
+    return write_mo_report(MOBenchResult(plan, infos, kept, seconds, machine), Path(output_dir))
