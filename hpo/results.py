@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hpo.records import TrialState
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -37,7 +39,11 @@ def non_dominated(losses: Sequence[Sequence[float]]) -> np.ndarray:
 
 
 def trials_dataframe(study: Study) -> pd.DataFrame:
-    """One row per trial: number, state, ``values_*``, ``params_*``, ``constraints_*``, times, error."""
+    """One row per trial: number, state, ``values_*``, ``constraints_*``, ``feasible``, ``params_*``, times, error.
+
+    ``feasible`` (only when the study has constraints): whether a COMPLETE trial satisfies
+    every constraint (None for trials that are not COMPLETE).
+    """
     import pandas as pd
 
     rows = []
@@ -47,6 +53,8 @@ def trials_dataframe(study: Study) -> pd.DataFrame:
             row[f"values_{o.name}"] = (t.values or {}).get(o.name)
         for c in study.constraints:
             row[f"constraints_{c.name}"] = (t.constraint_values or {}).get(c.name)
+        if study.constraints:
+            row["feasible"] = t.is_feasible(study.constraints) if t.state is TrialState.COMPLETE else None
         for name in study.space.names:
             row[f"params_{name}"] = t.params.get(name)
         row["datetime_start"] = t.started_at
@@ -59,6 +67,7 @@ def trials_dataframe(study: Study) -> pd.DataFrame:
         ["number", "state"]
         + [f"values_{o.name}" for o in study.objectives]
         + [f"constraints_{c.name}" for c in study.constraints]
+        + (["feasible"] if study.constraints else [])
         + [f"params_{n}" for n in study.space.names]
         + ["datetime_start", "datetime_complete", "duration_s", "worker_id", "error"]
     )

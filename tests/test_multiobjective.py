@@ -145,6 +145,7 @@ def test_best_trial_and_front_never_infeasible(tmp_path: Path) -> None:
     assert all(t.is_feasible(single.constraints) for t in single.trials if t.number in (1, 2))
     infeasible = [t for t in single.trials if not t.is_feasible(single.constraints)]
     assert len(infeasible) == 2 and all(t.state is TrialState.COMPLETE for t in infeasible)  # kept, marked
+    assert single.trials_dataframe()["feasible"].tolist() == [False, True, True, False]  # and in the export
 
 
 def test_constrained_mo_bo_recommends_feasible_trials(tmp_path: Path) -> None:

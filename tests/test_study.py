@@ -521,13 +521,15 @@ def test_trials_dataframe(sqlite_url: str) -> None:
     study.tell(t1, state="FAILED", error="oops")
     frame = study.trials_dataframe()
     assert list(frame.columns) == [
-        "number", "state", "values_loss", "constraints_mem", "params_x", "params_opt", "params_mom",
+        "number", "state", "values_loss", "constraints_mem", "feasible", "params_x", "params_opt", "params_mom",
         "datetime_start", "datetime_complete", "duration_s", "worker_id", "error",
     ]
     assert list(frame["number"]) == [0, 1, 2]
     assert list(frame["state"]) == ["COMPLETE", "FAILED", "RUNNING"]
     assert frame.loc[0, "values_loss"] == 1.0 and frame.loc[0, "constraints_mem"] == 2.0
     assert frame.loc[0, "params_mom"] == 0.9
+    assert frame.loc[0, "feasible"] is True
+    assert frame["feasible"].isna()[1]  # FAILED: not judged
     assert frame.loc[1, "params_opt"] == "adam" and frame["params_mom"].isna()[1]
     assert frame.loc[1, "error"] == "oops"
     assert frame["duration_s"].isna()[2] and frame.loc[0, "duration_s"] >= 0
