@@ -39,12 +39,12 @@ from hpo.errors import ConfigError
 __all__ = ["METHODS", "FidelityRun", "run_fidelity_benchmark", "load_runs", "WORKERS"]
 
 WORKERS = 4
-RECOMMEND_EVERY = 3
+RECOMMEND_EVERY = 4
 _CHEAP_BO = {"num_restarts": 2, "raw_samples": 64}
 _CHEAP_MFBO = {"num_restarts": 2, "raw_samples": 64, "num_fantasies": 8, "mes_candidates": 256, "maxiter": 20,
                "fixed_cost": 1.0}
 #: trials per study of the model-based methods at most (a compute cap of this 2-core machine)
-MAX_MODEL_TRIALS = 48
+MAX_MODEL_TRIALS = 36
 
 #: method -> (sampler spec, scheduler spec)
 METHODS: dict[str, tuple[Any, Any]] = {

@@ -14,6 +14,7 @@ from hpo.bench.fidelity_bench import (
     QUICK_BUDGET,
     RECOMMEND_EVERY,
     WORKERS,
+    MAX_MODEL_TRIALS,
     FidelityRun,
     regret_on_grid,
     run_fidelity_benchmark,
@@ -129,7 +130,9 @@ def write_fidelity_report(runs: list[FidelityRun], output_dir: Path, problems: l
         "",
         "Methods: " + ", ".join(f"`{m}`" for m in methods) + ". BO settings are reduced to fit the machine "
         "(ASHA+BO: gp with 2 restarts and 64 raw samples; MF-BO: 2 restarts, 64 raw samples, 8 fantasies, "
-        "256 MES candidates), and MF-BO uses its default affine cost model (0.1 + budget / max).",
+        f"256 MES candidates, fixed cost 1.0 in its affine cost model 1.0 + budget / max), and MF-BO studies stop "
+        f"after {MAX_MODEL_TRIALS} trials (a compute cap of this machine), so their curves may end before the "
+        "budget is spent.",
         "",
         "Hosts: " + "; ".join(f"{n} studies on {h}" for h, n in hosts.items()),
         "",
