@@ -165,6 +165,21 @@ def test_resuming_schedulers_on_ray(ray_session: Any, sqlite_url: str, tmp_path:
         assert len(trials) == 9  # 3 members x 3 segments
 
 
+def _at_budget(trial: Any) -> float:
+    return (trial["x"] - 0.3) ** 2 + 1.0 / trial.budget
+
+
+def test_mfbo_budgets_reach_the_ray_workers(ray_session: Any, sqlite_url: str) -> None:
+    """The budget a multi-fidelity sampler chooses is the one the remote objective reads."""
+    study = _study(sqlite_url, fidelity=hpo.Fidelity("epochs", 1, 9),
+                   sampler={"name": "mfbo", "options": {"n_initial": 4}})
+    study.optimize(_at_budget, n_trials=4, n_workers=2, backend="ray", show_progress_bar=False)
+    for t in study.trials:
+        assert t.state is TrialState.COMPLETE
+        assert t.value == pytest.approx((t.params["x"] - 0.3) ** 2 + 1.0 / t.attrs["budget"])
+    assert len({t.attrs["budget"] for t in study.trials}) > 1
+
+
 def _faulty(trial: Any) -> float:
     mode = trial.attrs.get("mode") if trial.attrs.get("retries", 0) == 0 else None
     if mode == "raise":

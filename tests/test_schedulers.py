@@ -264,3 +264,51 @@ def test_promotions_continue_after_a_driver_restart(tmp_path: Path) -> None:
 def test_plan_fields() -> None:
     plan = Plan(budget=3, params={"x": 1}, resume_from=2, attrs={"rung": 1})
     assert plan.budget == 3 and Decision.STOP.value == "STOP"
+
+
+# -- the sampler under a scheduler; config files -------------------------------------------------------
+def test_the_sampler_learns_from_the_highest_rung_with_enough_data(tmp_path: Path) -> None:
+    study = _study(tmp_path, ASHA(reduction_factor=3))
+    losses = [0.9, 0.1, 0.5, 0.7, 0.3, 0.8, 0.6, 0.4, 0.2, 0.05]
+    for loss in losses:  # ten trials stopped after epoch 1
+        trial = study.ask()
+        trial.report(1, loss)
+        study.tell(trial, state="PRUNED")
+    # ten results at rung 1; none at rung 3 (fewer than max(d + 2, 6) = 6): the sampler sees rung 1
+    history = study._scheduler_history()
+    assert sorted(t.values["value"] for t in history) == sorted(losses)
+    assert {t.attrs["level"] for t in history} == {1.0}
+    for i in range(6):  # six trials that reach epoch 3
+        trial = study.ask()
+        trial.report(1, 0.5)
+        trial.report(3, 0.01 * i)
+        study.tell(trial, state="PRUNED")
+    history = study._scheduler_history()
+    assert {t.attrs["level"] for t in history} == {3.0}
+    assert sorted(t.values["value"] for t in history) == [0.01 * i for i in range(6)]
+
+
+def test_asha_with_bo_proposals(tmp_path: Path) -> None:
+    problem = hpo.simulation.SyntheticCurves(seed=0)
+    study = hpo.create_study(space=problem.space, fidelity=problem.fidelity, scheduler="asha", seed=0,
+                             sampler={"name": "gp", "options": {"num_restarts": 2, "raw_samples": 32}},
+                             storage=f"sqlite:///{tmp_path / 'bo.db'}")
+    executor = hpo.simulation.SimulatedExecutor(problem, max_resource=81 * 4)
+    study.optimize(problem, n_trials=None, n_workers=2, backend=executor, show_progress_bar=False)
+    assert len(study.trials) > 8  # past the Sobol design of max(5, 2d) = 8 trials: BO proposed the rest
+    assert TrialState.PRUNED in {t.state for t in study.trials}
+
+
+def test_config_files_declare_fidelity_and_scheduler(tmp_path: Path) -> None:
+    from hpo.config import parse_config
+
+    config = parse_config({
+        "name": "cfg", "objective": "m:f", "space": {"x": {"type": "float", "low": 0, "high": 1}},
+        "fidelity": {"name": "epochs", "min": 1, "max": 27},
+        "scheduler": {"name": "hyperband", "options": {"reduction_factor": 3}},
+        "checkpoint_root": "ckpt", "storage": f"sqlite:///{tmp_path / 'c.db'}",
+    }, base_dir=tmp_path)
+    study = config.create_study()
+    assert isinstance(study.scheduler, Hyperband) and study.fidelity.max == 27
+    trial = study.ask()
+    assert trial.checkpoint_dir.parent.parent == tmp_path / "ckpt"
