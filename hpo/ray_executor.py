@@ -321,7 +321,9 @@ class _Driver:
                     continue
                 return
             self.heartbeat.add(trial.number)
-            attrs = {**trial.attrs, "checkpoint_dir": str(trial.checkpoint_dir)} if self.study.fidelity else trial.attrs
+            attrs = trial.attrs
+            if self.study.fidelity is not None and "checkpoint_dir" not in attrs:  # workers have no study
+                attrs = {**attrs, "checkpoint_dir": self.study.checkpoint_path(trial.number)}
             ref = self.task.remote(self.key, trial.number, trial.params, attrs)
             self.running[ref] = trial
             self.by_number[trial.number] = trial

@@ -74,3 +74,9 @@ def sqlite_url(tmp_path: Path) -> str:
 def storage_url(request: pytest.FixtureRequest) -> str:
     """The same test against each storage backend (ids: ``sqlite``, ``postgres``)."""
     return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+@pytest.fixture(autouse=True)
+def _checkpoints_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trials' default checkpoint folders go under the test's tmp_path, never into the checkout."""
+    monkeypatch.setenv("HPO_CHECKPOINT_ROOT", str(tmp_path / "hpo-checkpoints"))
