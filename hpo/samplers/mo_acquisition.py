@@ -31,7 +31,7 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["MO_ACQUISITIONS", "model_ref_point", "warp_value", "nehvi", "parego"]
+__all__ = ["MO_ACQUISITIONS", "model_ref_point", "warp_value", "nehvi", "parego", "random_weights"]
 
 #: Acquisition names for studies with several objectives -> what they are.
 MO_ACQUISITIONS: dict[str, str] = {
