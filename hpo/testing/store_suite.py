@@ -252,6 +252,21 @@ class StoreConformance:
         assert reports[0].values == {"loss": 1.0, "acc": None}
         assert len(store.get_reports(s.study_id)) == 4
 
+    def test_reports_since_a_cursor(self, store: StudyStore) -> None:
+        s = make_study(store)
+        other = make_study(store, name="other")
+        t = store.create_trial(s.study_id, {"x": 0.1}, TrialState.RUNNING)
+        o = store.create_trial(other.study_id, {"x": 0.1}, TrialState.RUNNING)
+        store.add_report(s.study_id, t.number, 2, {"loss": 0.5})
+        store.add_report(s.study_id, t.number, 1, {"loss": 1.0})
+        store.add_report(other.study_id, o.number, 1, {"loss": 7.0})
+        first, cursor = store.reports_since(s.study_id, 0)
+        assert [(r.trial_number, r.step) for r in first] == [(t.number, 2), (t.number, 1)]  # in writing order
+        assert store.reports_since(s.study_id, cursor) == ([], cursor)
+        store.add_report(s.study_id, t.number, 3, {"loss": 0.25})
+        later, cursor2 = store.reports_since(s.study_id, cursor)
+        assert [r.values for r in later] == [{"loss": 0.25}] and cursor2 > cursor
+
     def test_evaluations_keyed_by_seed_and_split(self, store: StudyStore) -> None:
         s = make_study(store)
         t = store.create_trial(s.study_id, {"x": 0.1}, TrialState.RUNNING)
