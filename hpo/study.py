@@ -17,7 +17,6 @@ from hpo.errors import (
     ConfigError,
     HpoError,
     NoCompletedTrialsError,
-    NothingToRun,
     ObjectiveError,
     SamplerError,
     SamplerExhausted,
@@ -267,7 +266,8 @@ class Study:
 
     def _planned(self, number: int) -> tuple[dict[str, Any], dict[str, Any]]:
         """Params and attrs of trial ``number`` under the scheduler's plan."""
-        plan = self.scheduler.plan(self.scheduler_state(), number, trial_rng(self.seed, number, salt=0x5C))
+        state = self.scheduler_state()
+        plan = self.scheduler.plan(state, number, trial_rng(self.seed, number, salt=0x5C))
         params = plan.params
         if params is None:
             params = self.sampler.suggest(self._context(number))
@@ -275,7 +275,7 @@ class Study:
         attrs["budget"] = self.fidelity.round(plan.budget)
         attrs["checkpoint_dir"] = self.checkpoint_path(number)
         if plan.resume_from is not None:
-            parent = self.scheduler_state().trials.get(plan.resume_from)
+            parent = state.trials.get(plan.resume_from)
             attrs["resume_from"] = int(plan.resume_from)
             attrs["resume_dir"] = self.checkpoint_path(plan.resume_from)
             attrs["start_step"] = parent.budget if parent is not None and parent.budget is not None else 0.0

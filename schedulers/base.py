@@ -26,7 +26,6 @@ from __future__ import annotations
 import enum
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -219,18 +218,3 @@ def _best_loss_at(state: SchedulerState, view: TrialView, level: float) -> float
         parent = parent_view.attrs.get("resume_from")
         hops += 1
     return loss
-
-
-def losses_at_level(views: Sequence[TrialView], level: float) -> dict[int, float]:
-    """``{number: loss at level}`` for the views that reached ``level``."""
-    out = {}
-    for view in views:
-        loss = view.loss_at(level)
-        if loss is not None:
-            out[view.number] = loss
-    return out
-
-
-def options_of(obj: Any, names: Mapping[str, str]) -> dict[str, Any]:
-    """``{option: getattr(obj, attribute)}`` for a scheduler's ``options()``."""
-    return {option: getattr(obj, attribute) for option, attribute in names.items()}
