@@ -45,7 +45,10 @@ if TYPE_CHECKING:
     from hpo.study import Study
     from hpo.trial import Trial
 
-__all__ = ["CurveProblem", "SyntheticCurves", "SimulatedExecutor", "TraceEvent", "report_steps"]
+__all__ = ["CurveProblem", "SyntheticCurves", "SimulatedExecutor", "TraceEvent", "report_steps", "BUDGET_SPENT"]
+
+#: The note of trials the simulated backend stopped because the run's training budget was spent.
+BUDGET_SPENT = "stopped by the simulated backend: the run's training budget (max_resource) is spent"
 
 
 def report_steps(fidelity: Fidelity, start: float, budget: float, n_grid: int = 32) -> list[float]:
@@ -252,8 +255,8 @@ class SimulatedExecutor(Executor):
             order += 1
             return True
 
-        def finish(trial: Trial, state: TrialState, value: float) -> None:
-            frozen = study.tell(trial, value if state is TrialState.COMPLETE else None, state=state)
+        def finish(trial: Trial, state: TrialState, value: float, note: str | None = None) -> None:
+            frozen = study.tell(trial, value if state is TrialState.COMPLETE else None, state=state, error=note)
             progress.update(frozen)
             if self.on_trial is not None:
                 self.on_trial(study, frozen, self)
@@ -268,7 +271,7 @@ class SimulatedExecutor(Executor):
                     return
                 if self.max_resource is not None and self.resource >= self.max_resource:
                     for number in sorted(plans):  # the training budget is spent: stop what still runs
-                        finish(plans.pop(number)[0], TrialState.PRUNED, math.nan)
+                        finish(plans.pop(number)[0], TrialState.PRUNED, math.nan, BUDGET_SPENT)
                     return
                 event = heapq.heappop(queue)
                 self.clock = event.time

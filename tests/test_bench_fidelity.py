@@ -14,7 +14,7 @@ from hpo.bench.fidelity_bench import FidelityRun, regret_on_grid, time_to_target
 from hpo.bench.fidelity_problems import CURVE_PROBLEMS, get_curve_problem
 from hpo.errors import ConfigError
 from hpo.records import TrialState
-from hpo.simulation import CurveProblem, SimulatedExecutor, report_steps
+from hpo.simulation import BUDGET_SPENT, CurveProblem, SimulatedExecutor, report_steps
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +98,7 @@ def test_simulated_budget_stops_running_trials(tmp_path: Path) -> None:
     study.optimize(problem, n_trials=None, n_workers=2, backend=executor, show_progress_bar=False)
     assert executor.resource == 6
     assert [t.state for t in study.trials] == [TrialState.PRUNED, TrialState.PRUNED]  # 3 epochs each, cut
+    assert {t.error for t in study.trials} == {BUDGET_SPENT}
     with pytest.raises(ConfigError, match="n_trials, max_time or max_resource"):
         study.optimize(problem, n_trials=None, backend=SimulatedExecutor(problem), show_progress_bar=False)
 
