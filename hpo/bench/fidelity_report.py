@@ -121,8 +121,9 @@ def write_fidelity_report(runs: list[FidelityRun], output_dir: Path, problems: l
         "# Multi-fidelity benchmark (`hpo bench fidelity`)" + (" — quick run" if quick else ""),
         "",
         f"Every study runs on the simulated backend with {WORKERS} asynchronous workers until it has used its "
-        "budget of training, counted in full-fidelity evaluations (fidelity units used / max). Seeds: "
-        f"{seeds}. Incumbent: the best loss reported at the target fidelity (random, Hyperband, ASHA), or the "
+        "budget of training, counted in full-fidelity evaluations (fidelity units used / max). Seeds per "
+        "method (each problem): " + ", ".join(f"{m} {len({r.seed for r in ok if r.method == m})}" for m in methods)
+        + f" (of {seeds} asked). Incumbent: the best loss reported at the target fidelity (random, Hyperband, ASHA), or the "
         f"multi-fidelity BO sampler's recommendation at the target fidelity (every {RECOMMEND_EVERY} trials). "
         "Regret = incumbent's loss at the target fidelity - best known. The target regret of a problem is the "
         "median final regret of random search at full fidelity; time-to-target is the first cost at which a "
