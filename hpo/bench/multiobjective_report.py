@@ -167,8 +167,11 @@ def _timing(result: MOBenchResult) -> list[str]:
     return lines + [""]
 
 
-def write_mo_report(result: MOBenchResult, output_dir: Path) -> Path:
-    """Write ``multiobjective.md`` and ``multiobjective_hv.png`` into ``output_dir``; return the markdown's path."""
+def write_mo_report(result: MOBenchResult, output_dir: Path, notes: Sequence[str] = ()) -> Path:
+    """Write ``multiobjective.md`` and ``multiobjective_hv.png`` into ``output_dir``; return the markdown's path.
+
+    ``notes``: paragraphs for a closing "Notes" section (e.g. diagnostics run outside the benchmark).
+    """
     from hpo.bench.plots import plot_bands
 
     output_dir = Path(output_dir)
@@ -185,6 +188,8 @@ def write_mo_report(result: MOBenchResult, output_dir: Path) -> Path:
     lines = _header(result) + _problems_section(result, best) + _tables(result, curves) + _timing(result)
     lines += ["## Hypervolume against evaluations", "", f"![hypervolume gap]({png.name})", "", "## Target", "",
               f"- {target.text}: {target.detail} -> **{target.status}**.", ""]
+    if notes:
+        lines += ["## Notes", ""] + [line for note in notes for line in (f"- {note}",)] + [""]
     failed = [r for r in result.runs if r.error is not None]
     if failed:
         lines += ["## Failed runs (left out of the statistics)", ""]
@@ -209,7 +214,8 @@ def run(quick: bool, output_dir: Path, processes: int = 1, seeds: int | None = N
     return write_mo_report(run_mo_benchmark(plan, runs_log=log), output_dir)
 
 
-def report_from_log(runs_log: str | Path, output_dir: str | Path, seeds: int = 10, processes: int = 1) -> Path:
+def report_from_log(runs_log: str | Path, output_dir: str | Path, seeds: int = 10, processes: int = 1,
+                    notes: Sequence[str] = ()) -> Path:
     """Write the report of the full plan from a runs log alone, running nothing (an interrupted run).
 
     Per problem, only the seeds that every method finished are kept, so the methods are
@@ -233,4 +239,4 @@ def report_from_log(runs_log: str | Path, output_dir: str | Path, seeds: int = 1
     infos = {p: get_mo_problem(p).info(plan.budgets[p]) for p in plan.problems}
     machine = {"cpus": os.cpu_count(), "python": platform.python_version(), "processor": _processor_name()}
     seconds = sum(r.wall_seconds for r in kept)
-    return write_mo_report(MOBenchResult(plan, infos, kept, seconds, machine), Path(output_dir))
+    return write_mo_report(MOBenchResult(plan, infos, kept, seconds, machine), Path(output_dir), notes)
