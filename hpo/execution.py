@@ -24,7 +24,7 @@ import time
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hpo.errors import (
@@ -253,7 +253,10 @@ class LocalExecutor(Executor):
                     with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="hpo-worker") as pool:
                         futures = [pool.submit(work, heartbeat) for _ in range(n_workers)]
                         try:
-                            for future in futures:
+                            # the first worker to fail stops the run, whichever it is: waiting on the
+                            # workers in order could block on one whose trial waits for that stop
+                            wait(futures, return_when=FIRST_EXCEPTION)
+                            for future in sorted(futures, key=lambda f: not (f.done() and f.exception())):
                                 future.result()
                         except BaseException:
                             budget.stop()
