@@ -473,6 +473,14 @@ class Study:
         keep = non_dominated([[o.sign * t.values[o.name] for o in self.objectives] for t in done])
         return sorted((t for t, k in zip(done, keep) if k), key=lambda t: t.number)
 
+    def hypervolume_history(self, ref_point: Any = None) -> Any:
+        """The hypervolume of the feasible Pareto front after each trial (computed incrementally and
+        cached; see :func:`hpo.hypervolume.hypervolume_history`). ``ref_point``: objective name -> value
+        in the objectives' units (None: inferred from the data)."""
+        from hpo.hypervolume import hypervolume_history
+
+        return hypervolume_history(self, ref_point)
+
     def trials_dataframe(self) -> pd.DataFrame:
         """One row per trial: number, state, values, params, constraints, times, error."""
         from hpo.results import trials_dataframe

@@ -113,6 +113,7 @@ def test_study_pareto_front_history_and_constraints(tmp_path: Path) -> None:
         prefix = y[: i + 1][ok[: i + 1]]
         assert history.values[i] == pytest.approx(hypervolume(prefix, ref), rel=1e-9)
     assert set(history.front_numbers) <= expected
+    assert study.hypervolume_history().values == history.values  # the Study method is the same history
     given = hypervolume_history(study, ref_point={"loss": 4.0, "acc": 0.0})
     assert given.values[-1] == pytest.approx(_brute_hv(y[ok], np.array([4.0, 0.0])))
     with pytest.raises(ObjectiveError, match=r"expected a value for each objective \['loss', 'acc'\]"):
