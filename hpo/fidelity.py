@@ -76,13 +76,13 @@ class Fidelity:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Fidelity:
-        unknown = sorted(set(data) - set(_KEYS))
+        unknown = sorted(set(data) - set(_KEYS), key=repr)
         if unknown:
             raise ConfigError(f"fidelity: unknown key(s) {unknown}; valid keys: {list(_KEYS)}")
         missing = [k for k in ("name", "min", "max") if k not in data]
         if missing:
             raise ConfigError(f"fidelity: missing key(s) {missing}, e.g. {{'name': 'epochs', 'min': 1, 'max': 81}}")
-        return cls(data["name"], data["min"], data["max"], bool(data.get("log", False)), data.get("integer"))
+        return cls(data["name"], data["min"], data["max"], data.get("log", False), data.get("integer"))
 
     def round(self, budget: float) -> float:
         """``budget`` clipped to ``[min, max]`` (and rounded to a whole number for integer fidelities)."""
