@@ -89,9 +89,6 @@ class TrialView:
     def start_step(self) -> float:
         return float(self.attrs.get("start_step", 0.0))
 
-    def last_step(self) -> float | None:
-        return self.curve[-1][0] if self.curve else None
-
     def loss_at(self, level: float) -> float | None:
         """The loss reported at the first step >= ``level`` (or the final value at that budget)."""
         for step, loss in self.curve:

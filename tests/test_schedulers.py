@@ -16,7 +16,7 @@ import pytest
 import hpo
 from hpo.errors import ConfigError, NothingToRun, SamplerExhausted, UnknownNameError
 from hpo.records import TrialState
-from hpo.schedulers import ASHA, PBT, Decision, Hyperband, MedianStopping, Plan, make_scheduler
+from hpo.schedulers import ASHA, PBT, Hyperband, MedianStopping, make_scheduler
 from hpo.schedulers.pbt import explore
 from hpo.testing.scheduler_suite import SchedulerConformance
 
@@ -259,11 +259,6 @@ def test_promotions_continue_after_a_driver_restart(tmp_path: Path) -> None:
     once, restarted = run("once", [18]), run("twice", [9, 9])
     assert once == restarted
     assert any(budget > 1 for _, budget, _, _ in once)
-
-
-def test_plan_fields() -> None:
-    plan = Plan(budget=3, params={"x": 1}, resume_from=2, attrs={"rung": 1})
-    assert plan.budget == 3 and Decision.STOP.value == "STOP"
 
 
 # -- the sampler under a scheduler; config files -------------------------------------------------------

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from hpo.bench.fidelity_problems import CURVE_PROBLEMS, get_curve_problem
-from hpo.bench.samplers_bench import _init_worker, _single_threaded_env, host_name
+from hpo.bench.samplers_bench import _init_worker, _single_threaded_env, discard_study, host_name
 from hpo.errors import ConfigError
 
 __all__ = ["METHODS", "FidelityRun", "run_fidelity_benchmark", "load_runs", "WORKERS"]
@@ -135,12 +135,7 @@ def _run_job(job: _Job) -> FidelityRun:
     except Exception:
         run.error = traceback.format_exc(limit=6)
     finally:
-        if study is not None:
-            with contextlib.suppress(Exception):
-                study.store.close()
-        with contextlib.suppress(OSError):
-            for p in path.parent.glob(path.name + "*"):
-                p.unlink()
+        discard_study(study, path)
     run.wall_seconds = time.perf_counter() - start
     return run
 

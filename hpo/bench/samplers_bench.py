@@ -259,12 +259,7 @@ def run_timed_study(job: _Job, build: Callable[[str, str], Any], evaluate: Calla
     except Exception:
         error = traceback.format_exc(limit=5)
     finally:
-        if study is not None:
-            with contextlib.suppress(Exception):
-                study.store.close()
-        with contextlib.suppress(OSError):
-            for p in path.parent.glob(path.name + "*"):
-                p.unlink()
+        discard_study(study, path)
     return RunResult(problem=job.problem, sampler=job.sampler, seed=job.seed, values=values,
                      suggest_seconds=list(timer.seconds) if timer else [], wall_seconds=time.perf_counter() - start,
                      error=error, host=host_name(), extra=extra)
@@ -294,6 +289,16 @@ def _cost(job: _Job) -> float:
     per_eval = 0.0 if get_problem(job.problem).optimum is not None else 1.0
     per_ask = {"gp": 1.0, "ensemble": 2.0, "optuna-gp": 0.5, "tpe": 0.05}.get(job.sampler, 0.01)
     return job.budget * (per_eval + per_ask)
+
+
+def discard_study(study: Any, path: Path) -> None:
+    """Close a benchmark study's store (if it was created) and delete its SQLite file and WAL files."""
+    if study is not None:
+        with contextlib.suppress(Exception):
+            study.store.close()
+    with contextlib.suppress(OSError):
+        for p in path.parent.glob(path.name + "*"):
+            p.unlink()
 
 
 @contextlib.contextmanager
