@@ -338,3 +338,92 @@ def test_rank_transform_is_monotone_and_inverts() -> None:
     model = PFNSurrogate(y_transform="rank").fit(torch.rand(8, 2, dtype=torch.float64),
                                                 torch.randn(8, 1, dtype=torch.float64))
     assert torch.isfinite(model.posterior(torch.rand(3, 2, dtype=torch.float64)).mean).all()
+
+
+def test_pending_points_join_the_context_with_their_believed_value() -> None:
+    g = torch.Generator().manual_seed(5)
+    X = torch.rand(30, 2, generator=g, dtype=torch.float64)
+    Y = -(X - 0.3).pow(2).sum(-1, keepdim=True)
+    model = PFNSurrogate().fit(X, Y, seed=0)
+    x1, _ = model.suggest(acquisition="aei", seed=1)
+    before = model.acquisition(x1.unsqueeze(0), "aei")
+    best_f, noise = model._best_f(0), model.noise_variance()
+    model.add_pending(x1.unsqueeze(0))
+    # the acquisition drops where a worker is busy; the incumbent and noise level stay the observations'
+    assert float(model.acquisition(x1.unsqueeze(0), "aei")) < 0.5 * float(before)
+    assert model._best_f(0) == best_f and model.noise_variance() == noise
+    assert model.X_pending.shape == (1, 2)
+    # the context never exceeds max_context: the worst observations make room
+    capped = PFNSurrogate(max_context=20).fit(X, Y, seed=0)
+    capped.add_pending(torch.rand(25, 2, generator=g))
+    assert capped._cache[0][0].shape[-2] == 20
+
+
+def test_pfn_ei_batch_and_parallel_workers_spread_out(tmp_path: Path) -> None:
+    import hpo
+    from hpo.samplers import make_sampler
+
+    space = {"x": hpo.Float(0, 1), "y": hpo.Float(0, 1)}
+    study = hpo.create_study(name="b", space=space, storage=f"sqlite:///{tmp_path}/b.db", seed=0,
+                             sampler=make_sampler("pfn-ei", n_initial=6, n_candidates=256))
+    study.optimize(lambda t: (t["x"] - 0.3) ** 2 + (t["y"] - 0.6) ** 2, n_trials=10, show_progress_bar=False)
+    context = study._context(study.store.reserve_numbers(study.study_id, 4))
+    batch = study.sampler.suggest_batch(context, 4)
+    points = torch.tensor([[p["x"], p["y"]] for p in batch])
+    assert float(torch.pdist(points).min()) > 1e-3  # four different points, not one point four times
+    mo = hpo.create_study(name="mo", space=space, storage=f"sqlite:///{tmp_path}/b.db", sampler="pfn-ei",
+                          objectives={"a": "minimize", "b": "minimize"})
+    with pytest.raises(SamplerError, match="pfn-ei: handles one objective.*'gp'"):
+        mo.optimize(lambda t: {"a": t["x"], "b": t["y"]}, n_trials=1, show_progress_bar=False)
+
+
+try:
+    from hpo.testing.sampler_suite import SamplerConformance
+except ImportError:  # pragma: no cover
+    SamplerConformance = None  # type: ignore[assignment, misc]
+
+if SamplerConformance is not None:
+
+    class TestPFNEIConformance(SamplerConformance):
+        """The sampler seam's conformance suite for ``pfn-ei`` (BO after 5 Sobol points)."""
+
+        supports_multi_objective = False  # pfn-ei handles one objective (the error is tested below)
+
+        @pytest.fixture
+        def sampler_factory(self):  # type: ignore[no-untyped-def]
+            from hpo.samplers import make_sampler
+
+            return lambda: make_sampler("pfn-ei", n_initial=5, n_candidates=256, n_local=16)
+
+
+def test_bench_pfn_quick_writes_its_report(tmp_path: Path) -> None:
+    from hpo.bench import run_benchmark
+
+    report = run_benchmark("pfn", quick=True, output_dir=tmp_path)
+    text = report.read_text()
+    assert report.name == "pfn_quick.md"
+    for heading in ("## Targets", "## Time per suggestion", "## Regret", "## Calibration"):
+        assert heading in text
+    for row in ("| gp |", "| pfn-ei |", "| pfn-ei-bf16 |", "| **gp / pfn-ei** |", "| **gp / pfn-ei-bf16** |",
+                "| branin | 2 | 8 |"):
+        assert row in text, row
+    assert "n/a (RuntimeError" not in text and "n/a (SamplerError" not in text
+    assert (tmp_path / "pfn_quick_timing.png").stat().st_size > 0
+    assert (tmp_path / "pfn_quick_regret.png").stat().st_size > 0
+    assert str(tmp_path) not in text
+
+
+def test_bfloat16_precision_ranks_candidates_like_float32() -> None:
+    g = torch.Generator().manual_seed(7)
+    X = torch.rand(40, 3, generator=g, dtype=torch.float64)
+    Y = -(X - 0.4).pow(2).sum(-1, keepdim=True)
+    cand = torch.rand(300, 3, generator=g, dtype=torch.float64)
+    full = PFNSurrogate().fit(X, Y, seed=0)
+    half = PFNSurrogate(precision="bfloat16").fit(X, Y, seed=0)
+    assert half.logits(cand).dtype == torch.float32
+    a, b = full.acquisition(cand, "aei"), half.acquisition(cand, "aei")
+    ranks = torch.stack([a.argsort().argsort(), b.argsort().argsort()]).double()
+    assert float(torch.corrcoef(ranks)[0, 1]) > 0.99
+    assert int(b.argmax()) in set(torch.topk(a, 5).indices.tolist())
+    with pytest.raises(SamplerError, match="precision must be 'float32' or 'bfloat16'"):
+        PFNSurrogate(precision="float16")

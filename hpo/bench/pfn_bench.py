@@ -37,7 +37,9 @@ __all__ = ["run", "REGRET_PROBLEMS", "REGRET_SAMPLERS", "TIMING_SAMPLERS"]
 
 REGRET_PROBLEMS = ("branin", "levy4", "hartmann6", "mixed-hartmann3", "styblinskitang8")
 REGRET_SAMPLERS = ("gp", "pfn-ei", "tpe")
-TIMING_SAMPLERS = ("gp", "pfn-ei", "pfn")
+TIMING_SAMPLERS = ("gp", "pfn-ei", "pfn-ei-bf16", "pfn")
+#: Timed variants that are not registered sampler names.
+TIMING_SPECS = {"pfn-ei-bf16": {"name": "pfn-ei", "options": {"precision": "bfloat16"}}}
 
 
 def _median(t: TimingResult | None) -> float | None:
@@ -57,11 +59,14 @@ def _timing_table(timings: list[TimingResult], sizes: tuple[int, ...]) -> list[s
             else:
                 cells.append(f"{t.median:.3f} s")
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
-    speed = []
-    for n in sizes:
-        gp, pfn = _median(by.get(("gp", n))), _median(by.get(("pfn-ei", n)))
-        speed.append(f"{gp / pfn:.1f}x" if gp and pfn else "n/a")
-    lines.append("| **gp / pfn-ei** | " + " | ".join(speed) + " |")
+    for variant in ("pfn-ei", "pfn-ei-bf16"):
+        if not any(t.sampler == variant for t in timings):
+            continue
+        speed = []
+        for n in sizes:
+            gp, pfn = _median(by.get(("gp", n))), _median(by.get((variant, n)))
+            speed.append(f"{gp / pfn:.1f}x" if gp and pfn else "n/a")
+        lines.append(f"| **gp / {variant}** | " + " | ".join(speed) + " |")
     return lines
 
 
@@ -159,9 +164,11 @@ def run(quick: bool, output_dir: Path, seeds: int | None = None, processes: int 
                      processes=processes)
     start = time.perf_counter()
     result = run_samplers_benchmark(plan)
+    with tempfile.TemporaryDirectory(prefix="hpo-bench-pfn-") as tmp:
+        bf16 = measure_suggest_times(["pfn-ei-bf16"], sizes, plan.timing_repeats, Path(tmp), specs=TIMING_SPECS)
     with tempfile.TemporaryDirectory(prefix="hpo-bench-pfn-") as tmp:  # the generic BO path, one repeat
         slow = measure_suggest_times(["pfn"], sizes[:2], 1, Path(tmp))
-    timings = [*result.timings, *slow]
+    timings = [*result.timings, *bf16, *slow]
     nll_rows = evaluate(dims=[2] if quick else [1, 2, 4, 8], contexts=[10] if quick else [5, 20, 50],
                         n_datasets=4 if quick else 32, n_queries=10 if quick else 50, fitted_gp=not quick)
     seconds = time.perf_counter() - start
@@ -172,8 +179,9 @@ def run(quick: bool, output_dir: Path, seeds: int | None = None, processes: int 
     regret_lines, counts = _regret_section(result, curves)
     by = {(t.sampler, t.n_obs): t.median for t in timings}
     n_mid = sizes[1] if len(sizes) > 2 else sizes[-1]
-    gp_t, pfn_t = by.get(("gp", n_mid)), by.get(("pfn-ei", n_mid))
+    gp_t, pfn_t, bf16_t = by.get(("gp", n_mid)), by.get(("pfn-ei", n_mid)), by.get(("pfn-ei-bf16", n_mid))
     speedup = gp_t / pfn_t if gp_t and pfn_t else None
+    speedup_bf16 = gp_t / bf16_t if gp_t and bf16_t else None
     mean_pfn = sum(r["pfn"] for r in nll_rows) / len(nll_rows)
     mean_true = sum(r["gp_true"] for r in nll_rows) / len(nll_rows)
     gap = (mean_pfn - mean_true) / abs(mean_true) if mean_true else float("nan")
@@ -195,6 +203,9 @@ def run(quick: bool, output_dir: Path, seeds: int | None = None, processes: int 
         f"| >= 10x faster than `gp` per suggestion at {n_mid} trials (CPU) | "
         f"{'n/a' if speedup is None else f'{speedup:.1f}x ({gp_t:.3f} s vs {pfn_t:.3f} s)'} | "
         f"{'yes' if speedup and speedup >= 10 else 'no'} |",
+        f"| the same with `precision=\"bfloat16\"` | "
+        f"{'n/a' if speedup_bf16 is None else f'{speedup_bf16:.1f}x ({gp_t:.3f} s vs {bf16_t:.3f} s)'} | "
+        f"{'yes' if speedup_bf16 and speedup_bf16 >= 10 else 'no'} |",
         f"| median final regret within 1.2x of `gp` | {counts['within']}/{counts['total']} problems | "
         f"{'yes' if counts['total'] and counts['within'] == counts['total'] else 'no'} |",
         f"| better than TPE on most problems | {counts['beats']}/{counts['total']} problems | "
@@ -208,7 +219,8 @@ def run(quick: bool, output_dir: Path, seeds: int | None = None, processes: int 
         f"({plan.timing_repeats} timed asks after one warm-up; `pfn`: one timed ask, and only at the smaller sizes). "
         "`pfn-ei`: PFN, augmented EI (EI of the bar distribution x (1 - sqrt(noise variance / predictive "
         "variance)), computed exactly) over 1024 Sobol/local candidates in one forward pass plus "
-        "2 rounds of batched local perturbation; `pfn`: the generic BO sampler (qLogNEI on the PFN's "
+        "2 rounds of batched local perturbation; `pfn-ei-bf16`: the same with `precision=\"bfloat16\"` "
+        "(CPU autocast; timed after the others, in the same process); `pfn`: the generic BO sampler (qLogNEI on the PFN's "
         "moment-matched posterior, maximised by multi-start L-BFGS); `gp`: the GP surrogate.",
         "",
         *_timing_table(timings, sizes),

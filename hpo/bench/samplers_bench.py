@@ -27,7 +27,7 @@ import statistics
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -383,9 +383,14 @@ def run_studies(plan: BenchPlan, workdir: Path, progress: bool = True, log: Path
 
 # -- time per suggestion as the history grows ------------------------------------------
 def measure_suggest_times(
-    samplers: Sequence[str], sizes: Sequence[int], repeats: int, workdir: Path, progress: bool = True
+    samplers: Sequence[str], sizes: Sequence[int], repeats: int, workdir: Path, progress: bool = True,
+    specs: Mapping[str, Any] | None = None,
 ) -> list[TimingResult]:
-    """Median ``study.ask()`` time of each sampler with ``n`` random completed trials (6-D)."""
+    """Median ``study.ask()`` time of each sampler with ``n`` random completed trials (6-D).
+
+    ``specs`` maps a label in ``samplers`` to the sampler it times (a name or
+    ``{"name": ..., "options": {...}}``, as ``load_study`` takes); other labels are sampler names.
+    """
     from tqdm.auto import tqdm
 
     import hpo
@@ -409,7 +414,7 @@ def measure_suggest_times(
                 bar.update()
                 continue
             try:
-                study = hpo.load_study("timing", url, sampler=name)
+                study = hpo.load_study("timing", url, sampler=(specs or {}).get(name, name))
                 times = []
                 for _ in range(1 + repeats):
                     start = time.perf_counter()

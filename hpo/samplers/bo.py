@@ -323,8 +323,8 @@ class BOSampler(Sampler):
                     candidates = self._multi_objective(context, model, X, Y, raw, warped, trials, X_pending,
                                                        encoder, q, seed)
                 else:
-                    acqf = self._acquisition(model, X, X_pending, context.constraints, seed)
-                    candidates = self._optimize(acqf, encoder, q)  # q x d
+                    candidates = self.select_candidates(model, X, X_pending, context.constraints, encoder, q,
+                                                        seed)
             configs = encoder.decode(candidates.detach().cpu().numpy())
         except (BotorchError, RuntimeError) as exc:
             warnings.warn(f"bo: the {self.surrogate.name!r} model step failed for trial {context.number} "
@@ -347,6 +347,25 @@ class BOSampler(Sampler):
         return out
 
     # -- acquisition ----------------------------------------------------------------
+    def select_candidates(self, model: Any, X: torch.Tensor, X_pending: torch.Tensor | None,
+                          constraints: tuple[Constraint, ...], encoder: SpaceEncoder, q: int,
+                          seed: int) -> torch.Tensor:
+        """The next ``q`` points of a study with one objective: ``q x d`` in the unit cube.
+
+        The extension point for a sampler with its own acquisition path (the
+        PFN's exact acquisitions over a candidate set,
+        :class:`hpo.surrogates.pfn.sampler.PFNSampler`): it receives the fitted
+        ``model`` (outcome 0 the maximised objective, then one outcome per
+        constraint), the ``n x d`` observed inputs ``X``, the ``p x d`` pending
+        inputs ``X_pending`` (or None), the study's constraints, the space's
+        ``encoder`` and the seed of this suggestion; it runs under
+        :func:`hpo.surrogates.base.seeded`. The default builds the BoTorch
+        acquisition named by ``acquisition`` and maximises it (module docstring,
+        steps 3 and 4).
+        """
+        acqf = self._acquisition(model, X, X_pending, constraints, seed)
+        return self._optimize(acqf, encoder, q)
+
     def _multi_objective(self, context: SamplingContext, model: Any, X: torch.Tensor, Y: torch.Tensor,
                          raw: np.ndarray, warped: np.ndarray, trials: list[FrozenTrial],
                          X_pending: torch.Tensor | None, encoder: SpaceEncoder, q: int, seed: int) -> torch.Tensor:

@@ -84,7 +84,7 @@ class _Block(nn.Module):
     def query(self, h: Tensor, kv: tuple[Tensor, Tensor]) -> Tensor:
         """Query tokens against cached context keys and values."""
         E = h.shape[-1]
-        q = self.qkv(self.norm1(h))[..., :E]
+        q = F.linear(self.norm1(h), self.qkv.weight[:E], self.qkv.bias[:E])  # queries need no keys or values
         return self._attend(h, q, *kv)
 
 

@@ -13,31 +13,33 @@ distribution (default ``"aei"``, the augmented EI, see
 perturbations of the best observations in one batched forward pass, then local
 perturbations of the best ``n_refine`` (:meth:`PFNModel.suggest`).
 
-It plugs into two hooks of ``BOSampler`` (``_acquisition`` and ``_optimize``);
-batches of ``q > 1`` points use ``q`` different candidate sets (no pending-point
-fantasies; repeats are replaced by the base sampler's duplicate rule).
+It overrides one method of ``BOSampler``, the extension point
+:meth:`~hpo.samplers.bo.BOSampler.select_candidates`. Trials still running
+(other workers') and the earlier points of a ``q``-batch join the PFN's context
+with their predicted mean as value (the kriging believer,
+:meth:`PFNModel.add_pending`), so parallel suggestions spread out. It handles one
+objective; for several, the ``"pfn"`` sampler runs qLogNEHVI on the PFN's
+posterior (slow: L-BFGS through the network) and ``"gp"`` is the default.
 """
 
 from __future__ import annotations
 
 import inspect
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
 from hpo.errors import SamplerError
 from hpo.samplers.bo import BOSampler
 
+if TYPE_CHECKING:
+    from hpo.encoding import SpaceEncoder
+    from hpo.records import Constraint
+    from hpo.samplers.base import SamplingContext
+
 __all__ = ["PFNSampler", "make_pfn_sampler"]
 
 _EXACT = ("ei", "aei", "pi", "ucb", "cei", "cei+", "acei", "acei+")
-
-
-class _ExactAcquisition:
-    """What ``_acquisition`` hands to ``_optimize``: the fitted PFN model and the rules."""
-
-    def __init__(self, model: Any, constraints: dict[int, tuple[str, float]], seed: int) -> None:
-        self.model, self.constraints, self.seed = model, constraints, seed
 
 
 class PFNSampler(BOSampler):
@@ -55,13 +57,15 @@ class PFNSampler(BOSampler):
         weights: PFN weights file (default: the shipped one).
         max_context: most observations used as the PFN's context.
         y_transform: ``"power"`` (Yeo-Johnson, as PFNs4BO) or ``"rank"`` (normal scores of the ranks).
+        precision: ``"float32"`` or ``"bfloat16"`` (CPU autocast for the forward passes; see
+            :class:`~hpo.surrogates.pfn.surrogate.PFNModel`).
     """
 
     name: ClassVar[str] = "pfn-ei"
 
     def __init__(self, acquisition: str = "aei", n_initial: int | None = None, *, n_candidates: int = 1024,
                  n_refine: int = 8, refine_rounds: int = 2, n_local: int = 32, weights: str | None = None,
-                 max_context: int | None = None, y_transform: str = "power") -> None:
+                 max_context: int | None = None, y_transform: str = "power", precision: str = "float32") -> None:
         if acquisition not in _EXACT:
             raise SamplerError(f"pfn-ei: unknown acquisition {acquisition!r}; valid: {list(_EXACT)}")
         for key, value, low in (("n_candidates", n_candidates, 1), ("n_refine", n_refine, 0),
@@ -70,7 +74,7 @@ class PFNSampler(BOSampler):
                 raise SamplerError(f"pfn-ei: `{key} >= {low}` must hold, but got {key}={value!r}")
         super().__init__(surrogate="pfn", acquisition="logei", n_initial=n_initial,
                          surrogate_options={"weights": weights, "max_context": max_context,
-                                            "y_transform": y_transform},
+                                            "y_transform": y_transform, "precision": precision},
                          output_warping="none", device="cpu")
         self.exact = acquisition
         self.n_candidates, self.n_refine = n_candidates, n_refine
@@ -80,23 +84,33 @@ class PFNSampler(BOSampler):
         return {"acquisition": self.exact, "n_initial": self.n_initial, "n_candidates": self.n_candidates,
                 "n_refine": self.n_refine, "refine_rounds": self.refine_rounds, "n_local": self.n_local, **self.surrogate.options()}
 
-    def _acquisition(self, model: Any, X: torch.Tensor, X_pending: torch.Tensor | None, constraints: Any,
-                     seed: int) -> _ExactAcquisition:
-        rules = {j + 1: (c.op, float(c.bound)) for j, c in enumerate(constraints)}
-        return _ExactAcquisition(model, rules, seed)
+    def suggest_batch(self, context: SamplingContext, n: int) -> list[dict[str, Any]]:
+        names = [o.name for o in context.objectives]
+        if len(names) > 1:
+            raise SamplerError(f"pfn-ei: handles one objective, but the study has {len(names)}: {names}; for "
+                               f"several objectives use sampler 'gp' (qLogNEHVI) or 'pfn' (qLogNEHVI on the PFN)")
+        return super().suggest_batch(context, n)
 
-    def _optimize(self, acqf: Any, encoder: Any, q: int) -> torch.Tensor:
+    def select_candidates(self, model: Any, X: torch.Tensor, X_pending: torch.Tensor | None,
+                          constraints: tuple[Constraint, ...], encoder: SpaceEncoder, q: int,
+                          seed: int) -> torch.Tensor:
+        """``q x d`` points maximising the exact acquisition of the PFN's bar distribution (``model``: a ``PFNModel``)."""
+        rules = {j + 1: (c.op, float(c.bound)) for j, c in enumerate(constraints)}
         name = self.exact
-        if acqf.constraints and name in ("ei", "aei"):
+        if rules and name in ("ei", "aei"):
             name = {"ei": "cei", "aei": "acei"}[name]
-        if acqf.constraints and name not in ("cei", "cei+", "acei", "acei+"):
+        if rules and name not in ("cei", "cei+", "acei", "acei+"):
             raise SamplerError(f"pfn-ei: outcome constraints need an EI acquisition, but got {name!r}")
+        if X_pending is not None:
+            model.add_pending(X_pending)
         points = []
         for i in range(q):
-            x, _ = acqf.model.suggest(n_candidates=self.n_candidates, acquisition=name,
-                                      constraints=acqf.constraints or None, n_refine=self.n_refine,
-                                      refine_rounds=self.refine_rounds, n_local=self.n_local, seed=acqf.seed + i)
+            x, _ = model.suggest(n_candidates=self.n_candidates, acquisition=name, constraints=rules or None,
+                                 n_refine=self.n_refine, refine_rounds=self.refine_rounds, n_local=self.n_local,
+                                 seed=seed + i)
             points.append(x)
+            if i + 1 < q:
+                model.add_pending(x)
         return torch.stack(points)
 
 
