@@ -275,6 +275,7 @@ def test_train_resume_export_and_eval(tmp_path: Path) -> None:
     rows = evaluate(weights=weights, dims=[2], contexts=[4], n_datasets=2, n_queries=5, fitted_gp=False,
                     progress=False)
     assert math.isfinite(rows[0]["pfn"]) and math.isfinite(rows[0]["gp_true"])
+    assert rows[0]["pfn_var_observed"] > 0 and 0 < rows[0]["noise"] < 1
     assert "| 2 | 4 |" in format_markdown(rows)
     with pytest.raises(ValidationError, match="unknown config key"):
         load_config(None, {"bogus": 1})
@@ -402,10 +403,11 @@ def test_bench_pfn_quick_writes_its_report(tmp_path: Path) -> None:
     report = run_benchmark("pfn", quick=True, output_dir=tmp_path)
     text = report.read_text()
     assert report.name == "pfn_quick.md"
-    for heading in ("## Targets", "## Time per suggestion", "## Regret", "## Calibration"):
+    for heading in ("## Targets", "## Time per suggestion", "## Regret", "## The noise the models infer",
+                    "## Calibration"):
         assert heading in text
     for row in ("| gp |", "| pfn-ei |", "| pfn-ei-bf16 |", "| **gp / pfn-ei** |", "| **gp / pfn-ei-bf16** |",
-                "| branin | 2 | 8 |"):
+                "| branin | 2 | 8 |", "| branin | 2 | 10 |"):
         assert row in text, row
     assert "n/a (RuntimeError" not in text and "n/a (SamplerError" not in text
     assert (tmp_path / "pfn_quick_timing.png").stat().st_size > 0

@@ -22,6 +22,12 @@ capped points): with a handful of nearly equal context values the standardised
 held-out targets can lie hundreds of units out, where the bar distribution's
 fixed half-normal tails (trained on targets clipped to +-10) give an NLL in the
 millions that would swamp every mean.
+
+Each row also has ``pfn_var_observed``, the median of the PFN's predictive
+variance at the context inputs themselves, next to ``noise``, the median true
+noise variance (both standardised): an exact GP predicts about the noise at an
+observed input, so a PFN far above it has not learnt to trust its observations,
+which limits how precisely BO with it can exploit.
 """
 
 from __future__ import annotations
@@ -106,11 +112,15 @@ def evaluate(weights: str | Path | None = None, dims: list[int] | None = None, c
         with torch.no_grad():
             logits = net(batch.x[:, :n, :d], batch.y[:, :n], batch.x[:, n:, :d], d)
             nll_pfn = net.bar.loss(logits, batch.y[:, n:]).double()
+            # the predictive variance at the observed inputs themselves: an exact GP gives about the noise there
+            ctx_var = net.bar.variance(net(batch.x[:, :n, :d], batch.y[:, :n], batch.x[:, :n, :d], d))  # B x n
         y64 = batch.y.double()
         nll_true = _shifted_exact(batch, y64, n, prior.nu)
         row = {"d": d, "n": n, "pfn": float(nll_pfn.clamp_max(NLL_CAP).mean()),
                "gp_true": float(nll_true.clamp_max(NLL_CAP).mean()),
-               "capped": int((nll_pfn > NLL_CAP).sum()), "points": int(nll_pfn.numel())}
+               "capped": int((nll_pfn > NLL_CAP).sum()), "points": int(nll_pfn.numel()),
+               "pfn_var_observed": float(ctx_var.median()),
+               "noise": float((batch.noise / batch.y_std.double() ** 2).median())}
         if fitted_gp:
             row["gp_fit"] = float(fitted_gp_nll(batch.x.double(), y64, n, d).detach().clamp_max(NLL_CAP).mean())
         rows.append(row)
@@ -126,20 +136,27 @@ def _shifted_exact(batch: Any, y: Tensor, n: int, nu: float) -> Tensor:
 
 
 def format_markdown(rows: list[dict[str, Any]]) -> str:
-    """The rows as a markdown table, plus the mean over cells (NLL per point in nats, capped at ``NLL_CAP``)."""
+    """The rows as a markdown table, plus the mean over cells (NLL per point in nats, capped at ``NLL_CAP``).
+
+    The last two columns are medians over the cell's data sets, in the standardised
+    scale: the PFN's predictive variance at the context inputs themselves, and the
+    true noise variance, which is about what an exact GP predicts there.
+    """
     has_fit = any("gp_fit" in r for r in rows)
     head = "| d | context n | PFN NLL | exact GP (true hyperparameters) | " + \
-           ("GP (fitted hyperparameters) | " if has_fit else "") + "PFN - exact | PFN points capped |"
+           ("GP (fitted hyperparameters) | " if has_fit else "") + "PFN - exact | PFN points capped | " \
+           "PFN variance at observed points | true noise variance |"
     sep = "|" + "---|" * (head.count("|") - 1)
     lines = [head, sep]
     for r in rows:
         fit = f" {r['gp_fit']:.3f} |" if has_fit else ""
         lines.append(f"| {r['d']} | {r['n']} | {r['pfn']:.3f} | {r['gp_true']:.3f} |{fit} "
-                     f"{r['pfn'] - r['gp_true']:+.3f} | {r['capped']}/{r['points']} |")
+                     f"{r['pfn'] - r['gp_true']:+.3f} | {r['capped']}/{r['points']} | "
+                     f"{r['pfn_var_observed']:.3f} | {r['noise']:.4f} |")
     mean = {k: sum(r[k] for r in rows) / len(rows) for k in ("pfn", "gp_true", *(("gp_fit",) if has_fit else ()))}
     fit = f" {mean['gp_fit']:.3f} |" if has_fit else ""
     capped, points = sum(r["capped"] for r in rows), sum(r["points"] for r in rows)
     lines.append(f"| all | all | {mean['pfn']:.3f} | {mean['gp_true']:.3f} |{fit} "
-                 f"{mean['pfn'] - mean['gp_true']:+.3f} | {capped}/{points} |")
+                 f"{mean['pfn'] - mean['gp_true']:+.3f} | {capped}/{points} | | |")
     return "\n".join(lines)
 
