@@ -82,6 +82,11 @@ class SpaceEncoder:
         self.bounds = np.vstack([np.zeros(self.dim), np.ones(self.dim)])
         self.bounds.setflags(write=False)
 
+    @property
+    def category_counts(self) -> dict[int, int]:
+        """Index-encoded Categorical column -> its number of choices (what surrogates take as ``categorical``)."""
+        return {j: len(self.space[self.columns[j].name].choices) for j in self.categorical_dims}
+
     def encode(self, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
         """Encodes configurations, each checked by ``space.validate`` first.
 

@@ -439,6 +439,7 @@ def test_conditional_example(cond_space: SearchSpace) -> None:
     idx = cond_space.encoder(onehot=False)
     assert [c.kind for c in idx.columns] == ["categorical", "float", "categorical", "int", "int"]
     assert idx.integer_dims == (0, 2, 3, 4) and idx.categorical_dims == (0, 2) and idx.onehot_groups == {}
+    assert idx.category_counts == {0: 2, 2: 2} and enc.category_counts == {}
     np.testing.assert_allclose(idx.encode([adam]), [[0.75, 0.5, 0.5, 7.5 / 8, 0.5 / 16]])
     assert idx.decode([[0.2, 2.0, 0.9, 0.0, 1.0]]) == [
         {"optimizer": "sgd", "momentum": 1.0, "nesterov": False, "layers": 1, "batch": 256, "seed": 7}

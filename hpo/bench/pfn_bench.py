@@ -67,7 +67,7 @@ def noise_levels(problems: tuple[str, ...] = REGRET_PROBLEMS, sizes: tuple[int, 
         problem = get_problem(name)
         space = SearchSpace(problem.space)
         encoder = space.encoder(onehot=False)
-        categorical = {j: len(space[encoder.columns[j].name].choices) for j in encoder.categorical_dims}
+        categorical = encoder.category_counts
         rng = np.random.default_rng(seed)
         for n in sizes:
             configs = [space.sample(rng) for _ in range(n)]

@@ -315,7 +315,7 @@ class BOSampler(Sampler):
             columns.append(np.array([[t.constraint_values[c.name] for c in context.constraints] for t in trials]))
         Y = torch.as_tensor(np.hstack(columns), dtype=dtype, device=device)  # n x (k + n_constraints)
         X_pending = (torch.as_tensor(encoder.encode(pending), dtype=dtype, device=device) if pending else None)
-        categorical = {j: len(context.space[encoder.columns[j].name].choices) for j in encoder.categorical_dims}
+        categorical = encoder.category_counts
         try:
             with seeded(seed, device):
                 model = self.surrogate.fit(X, Y, categorical=categorical, seed=seed)
