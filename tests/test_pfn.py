@@ -429,3 +429,23 @@ def test_bfloat16_precision_ranks_candidates_like_float32() -> None:
     assert int(b.argmax()) in set(torch.topk(a, 5).indices.tolist())
     with pytest.raises(SamplerError, match="precision must be 'float32' or 'bfloat16'"):
         PFNSurrogate(precision="float16")
+
+
+
+def test_warm_start_from_exported_weights_and_a_mismatched_model_is_refused(tmp_path: Path) -> None:
+    from hpo.surrogates.pfn.train import export_weights, load_config, train
+
+    tiny = {"model.d_model": 16, "model.n_layers": 1, "model.n_heads": 2, "model.d_ff": 16, "model.n_buckets": 20,
+            "batch_size": 2, "n_points": 12, "max_context": 8, "border_samples": 2000, "prior.max_dim": 2,
+            "model.max_dim": 2, "device": "cpu", "checkpoint_every": 1, "steps": 1}
+    first = train(load_config(None, {**tiny, "out_dir": str(tmp_path / "a")}), progress=False)
+    weights = export_weights(first, tmp_path / "w.pt")
+    start = {k: v.float() for k, v in torch.load(weights, weights_only=True)["state_dict"].items()}
+    warm = train(load_config(None, {**tiny, "init_weights": str(weights), "lr": 0.0, "out_dir": str(tmp_path / "b")}),
+                 progress=False)
+    after = torch.load(warm, weights_only=True)["model"]
+    assert torch.equal(after["bar.borders"], start["bar.borders"])  # the borders come with the weights
+    assert torch.allclose(after["enc_x.weight"], start["enc_x.weight"])  # lr 0: still the exported weights
+    with pytest.raises(ValidationError, match="has model config"):
+        train(load_config(None, {**tiny, "model.d_model": 8, "init_weights": str(weights),
+                                 "out_dir": str(tmp_path / "c")}), progress=False)
