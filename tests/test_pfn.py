@@ -441,11 +441,16 @@ def test_warm_start_from_exported_weights_and_a_mismatched_model_is_refused(tmp_
     first = train(load_config(None, {**tiny, "out_dir": str(tmp_path / "a")}), progress=False)
     weights = export_weights(first, tmp_path / "w.pt")
     start = {k: v.float() for k, v in torch.load(weights, weights_only=True)["state_dict"].items()}
-    warm = train(load_config(None, {**tiny, "init_weights": str(weights), "lr": 0.0, "out_dir": str(tmp_path / "b")}),
-                 progress=False)
+    # another seed: without the warm start this run would draw other borders and another initialisation
+    warm = train(load_config(None, {**tiny, "seed": 1, "init_weights": str(weights), "lr": 0.0,
+                                    "out_dir": str(tmp_path / "b")}), progress=False)
     after = torch.load(warm, weights_only=True)["model"]
     assert torch.equal(after["bar.borders"], start["bar.borders"])  # the borders come with the weights
     assert torch.allclose(after["enc_x.weight"], start["enc_x.weight"])  # lr 0: still the exported weights
+    cold = torch.load(train(load_config(None, {**tiny, "seed": 1, "lr": 0.0, "out_dir": str(tmp_path / "d")}),
+                            progress=False), weights_only=True)["model"]
+    assert not torch.equal(cold["bar.borders"], start["bar.borders"])  # so the checks above can fail
+    assert not torch.allclose(cold["enc_x.weight"], start["enc_x.weight"])
     with pytest.raises(ValidationError, match="has model config"):
         train(load_config(None, {**tiny, "model.d_model": 8, "init_weights": str(weights),
                                  "out_dir": str(tmp_path / "c")}), progress=False)

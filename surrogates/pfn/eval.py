@@ -110,10 +110,11 @@ def evaluate(weights: str | Path | None = None, dims: list[int] | None = None, c
     for i, (d, n) in enumerate(tqdm(cells, desc="pfn eval", disable=not progress)):
         batch = sample_batch(prior, n_datasets, n + n_queries, n, dims=d, seed=seed + 1000 * i)
         with torch.no_grad():
-            logits = net(batch.x[:, :n, :d], batch.y[:, :n], batch.x[:, n:, :d], d)
-            nll_pfn = net.bar.loss(logits, batch.y[:, n:]).double()
-            # the predictive variance at the observed inputs themselves: an exact GP gives about the noise there
-            ctx_var = net.bar.variance(net(batch.x[:, :n, :d], batch.y[:, :n], batch.x[:, :n, :d], d))  # B x n
+            # one pass scores the held-out queries and the observed inputs themselves (queries are independent);
+            # at an observed input an exact GP predicts about the noise
+            logits = net(batch.x[:, :n, :d], batch.y[:, :n], torch.cat([batch.x[:, n:, :d], batch.x[:, :n, :d]], 1), d)
+            nll_pfn = net.bar.loss(logits[:, :-n], batch.y[:, n:]).double()
+            ctx_var = net.bar.variance(logits[:, -n:])  # B x n
         y64 = batch.y.double()
         nll_true = _shifted_exact(batch, y64, n, prior.nu)
         row = {"d": d, "n": n, "pfn": float(nll_pfn.clamp_max(NLL_CAP).mean()),
