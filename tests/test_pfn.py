@@ -49,6 +49,29 @@ def test_prior_unused_dimensions_warping_and_fixed_dims() -> None:
         sample_batch(PriorConfig(nu=2.0), 2, 5, 2)
 
 
+def test_prior_near_context_queries_sit_next_to_observed_inputs() -> None:
+    n, n_ctx = 60, 20
+    plain = sample_batch(PriorConfig(), 64, n, n_ctx, dims=8, seed=5)
+    near = sample_batch(PriorConfig(near_query_frac=1.0, near_query_scale=(1e-3, 1e-2)), 64, n, n_ctx, dims=8, seed=5)
+    assert torch.equal(plain.x[:, :n_ctx], near.x[:, :n_ctx]), "the context is drawn as without near queries"
+    nearest = torch.cdist(near.x[:, n_ctx:].double(), near.x[:, :n_ctx].double()).amin(-1)
+    nearest_plain = torch.cdist(plain.x[:, n_ctx:].double(), plain.x[:, :n_ctx].double()).amin(-1)
+    # every query is within a few scales of a context point (8 dims x sd <= 1e-2); uniform ones are far
+    assert float(nearest.max()) < 0.1 < float(nearest_plain.min())
+    assert bool((near.x >= 0).all() and (near.x <= 1).all())
+    # a share of the queries moves, and padded columns stay zero
+    half = sample_batch(PriorConfig(near_query_frac=0.5, near_query_scale=(1e-4, 1e-2)), 64, n, n_ctx, dims=3, seed=5)
+    share = float((torch.cdist(half.x[:, n_ctx:].double(), half.x[:, :n_ctx].double()).amin(-1) < 0.05).double().mean())
+    assert 0.4 < share < 0.6 and bool((half.x[:, :, 3:] == 0).all())
+    # near-zero distance means near-equal targets: the network learns to trust an observation
+    gap = (near.y[:, n_ctx:] - near.y[:, :n_ctx].gather(1, torch.cdist(near.x[:, n_ctx:].double(),
+                                                                        near.x[:, :n_ctx].double()).argmin(-1)))
+    assert float(gap.abs().median()) < float((plain.y[:, n_ctx:] - plain.y[:, :n_ctx].mean(1, keepdim=True)).abs().median())
+    for bad in ({"near_query_frac": 1.5}, {"near_query_scale": (0.1, 0.01)}, {"near_query_scale": (0.0, 0.1)}):
+        with pytest.raises(ValidationError, match="near_query"):
+            PriorConfig(**bad).validate()
+
+
 # -- bar distribution ------------------------------------------------------------------
 
 

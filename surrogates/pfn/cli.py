@@ -15,6 +15,7 @@ _TRAIN_FLAGS = {
     "time_limit_s": ("time_limit_s", float), "d_model": ("model.d_model", int), "n_layers": ("model.n_layers", int),
     "n_heads": ("model.n_heads", int), "d_ff": ("model.d_ff", int), "n_buckets": ("model.n_buckets", int),
     "max_dim": ("prior.max_dim", int), "warmup_steps": ("warmup_steps", int), "init_weights": ("init_weights", str),
+    "near_query_frac": ("prior.near_query_frac", float),
 }
 
 

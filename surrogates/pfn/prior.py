@@ -12,7 +12,14 @@ in ``[0, 1]^d`` (``d`` in ``1..D_max``), with its own hyperparameters:
   function does not depend on it) with probability ``p_unused`` (at least one
   dimension is kept);
 * optional Kumaraswamy input warping per dimension (``warp_prob``):
-  ``x -> 1 - (1 - x^a)^b`` with ``log a, log b ~ N(0, warp_std^2)``.
+  ``x -> 1 - (1 - x^a)^b`` with ``log a, log b ~ N(0, warp_std^2)``;
+* optional *near-context queries* (``near_query_frac``): each query point is,
+  with that probability, a copy of a random context point moved by Gaussian
+  noise whose standard deviation is log-uniform in ``near_query_scale``
+  (clipped to the unit cube). Uniform queries almost never land close to an
+  observed input in several dimensions, so a network trained on them alone
+  never learns what to predict there (about the noise, for a GP) - yet that is
+  where BO asks most (the incumbent, local refinement around it).
 
 The ``y`` values are then standardised per data set over its first
 ``n_context`` points (as the surrogate standardises its observations), so the
@@ -54,16 +61,23 @@ class PriorConfig:
     warp_prob: float = 0.0
     warp_std: float = 0.5
     y_clip: float = 10.0
+    near_query_frac: float = 0.0
+    near_query_scale: tuple[float, float] = (1e-4, 0.2)
 
     def validate(self) -> None:
         if not (isinstance(self.max_dim, int) and self.max_dim >= 1):
             raise ValidationError(f"prior: max_dim must be an integer >= 1, but got {self.max_dim!r}")
         if self.nu not in (0.5, 1.5, 2.5):
             raise ValidationError(f"prior: nu must be 0.5, 1.5 or 2.5, but got {self.nu!r}")
-        for name in ("p_unused", "warp_prob"):
+        for name in ("p_unused", "warp_prob", "near_query_frac"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValidationError(f"prior: {name} must be in [0, 1], but got {value!r}")
+        scale = tuple(self.near_query_scale)
+        if len(scale) != 2 or not 0.0 < scale[0] <= scale[1]:
+            raise ValidationError(f"prior: near_query_scale must be (low, high) with 0 < low <= high, "
+                                  f"but got {self.near_query_scale!r}")
+        self.near_query_scale = (float(scale[0]), float(scale[1]))
 
 
 @dataclass
@@ -139,6 +153,26 @@ def sample_hyperparameters(cfg: PriorConfig, dims: Tensor, gen: torch.Generator,
     return ls, os_, noise
 
 
+def _near_context_queries(x: Tensor, used: Tensor, n_context: int, cfg: PriorConfig,
+                          gen: torch.Generator) -> Tensor:
+    """Move a share ``near_query_frac`` of the query rows of ``x`` (``B x n x D``) next to random context rows.
+
+    Only the used columns (``used``: ``B x 1 x D`` bool) move; the padded ones stay zero.
+    """
+    B, n, D = x.shape
+    m = n - n_context
+    if m <= 0 or cfg.near_query_frac <= 0.0:
+        return x
+    near = torch.rand(B, m, 1, generator=gen, dtype=torch.float64) < cfg.near_query_frac
+    parent = torch.randint(0, n_context, (B, m), generator=gen)
+    lo, hi = math.log(cfg.near_query_scale[0]), math.log(cfg.near_query_scale[1])
+    scale = torch.exp(lo + (hi - lo) * torch.rand(B, m, 1, generator=gen, dtype=torch.float64))
+    step = scale * torch.randn(B, m, D, generator=gen, dtype=torch.float64)
+    moved = (torch.gather(x[:, :n_context], 1, parent.unsqueeze(-1).expand(B, m, D)) + step).clamp(0.0, 1.0)
+    queries = torch.where(near & used, moved, x[:, n_context:])
+    return torch.cat([x[:, :n_context], queries], 1)
+
+
 def _warp(x: Tensor, dims: Tensor, cfg: PriorConfig, gen: torch.Generator) -> Tensor:
     B, _, D = x.shape
     on = (torch.rand(B, 1, D, generator=gen, dtype=torch.float64) < cfg.warp_prob).to(x.device)
@@ -184,6 +218,7 @@ def sample_batch(cfg: PriorConfig, batch_size: int, n_points: int, n_context: in
     col = torch.arange(D).unsqueeze(0)
     used = (col < dims_t.unsqueeze(1)).unsqueeze(1)  # B x 1 x D
     x = torch.rand(B, n_points, D, generator=gen, dtype=torch.float64) * used
+    x = _near_context_queries(x, used, n_context, cfg, gen)
     xw = _warp(x, dims_t, cfg, gen) * used if cfg.warp_prob > 0 else x
     x_dev, xw_dev = x.to(device), xw.to(device)
     K = matern_kernel(xw_dev, xw_dev, ls, os_, cfg.nu)
