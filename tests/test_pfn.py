@@ -433,6 +433,8 @@ def test_bench_pfn_quick_writes_its_report(tmp_path: Path) -> None:
                 "| branin | 2 | 8 |", "| branin | 2 | 10 |"):
         assert row in text, row
     assert "n/a (RuntimeError" not in text and "n/a (SamplerError" not in text
+    # the noise diagnosis states the PFN / GP range it measured and how the shipped weights were trained
+    assert "times (median" in text and "30% of their queries next to observed inputs" in text
     assert (tmp_path / "pfn_quick_timing.png").stat().st_size > 0
     assert (tmp_path / "pfn_quick_regret.png").stat().st_size > 0
     assert str(tmp_path) not in text

@@ -17,6 +17,7 @@ Three parts, written to ``benchmarks/results/pfn.md`` with PNG plots:
 from __future__ import annotations
 
 import math
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -80,6 +81,24 @@ def noise_levels(problems: tuple[str, ...] = REGRET_PROBLEMS, sizes: tuple[int, 
             rows.append({"problem": name, "d": problem.dim, "n": n, "pfn": float(pfn.noise_variance(0)),
                          "gp": float(gp.likelihood.noise.detach().mean()), "gap": float(t[0] - t[min(4, n - 1)])})
     return rows
+
+
+def _ratio_span(rows: list[dict[str, Any]]) -> str:
+    """``"a-b times (median c times)"``: the range of the PFN's noise over the GP's across ``rows``."""
+    ratios = sorted(r["pfn"] / max(r["gp"], 1e-12) for r in rows)
+    if not ratios:
+        return "(no rows)"
+    return f"{ratios[0]:.3g}-{ratios[-1]:.3g} times (median {statistics.median(ratios):.3g} times)"
+
+
+def _near_query_sentence(prior: dict[str, Any]) -> str:
+    """How the weights were taught to trust observations (the prior's ``near_query_frac``), for the report."""
+    frac = float(prior.get("near_query_frac", 0.0))
+    if frac <= 0:
+        return ("These weights were trained on uniform queries only, which almost never fall next to an observed "
+                "input in several dimensions, so the network never learnt what to predict there.")
+    return (f"These weights were trained with {frac:.0%} of their queries next to observed inputs "
+            "(`near_query_frac`), so that the network learns to trust its observations.")
 
 
 def _noise_table(rows: list[dict[str, Any]]) -> list[str]:
@@ -241,7 +260,8 @@ def run(quick: bool, output_dir: Path, seeds: int | None = None, processes: int 
         "# PFN surrogate benchmark" + (" (quick)" if quick else ""),
         "",
         f"`hpo bench pfn{' --quick' if quick else ''}`; {seconds / 60:.1f} min on {m.get('cpus')} CPUs "
-        f"({m.get('processor') or 'unknown processor'}, 1-minute load average {m.get('load_1min')}, torch threads "
+        f"({m.get('processor') or 'unknown processor'}, 1-minute load average after the timings "
+        f"{'n/a' if m.get('load_1min') is None else format(m['load_1min'], '.2f')}, torch threads "
         f"{m.get('torch_threads')}). Shipped weights: `surrogates/pfn/weights/pfn_gp_d8.pt` "
         f"({config['model']['n_layers']} layers, d_model {config['model']['d_model']}, "
         f"{config['model']['n_buckets']} buckets, inputs up to {config['model']['max_dim']}-D, context up to "
@@ -295,11 +315,11 @@ def run(quick: bool, output_dir: Path, seeds: int | None = None, processes: int 
         "there; both in units of the standardised outcome's variance. The functions are noiseless. The PFN's "
         f"prior draws noise variances from LogNormal({prior['noise_loc']:g}, {prior['noise_scale']:g}) (95% "
         f"between {math.exp(prior['noise_loc'] - 1.96 * prior['noise_scale']):.2g} and "
-        f"{math.exp(prior['noise_loc'] + 1.96 * prior['noise_scale']):.2g} before standardisation), yet its "
-        "variance at observed inputs is far above that in 4 to 8 dimensions, here and on draws of its own prior "
-        "(the last two columns of the calibration table): it has not learnt to trust its observations. Where "
-        "the best observations differ by less than its noise standard deviation it cannot tell them apart, "
-        "which limits how precisely it exploits.",
+        f"{math.exp(prior['noise_loc'] + 1.96 * prior['noise_scale']):.2g} before standardisation). Here the "
+        f"PFN's noise is {_ratio_span(noise_rows)} the GP's; on draws of its own prior, compare the last two "
+        "columns of the calibration table. Where the best observations differ by less than the PFN's noise "
+        "standard deviation it cannot tell them apart, which limits how precisely it exploits. "
+        f"{_near_query_sentence(prior)}",
         "",
         *_noise_table(noise_rows),
         "",
