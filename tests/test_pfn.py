@@ -11,7 +11,7 @@ import torch
 from hpo.errors import SamplerError, ValidationError
 from hpo.surrogates.pfn.bar_distribution import BarDistribution, borders_from_samples
 from hpo.surrogates.pfn.model import PFN, ModelConfig
-from hpo.surrogates.pfn.prior import PriorConfig, sample_batch
+from hpo.surrogates.pfn.prior import PriorBatch, PriorConfig, sample_batch
 from hpo.surrogates.pfn.surrogate import DEFAULT_WEIGHTS, PFNModel, PFNSurrogate, load_pfn
 
 # -- prior ---------------------------------------------------------------------------
@@ -54,18 +54,21 @@ def test_prior_near_context_queries_sit_next_to_observed_inputs() -> None:
     plain = sample_batch(PriorConfig(), 64, n, n_ctx, dims=8, seed=5)
     near = sample_batch(PriorConfig(near_query_frac=1.0, near_query_scale=(1e-3, 1e-2)), 64, n, n_ctx, dims=8, seed=5)
     assert torch.equal(plain.x[:, :n_ctx], near.x[:, :n_ctx]), "the context is drawn as without near queries"
-    nearest = torch.cdist(near.x[:, n_ctx:].double(), near.x[:, :n_ctx].double()).amin(-1)
-    nearest_plain = torch.cdist(plain.x[:, n_ctx:].double(), plain.x[:, :n_ctx].double()).amin(-1)
+
+    def to_context(batch: PriorBatch) -> torch.Tensor:  # B x (n - n_ctx) query-to-context distances
+        return torch.cdist(batch.x[:, n_ctx:].double(), batch.x[:, :n_ctx].double())
+
+    nearest, parent = to_context(near).min(-1)
+    nearest_plain = to_context(plain).amin(-1)
     # every query is within a few scales of a context point (8 dims x sd <= 1e-2); uniform ones are far
     assert float(nearest.max()) < 0.1 < float(nearest_plain.min())
     assert bool((near.x >= 0).all() and (near.x <= 1).all())
     # a share of the queries moves, and padded columns stay zero
     half = sample_batch(PriorConfig(near_query_frac=0.5, near_query_scale=(1e-4, 1e-2)), 64, n, n_ctx, dims=3, seed=5)
-    share = float((torch.cdist(half.x[:, n_ctx:].double(), half.x[:, :n_ctx].double()).amin(-1) < 0.05).double().mean())
+    share = float((to_context(half).amin(-1) < 0.05).double().mean())
     assert 0.4 < share < 0.6 and bool((half.x[:, :, 3:] == 0).all())
     # near-zero distance means near-equal targets: the network learns to trust an observation
-    gap = (near.y[:, n_ctx:] - near.y[:, :n_ctx].gather(1, torch.cdist(near.x[:, n_ctx:].double(),
-                                                                        near.x[:, :n_ctx].double()).argmin(-1)))
+    gap = near.y[:, n_ctx:] - near.y[:, :n_ctx].gather(1, parent)
     assert float(gap.abs().median()) < float((plain.y[:, n_ctx:] - plain.y[:, :n_ctx].mean(1, keepdim=True)).abs().median())
     for bad in ({"near_query_frac": 1.5}, {"near_query_scale": (0.1, 0.01)}, {"near_query_scale": (0.0, 0.1)}):
         with pytest.raises(ValidationError, match="near_query"):
@@ -454,7 +457,6 @@ def test_bfloat16_precision_ranks_candidates_like_float32() -> None:
     assert int(b.argmax()) in set(torch.topk(a, 5).indices.tolist())
     with pytest.raises(SamplerError, match="precision must be 'float32' or 'bfloat16'"):
         PFNSurrogate(precision="float16")
-
 
 
 def test_warm_start_from_exported_weights_and_a_mismatched_model_is_refused(tmp_path: Path) -> None:

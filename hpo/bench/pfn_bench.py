@@ -1,6 +1,6 @@
 """``hpo bench pfn``: the PFN surrogate against the GP (and TPE), measured in one run.
 
-Three parts, written to ``benchmarks/results/pfn.md`` with PNG plots:
+Four parts, written to ``benchmarks/results/pfn.md`` with PNG plots:
 
 1. time per suggestion (``study.ask()``) at 50 / 200 / 1000 completed trials of
    6-D Hartmann, ``pfn-ei`` (the PFN with the augmented EI of its bar
@@ -11,7 +11,8 @@ Three parts, written to ``benchmarks/results/pfn.md`` with PNG plots:
    ``gp`` / ``pfn-ei`` / ``tpe`` (:func:`hpo.bench.samplers_bench.run_samplers_benchmark`);
 3. calibration: NLL of the PFN on held-out draws of its GP prior against the exact
    GP with the true hyperparameters and a GP with fitted hyperparameters
-   (:func:`hpo.surrogates.pfn.eval.evaluate`).
+   (:func:`hpo.surrogates.pfn.eval.evaluate`);
+4. the noise the PFN and the GP infer on each regret problem (:func:`noise_levels`).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def noise_levels(problems: tuple[str, ...] = REGRET_PROBLEMS, sizes: tuple[int, 
     for the GP). ``pfn``: the PFN's smallest predictive variance at an observed point
     (:meth:`~hpo.surrogates.pfn.surrogate.PFNModel.noise_variance`, the noise it
     implies); ``gp``: the GP likelihood's noise variance. Both are in units of the
-    standardised outcome's variance. ``gap``: the best minus the fifth-best
+    standardised outcome's variance; ``ratio``: ``pfn / gp``. ``gap``: the best minus the fifth-best
     observation on the PFN's scale; a gap below the PFN's noise standard deviation
     means that it cannot tell those points apart.
     """
@@ -78,14 +79,15 @@ def noise_levels(problems: tuple[str, ...] = REGRET_PROBLEMS, sizes: tuple[int, 
             gp = make_surrogate("gp").fit(X, torch.as_tensor(power_warp(y)).unsqueeze(-1), categorical=categorical,
                                           seed=seed)
             t = np.sort(pfn.transforms[0].forward(y))[::-1]
-            rows.append({"problem": name, "d": problem.dim, "n": n, "pfn": float(pfn.noise_variance(0)),
-                         "gp": float(gp.likelihood.noise.detach().mean()), "gap": float(t[0] - t[min(4, n - 1)])})
+            pfn_noise, gp_noise = float(pfn.noise_variance(0)), float(gp.likelihood.noise.detach().mean())
+            rows.append({"problem": name, "d": problem.dim, "n": n, "pfn": pfn_noise, "gp": gp_noise,
+                         "ratio": pfn_noise / max(gp_noise, 1e-12), "gap": float(t[0] - t[min(4, n - 1)])})
     return rows
 
 
 def _ratio_span(rows: list[dict[str, Any]]) -> str:
     """``"a-b times (median c times)"``: the range of the PFN's noise over the GP's across ``rows``."""
-    ratios = sorted(r["pfn"] / max(r["gp"], 1e-12) for r in rows)
+    ratios = sorted(r["ratio"] for r in rows)
     if not ratios:
         return "(no rows)"
     return f"{ratios[0]:.3g}-{ratios[-1]:.3g} times (median {statistics.median(ratios):.3g} times)"
@@ -106,7 +108,7 @@ def _noise_table(rows: list[dict[str, Any]]) -> list[str]:
              "| PFN noise sd |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['problem']} | {r['d']} | {r['n']} | {r['pfn']:.2g} | {r['gp']:.2g} | "
-                     f"{r['pfn'] / max(r['gp'], 1e-12):.0f} | {r['gap']:.3f} | {math.sqrt(r['pfn']):.3f} |")
+                     f"{r['ratio']:.0f} | {r['gap']:.3f} | {math.sqrt(r['pfn']):.3f} |")
     return lines
 
 

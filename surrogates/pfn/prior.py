@@ -73,11 +73,10 @@ class PriorConfig:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValidationError(f"prior: {name} must be in [0, 1], but got {value!r}")
-        scale = tuple(self.near_query_scale)
+        scale = self.near_query_scale  # a tuple, or a list from YAML
         if len(scale) != 2 or not 0.0 < scale[0] <= scale[1]:
             raise ValidationError(f"prior: near_query_scale must be (low, high) with 0 < low <= high, "
-                                  f"but got {self.near_query_scale!r}")
-        self.near_query_scale = (float(scale[0]), float(scale[1]))
+                                  f"but got {scale!r}")
 
 
 @dataclass
