@@ -61,7 +61,7 @@ _TOP_LEVEL = {
     "checkpoint_root",
 }
 _EXECUTION = {"backend", "n_workers", "address", "resources", "max_retries"}
-_SETTINGS = {"heartbeat_interval", "stale_after", "stale_policy"}
+_SETTINGS = {"heartbeat_interval", "stale_after", "stale_policy", "ask_lease"}
 
 
 @dataclass

@@ -23,6 +23,8 @@ __all__ = [
     "StudyNotFoundError",
     "TrialNotFoundError",
     "TrialStateError",
+    "WrongStudyError",
+    "LateResultWarning",
     "SamplerError",
     "UnknownNameError",
     "SamplerExhausted",
@@ -88,6 +90,15 @@ class TrialNotFoundError(StorageError, KeyError):
 
 class TrialStateError(HpoError, RuntimeError):
     """A trial state transition that is not allowed (e.g. telling a finished trial)."""
+
+
+class WrongStudyError(ValidationError):
+    """A trial handed to a study it does not belong to (e.g. ``study_a.tell(trial_of_b, ...)``)."""
+
+
+class LateResultWarning(UserWarning):
+    """A result told after the store reclaimed its trial (the worker was paused past its lease);
+    the result is kept (``attrs['late_result']`` or the completed retry), not lost."""
 
 
 class SamplerError(ValidationError):

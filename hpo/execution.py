@@ -139,7 +139,7 @@ class Heartbeat:
             with self._lock:
                 numbers = sorted(self._running)
             try:
-                self.study.store.heartbeat(self.study.study_id, numbers)
+                self.study.heartbeat(numbers)
                 self.study.reclaim_stale()
             except Exception:  # a transient database error must not kill the study
                 traceback.print_exc()

@@ -198,6 +198,10 @@ class FrozenTrial:
 
     ``values`` maps objective names to floats (None unless COMPLETE);
     ``constraint_values`` maps constraint names to floats.
+
+    A trial reclaimed from a worker that stopped heart-beating (or whose lease
+    ended) is FAILED with ``attrs["reclaimed"]``; a result its worker tells later
+    is kept in ``attrs["late_result"]`` (see :meth:`hpo.Study.tell`).
     """
 
     number: int
@@ -213,6 +217,10 @@ class FrozenTrial:
     error: str | None = None
     attrs: dict[str, Any] = field(default_factory=dict)
     trial_id: int | None = None
+    #: The study the trial belongs to (its store id); ``study.tell`` refuses another study's trial.
+    study_id: int | None = None
+    #: When a RUNNING trial's lease ends and it may be reclaimed (None: never).
+    expires_at: dt.datetime | None = None
 
     @property
     def value(self) -> float | None:

@@ -9,18 +9,22 @@ import os
 import re
 import socket
 import threading
+import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from hpo.errors import (
     ConfigError,
     HpoError,
+    LateResultWarning,
     NoCompletedTrialsError,
     ObjectiveError,
     SamplerError,
     SamplerExhausted,
     TrialStateError,
+    WrongStudyError,
 )
 from hpo.fidelity import Fidelity, parse_fidelity
 from hpo.records import FrozenTrial, Objective, StudyRecord, TrialState, parse_constraints, parse_objectives
@@ -51,37 +55,63 @@ def default_sampler(n_objectives: int) -> str:
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,199}$")
 _STALE_POLICIES = ("requeue", "fail")
+#: Shortest heartbeat interval, in seconds: below it the store's write latency (a busy SQLite lock, a
+#: remote PostgreSQL round trip) is a sizeable part of the interval.
+MIN_HEARTBEAT_INTERVAL = 0.05
+#: Shortest ``stale_after``, in seconds, and its smallest multiple of ``heartbeat_interval``: a live
+#: worker misses its lease only if its heartbeats stall this long (at 1e-3 s a process reclaimed its
+#: own live trials).
+MIN_STALE_AFTER = 0.5
+MIN_STALE_HEARTBEATS = 3
+#: Default lease of an ask()/tell() trial (no heartbeat thread): a day, then it may be reclaimed.
+DEFAULT_ASK_LEASE = 86400.0
 
 
 def _worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
-def _check_settings(heartbeat_interval: Any, stale_after: Any, stale_policy: Any) -> dict[str, Any]:
-    seconds: dict[str, float] = {}
-    for field, value in (("heartbeat_interval", heartbeat_interval), ("stale_after", stale_after)):
-        if value is None and field == "stale_after":
-            continue
-        try:
-            number = math.nan if isinstance(value, bool) or not isinstance(value, (int, float)) else float(value)
-        except OverflowError:  # an int beyond the float range
-            number = math.inf
-        if not 0 < number < math.inf:
-            raise ConfigError(f"{field}: must be a positive, finite number of seconds, but got {value!r}")
-        seconds[field] = number
+def _seconds(field: str, value: Any) -> float:
+    try:
+        number = math.nan if isinstance(value, bool) or not isinstance(value, (int, float)) else float(value)
+    except OverflowError:  # an int beyond the float range
+        number = math.inf
+    if not 0 < number < math.inf:
+        raise ConfigError(f"{field}: must be a positive, finite number of seconds, but got {value!r}")
+    return number
+
+
+def _check_settings(heartbeat_interval: Any, stale_after: Any, stale_policy: Any,
+                    ask_lease: Any = DEFAULT_ASK_LEASE) -> dict[str, Any]:
+    interval = _seconds("heartbeat_interval", heartbeat_interval)
+    if interval < MIN_HEARTBEAT_INTERVAL:
+        raise ConfigError(f"heartbeat_interval: must be at least {MIN_HEARTBEAT_INTERVAL} s (the store's write "
+                          f"latency would eat a shorter interval), but got {heartbeat_interval!r}")
+    stale = 4.0 * interval if stale_after is None else _seconds("stale_after", stale_after)
+    floor = max(MIN_STALE_AFTER, MIN_STALE_HEARTBEATS * interval)
+    if stale < floor:
+        raise ConfigError(
+            f"stale_after: must be at least max({MIN_STALE_AFTER} s, {MIN_STALE_HEARTBEATS} x heartbeat_interval) "
+            f"= {floor:g} s, or live trials would be reclaimed, but got stale_after={stale_after!r}, "
+            f"heartbeat_interval={heartbeat_interval!r}"
+        )
     if stale_policy not in _STALE_POLICIES:
         raise ConfigError(f"stale_policy: must be one of {_STALE_POLICIES}, but got {stale_policy!r}")
-    interval = seconds["heartbeat_interval"]
-    if seconds.get("stale_after", math.inf) <= interval:
-        raise ConfigError(
-            f"stale_after: must be longer than heartbeat_interval, or live trials would be reclaimed, "
-            f"but got stale_after={stale_after!r}, heartbeat_interval={heartbeat_interval!r}"
-        )
-    return {
-        "heartbeat_interval": interval,
-        "stale_after": seconds.get("stale_after", 4.0 * interval),
-        "stale_policy": stale_policy,
-    }
+    lease = None if ask_lease is None else _seconds("ask_lease", ask_lease)
+    if lease is not None and lease < MIN_STALE_AFTER:
+        raise ConfigError(f"ask_lease: must be at least {MIN_STALE_AFTER} s or None (never reclaimed), "
+                          f"but got {ask_lease!r}")
+    return {"heartbeat_interval": interval, "stale_after": stale, "stale_policy": stale_policy, "ask_lease": lease}
+
+
+def _error_text(error: Any) -> str | None:
+    """The error text of a told trial: a string (bytes are decoded), else a typed error before any write."""
+    if error is None or isinstance(error, str):
+        return error
+    if isinstance(error, (bytes, bytearray)):
+        return bytes(error).decode("utf-8", errors="replace")
+    raise ObjectiveError(f"tell: error must be a string (e.g. a traceback) or None, but got {type(error).__name__} "
+                         f"{repr(error)[:200]}")
 
 
 def _sampler_spec(sampler: Sampler, requested: Any) -> dict[str, Any]:
@@ -162,6 +192,7 @@ class Study:
         self._lock = threading.RLock()
         self._history: list[FrozenTrial] = []
         self._seq = 0
+        self._last_reclaim = -math.inf
 
     # -- description ------------------------------------------------------------
     @property
@@ -297,26 +328,51 @@ class Study:
             budget = self.fidelity.max if budget is None else self.fidelity.round(budget)
             return params, {"budget": budget, "checkpoint_dir": self.checkpoint_path(number)}
 
+    def lease(self, heartbeat: bool) -> float | None:
+        """Seconds a RUNNING trial's lease lasts: ``stale_after`` for a heart-beating trial, else
+        ``ask_lease`` (None: an ask()/tell() trial is never reclaimed)."""
+        settings = self.record.settings
+        if heartbeat:
+            return float(settings.get("stale_after", 120.0))
+        lease = settings.get("ask_lease", DEFAULT_ASK_LEASE)
+        return None if lease is None else float(lease)
+
     def ask(self, *, heartbeat: bool = False) -> Trial:
         """Start a trial: an enqueued configuration if one waits, else the sampler's suggestion
         (under a scheduler: the scheduler's plan, e.g. a promotion, at the planned budget).
+
+        Args:
+            heartbeat: the caller heartbeats the trial (``study.heartbeat``) every ``heartbeat_interval``
+                seconds, as ``optimize`` does; its lease is then ``stale_after``. Without it the trial's
+                lease is ``ask_lease`` (default a day; ``trial.heartbeat()`` extends it), after which the
+                trial may be reclaimed (a result told later is kept, see :meth:`tell`).
 
         Raises:
             SamplerExhausted: the sampler (or the scheduler) has nothing left to suggest.
             NothingToRun: the scheduler can start nothing until a running trial finishes.
         """
+        self._reclaim_now_and_then()
         in_transaction = self.sampler.fast and self.scheduler is None
+        lease = self.lease(heartbeat)
         frozen = self.store.start_trial(
-            self.study_id, _worker_id(), self._suggest, heartbeat=heartbeat, in_transaction=in_transaction
+            self.study_id, _worker_id(), self._suggest, heartbeat=heartbeat, in_transaction=in_transaction,
+            lease=lease,
         )
-        return Trial(self, frozen)
+        return Trial(self, frozen, lease=lease)
+
+    def heartbeat(self, numbers: Iterable[int], lease: float | None = None) -> None:
+        """Mark RUNNING trials ``numbers`` alive and extend their lease (default ``stale_after``) from now.
+
+        Executors call this for the trials they run; ``trial.heartbeat()`` does it for one trial.
+        """
+        self.store.heartbeat(self.study_id, sorted(numbers), self.lease(True) if lease is None else lease)
 
     def enqueue(self, params: Mapping[str, Any], attrs: Mapping[str, Any] | None = None) -> int:
         """Queue a configuration to be evaluated before the sampler's suggestions; return its number."""
         checked = self.space.validate(params)
-        frozen = self.store.create_trial(
-            self.study_id, checked, TrialState.WAITING, attrs={"enqueued": True, **(attrs or {})}
-        )
+        extra = dict(attrs or {})
+        _check_json("enqueue attrs", extra, ConfigError)
+        frozen = self.store.create_trial(self.study_id, checked, TrialState.WAITING, attrs={"enqueued": True, **extra})
         return frozen.number
 
     def tell(
@@ -339,9 +395,8 @@ class Study:
         NaN or infinite values make the trial FAILED (they never reach a model).
         Invalid values raise before anything is written.
         """
-        number = trial if isinstance(trial, int) and not isinstance(trial, bool) else getattr(trial, "number", None)
-        if not isinstance(number, int):
-            raise TrialStateError(f"tell: expected a Trial or a trial number, but got {trial!r}")
+        number = self._own_number(trial)
+        error = _error_text(error)
         state = TrialState.parse(state)
         if not state.is_finished:
             raise TrialStateError(f"tell: state must be COMPLETE, PRUNED or FAILED, but got {state.value}")
@@ -357,9 +412,43 @@ class Study:
                 )
             else:
                 vals, cvals = checked.values, checked.constraint_values
-        frozen = self.store.finish_trial(self.study_id, number, state, vals, cvals, error)
+        try:
+            frozen = self.store.finish_trial(self.study_id, number, state, vals, cvals, error)
+        except TrialStateError:
+            current = self.store.get_trial(self.study_id, number)
+            if not current.attrs.get("reclaimed") or "late_result" in current.attrs:
+                raise
+            frozen = self.store.record_late_result(self.study_id, number, state, vals, cvals, error)
+            where = (f"it completed the retry, trial {frozen.number}" if frozen.number != number
+                     else "it is kept in the trial's attrs['late_result']")
+            warnings.warn(LateResultWarning(
+                f"study {self.name!r}: trial {number} was told {state.value} after the store had reclaimed it "
+                f"(its lease ended: the worker was paused or too slow to heartbeat); {where}"
+            ), stacklevel=2)
         self.sampler.after_trial(frozen)
         return frozen
+
+    def _own_number(self, trial: Trial | FrozenTrial | int) -> int:
+        """The number of ``trial``, refusing a trial of another study (which would finish this study's
+        trial of the same number)."""
+        if isinstance(trial, int) and not isinstance(trial, bool):
+            return trial
+        number = getattr(trial, "number", None)
+        if not isinstance(number, int) or isinstance(number, bool):
+            raise TrialStateError(f"tell: expected a Trial or a trial number, but got {trial!r}")
+        if isinstance(trial, Trial):
+            other = trial.study
+            if other is not self and (other.study_id != self.study_id or other.store.url != self.store.url):
+                raise WrongStudyError(
+                    f"tell: trial {number} belongs to study {other.name!r} (id {other.study_id} in {other.store.url}), "
+                    f"not to study {self.name!r} (id {self.study_id} in {self.store.url}); tell it on its own study"
+                )
+        elif isinstance(trial, FrozenTrial) and trial.study_id is not None and trial.study_id != self.study_id:
+            raise WrongStudyError(
+                f"tell: trial {number} belongs to the study with id {trial.study_id}, not to study {self.name!r} "
+                f"(id {self.study_id}); tell it on its own study"
+            )
+        return number
 
     # -- running -------------------------------------------------------------------
     def optimize(
@@ -407,10 +496,17 @@ class Study:
         )
 
     def reclaim_stale(self) -> list[int]:
-        """Fail (and per ``stale_policy`` re-queue) RUNNING trials whose worker stopped heart-beating."""
-        settings = self.record.settings
-        cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=settings.get("stale_after", 120.0))
-        return self.store.reclaim_stale(self.study_id, cutoff, requeue=settings.get("stale_policy") == "requeue")
+        """Fail (and per ``stale_policy`` re-queue) RUNNING trials whose lease ended: their worker stopped
+        heart-beating for ``stale_after`` seconds, or an ask()/tell() trial outlived ``ask_lease``."""
+        self._last_reclaim = time.monotonic()
+        now = dt.datetime.now(dt.timezone.utc)
+        return self.store.reclaim_stale(self.study_id, now, requeue=self.record.settings.get("stale_policy") == "requeue")
+
+    def _reclaim_now_and_then(self) -> None:
+        """``ask`` reclaims expired trials at most every quarter lease, so ask()/tell() studies reclaim too."""
+        leases = [x for x in (self.lease(True), self.lease(False)) if x is not None]
+        if time.monotonic() - self._last_reclaim >= max(min(leases) / 4.0, MIN_STALE_AFTER):
+            self.reclaim_stale()
 
     # -- results -------------------------------------------------------------------
     @property
@@ -514,6 +610,7 @@ def create_study(
     heartbeat_interval: float = 30.0,
     stale_after: float | None = None,
     stale_policy: str = "requeue",
+    ask_lease: float | None = DEFAULT_ASK_LEASE,
 ) -> Study:
     """Create a study in ``storage`` (default ``sqlite:///hpo.db``) and return it.
 
@@ -539,6 +636,9 @@ def create_study(
         stale_after: seconds without heartbeat after which a RUNNING trial is reclaimed
             (default 4 x heartbeat_interval).
         stale_policy: ``"requeue"`` (fail it and queue its params again) or ``"fail"``.
+        ask_lease: seconds an ``ask()``/``tell()`` trial (one without optimize's heartbeat) may stay
+            RUNNING before it may be reclaimed like a stale one (default a day; ``trial.heartbeat()``
+            extends it; None: never).
     """
     if name is None:
         name = f"study-{uuid.uuid4().hex[:8]}"
@@ -557,7 +657,7 @@ def create_study(
     fid = parse_fidelity(fidelity)
     if checkpoint_root is not None and (not isinstance(checkpoint_root, str) or not checkpoint_root.strip()):
         raise ConfigError(f"checkpoint_root: must be a non-empty path string or None, but got {checkpoint_root!r}")
-    settings = _check_settings(heartbeat_interval, stale_after, stale_policy)
+    settings = _check_settings(heartbeat_interval, stale_after, stale_policy, ask_lease)
     requested = default_sampler(len(objs)) if sampler is None else sampler
     sampler_obj = _build_sampler(requested)
     scheduler_obj = _build_scheduler(scheduler)

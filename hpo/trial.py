@@ -44,9 +44,10 @@ class Trial:
             return loss
     """
 
-    def __init__(self, study: Study, frozen: FrozenTrial) -> None:
+    def __init__(self, study: Study, frozen: FrozenTrial, lease: float | None = None) -> None:
         self.study = study
         self._frozen = frozen
+        self._lease = lease
         self.number: int = frozen.number
         self.params: dict[str, Any] = dict(frozen.params)
         self._stop_requested = False
@@ -141,6 +142,11 @@ class Trial:
         if getattr(self.study, "scheduler", None) is None:
             return False
         return bool(self.study.should_stop(self.number))
+
+    def heartbeat(self) -> None:
+        """Tell the store this trial is alive: its lease starts again from now (``ask_lease`` for an
+        ask()/tell() trial). Long trials driven by ``ask``/``tell`` call it now and then."""
+        self.study.heartbeat([self.number], lease=self._lease if self._lease is not None else self.study.lease(False))
 
     def request_stop(self) -> None:
         """Make :meth:`should_stop` return True from now on (called by executors)."""

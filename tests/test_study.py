@@ -772,23 +772,28 @@ def test_bad_definitions_write_nothing(sqlite_url: str, kwargs: dict) -> None:
 # -- stale trials -----------------------------------------------------------------------------
 @pytest.mark.parametrize("policy", ["fail", "requeue"])
 def test_stale_trials_are_reclaimed_by_policy(sqlite_url: str, policy: str) -> None:
-    study = _study(sqlite_url, heartbeat_interval=0.1, stale_after=0.3, stale_policy=policy)
+    study = _study(sqlite_url, heartbeat_interval=0.1, stale_after=0.5, stale_policy=policy)
     abandoned = study.ask(heartbeat=True)
-    no_heartbeat = study.ask()  # trials asked without heartbeat are never reclaimed
+    no_heartbeat = study.ask()  # an ask()/tell() trial has the (long) ask_lease
     assert study.reclaim_stale() == []
-    time.sleep(0.5)
+    time.sleep(0.7)
     assert study.reclaim_stale() == [abandoned.number]
     assert study.reclaim_stale() == []
     old = study.store.get_trial(study.study_id, abandoned.number)
-    assert old.state is TrialState.FAILED
+    assert old.state is TrialState.FAILED and old.attrs["reclaimed"] is True
     assert "heartbeat" in old.error
     assert study.store.get_trial(study.study_id, no_heartbeat.number).state is TrialState.RUNNING
-    with pytest.raises(TrialStateError):
-        study.tell(abandoned, 1.0)
     waiting = study.get_trials([TrialState.WAITING])
     if policy == "fail":
         assert waiting == []
         assert "requeued_as" not in old.attrs
+        with pytest.warns(hpo.errors.LateResultWarning, match="attrs"):
+            kept = study.tell(abandoned, 1.0)  # the paused worker's result is kept, not refused
+        assert kept.number == abandoned.number and kept.attrs["late_result"]["values"] == {"value": 1.0}
+        resumed = study.ask()
+        assert resumed.number not in (abandoned.number, no_heartbeat.number)
+        study.tell(resumed, 2.0)
+        assert study.count_done() == 2  # the reclaimed failure (not re-queued) and the new trial
     else:
         (retry,) = waiting
         assert retry.params == abandoned.params
@@ -797,7 +802,11 @@ def test_stale_trials_are_reclaimed_by_policy(sqlite_url: str, policy: str) -> N
         resumed = study.ask()
         assert resumed.number == retry.number and resumed.params == abandoned.params
         study.tell(resumed, 1.0)
-    assert study.count_done() == 1  # a re-queued failure does not count
+        with pytest.warns(hpo.errors.LateResultWarning):  # the retry ran: the late result goes to attrs
+            study.tell(abandoned, 1.5)
+        assert study.count_done() == 1  # a re-queued failure does not count
+    with pytest.raises(TrialStateError, match="told once"):
+        study.tell(abandoned, 1.0)
 
 
 def test_load_if_exists_refuses_a_changed_definition(sqlite_url: str) -> None:

@@ -10,7 +10,13 @@ Invariants every implementation keeps:
 - state transitions follow ``hpo.records.ALLOWED_TRANSITIONS`` (else
   ``TrialStateError``), so a trial is told at most once;
 - each transition to a finished state takes the study's next change number
-  (``seq``), in commit order, so ``finished_since(seq)`` never misses a trial.
+  (``seq``), in commit order, so ``finished_since(seq)`` never misses a trial;
+- study ids are never reused, and every call on a deleted study's id raises
+  ``StudyNotFoundError`` instead of reading or writing another study;
+- every RUNNING trial has a lease (``expires_at``); only a trial whose lease
+  ended is reclaimed, exactly once (see ``hpo.store.leases``), and a result told
+  for it afterwards is kept (``record_late_result``), never lost;
+- text is stored the same on every backend (NUL replaced, see ``hpo.store.text``).
 """
 
 from __future__ import annotations
@@ -107,12 +113,19 @@ class StudyStore(ABC):
         attrs: dict[str, Any] | None = None,
         heartbeat: bool = False,
         number: int | None = None,
+        lease: float | None = None,
     ) -> FrozenTrial:
-        """Insert a WAITING or RUNNING trial with a reserved ``number`` (or the next one)."""
+        """Insert a WAITING or RUNNING trial with a reserved ``number`` (or the next one).
+
+        A RUNNING trial's lease ends ``lease`` seconds from now (None: never).
+        """
 
     @abstractmethod
-    def claim_waiting(self, study_id: int, worker_id: str | None, heartbeat: bool = False) -> FrozenTrial | None:
-        """Atomically move the oldest WAITING trial to RUNNING and return it (None if none)."""
+    def claim_waiting(
+        self, study_id: int, worker_id: str | None, heartbeat: bool = False, lease: float | None = None
+    ) -> FrozenTrial | None:
+        """Atomically move the oldest WAITING trial to RUNNING (lease: as in ``create_trial``) and
+        return it (None if none)."""
 
     def start_trial(
         self,
@@ -121,6 +134,7 @@ class StudyStore(ABC):
         suggest: Callable[[int], Any],
         heartbeat: bool = False,
         in_transaction: bool = False,
+        lease: float | None = None,
     ) -> FrozenTrial:
         """Start a RUNNING trial: the oldest WAITING one, or a new one with ``suggest(number)``'s params
         (``suggest`` returns params, or ``(params, attrs)``).
@@ -131,12 +145,13 @@ class StudyStore(ABC):
         number is reserved first and the trial inserted after ``suggest`` returns.
         If ``suggest`` raises, no trial is created.
         """
-        claimed = self.claim_waiting(study_id, worker_id, heartbeat)
+        claimed = self.claim_waiting(study_id, worker_id, heartbeat, lease)
         if claimed is not None:
             return claimed
         number = self.reserve_numbers(study_id)
         params, attrs = split_suggestion(suggest(number))
-        return self.create_trial(study_id, params, TrialState.RUNNING, worker_id, attrs, heartbeat=heartbeat, number=number)
+        return self.create_trial(study_id, params, TrialState.RUNNING, worker_id, attrs, heartbeat=heartbeat,
+                                 number=number, lease=lease)
 
     @abstractmethod
     def finish_trial(
@@ -166,21 +181,43 @@ class StudyStore(ABC):
         """
 
     @abstractmethod
-    def heartbeat(self, study_id: int, numbers: Sequence[int]) -> None:
-        """Mark RUNNING trials as alive now."""
+    def heartbeat(self, study_id: int, numbers: Sequence[int], lease: float | None) -> None:
+        """Mark RUNNING trials as alive now and extend their lease to ``lease`` seconds from now."""
 
     @abstractmethod
-    def reclaim_stale(self, study_id: int, stale_before: dt.datetime, requeue: bool) -> list[int]:
-        """Fail RUNNING trials whose heartbeat is older than ``stale_before``.
+    def reclaim_stale(self, study_id: int, now: dt.datetime, requeue: bool) -> list[int]:
+        """Fail RUNNING trials whose lease ended before ``now`` (``attrs['reclaimed']``), each once.
 
         With ``requeue`` each one is re-queued as a new WAITING trial with the
-        same params (``attrs['retry_of']`` names the old number). Returns the
-        numbers of the failed trials.
+        same params (``attrs['retry_of']`` names the old number, the old one gets
+        ``attrs['requeued_as']``). Concurrent reclaimers and a concurrent
+        ``finish_trial`` never reclaim a trial twice nor overwrite a told one.
+        Returns the numbers of the failed trials.
+        """
+
+    @abstractmethod
+    def record_late_result(
+        self,
+        study_id: int,
+        number: int,
+        state: TrialState,
+        values: dict[str, float] | None = None,
+        constraint_values: dict[str, float] | None = None,
+        error: str | None = None,
+    ) -> FrozenTrial:
+        """Keep the result told for a reclaimed trial (``attrs['late_result']``), once.
+
+        If the result is COMPLETE and the trial's retry is still WAITING, the retry is
+        completed with it (``attrs['late_result_of']``) and returned; otherwise the
+        reclaimed trial is returned. Raises ``TrialStateError`` for a trial that was
+        not reclaimed or whose late result is already kept.
         """
 
     # -- intermediate results and seeded evaluations ---------------------------
     @abstractmethod
-    def add_report(self, study_id: int, number: int, step: float, values: Mapping[str, float | None]) -> None: ...
+    def add_report(self, study_id: int, number: int, step: float, values: Mapping[str, float | None]) -> None:
+        """Store an intermediate result of a RUNNING trial (or of a reclaimed one, late);
+        ``TrialStateError`` for a WAITING or finished trial."""
 
     @abstractmethod
     def get_reports(self, study_id: int, numbers: Sequence[int] | None = None) -> list[Report]: ...

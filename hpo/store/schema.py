@@ -9,7 +9,12 @@ Tables:
   plus two counters updated under the study's row lock: ``next_number`` (trial
   numbers are allocated atomically from it) and ``seq`` (a change counter: each
   trial that finishes takes the next value, so readers fetch only what changed).
-- ``trials``: one row per trial, unique ``(study_id, number)``.
+- ``trials``: one row per trial, unique ``(study_id, number)``; ``expires_at`` is the
+  end of a RUNNING trial's lease (extended by each heartbeat), after which it may be
+  reclaimed.
+
+Ids are never reused (SQLite tables are AUTOINCREMENT, PostgreSQL uses sequences), so a
+handle on a deleted study can never address a study created after it.
 - ``reports``: intermediate results per step or fidelity value.
 - ``evaluations``: results keyed by seed, each marked as a tuning or a test
   evaluation (the seed protocol relies on it).
@@ -26,7 +31,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = ["Base", "StudyRow", "TrialRow", "ReportRow", "EvaluationRow", "SCHEMA_REVISION", "utcnow"]
 
 #: Alembic revision of the schema this code reads and writes.
-SCHEMA_REVISION = "0001_initial"
+SCHEMA_REVISION = "0002_ids_leases"
 
 
 def utcnow() -> dt.datetime:
@@ -39,6 +44,7 @@ class Base(DeclarativeBase):
 
 class StudyRow(Base):
     __tablename__ = "studies"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(512), unique=True, nullable=False)
@@ -58,6 +64,7 @@ class TrialRow(Base):
         UniqueConstraint("study_id", "number", name="uq_trials_study_number"),
         Index("ix_trials_study_state_number", "study_id", "state", "number"),
         Index("ix_trials_study_seq", "study_id", "seq"),
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -75,11 +82,13 @@ class TrialRow(Base):
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    #: When a RUNNING trial becomes reclaimable (its lease ends); None: never.
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class ReportRow(Base):
     __tablename__ = "reports"
-    __table_args__ = (Index("ix_reports_trial_step", "trial_id", "step"),)
+    __table_args__ = (Index("ix_reports_trial_step", "trial_id", "step"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"), nullable=False)
@@ -92,6 +101,7 @@ class EvaluationRow(Base):
     __tablename__ = "evaluations"
     __table_args__ = (
         UniqueConstraint("trial_id", "seed", "split", name="uq_evaluations_trial_seed_split"),
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

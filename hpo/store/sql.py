@@ -40,14 +40,21 @@ from hpo.records import (
 )
 from hpo.store.base import Evaluation, Report, StudyStore, StudySummary, split_suggestion
 from hpo.store.engine import ensure_schema, get_engine, normalize_url, write_connection
-from hpo.store.schema import EvaluationRow, ReportRow, StudyRow, TrialRow, utcnow
+from hpo.store.rows import (
+    aware as _aware,
+    evaluations,
+    expiry as _expiry,
+    frozen_trial as _trial,
+    late_reportable as _reclaimable,
+    reports,
+    studies,
+    trials,
+)
+from hpo.store.schema import utcnow
+from hpo.store.text import scrub, scrub_text
 
 __all__ = ["SQLStore"]
 
-studies = StudyRow.__table__
-trials = TrialRow.__table__
-reports = ReportRow.__table__
-evaluations = EvaluationRow.__table__
 
 #: An evaluation is either part of tuning or a held-out test.
 EVALUATION_SPLITS = ("tuning", "test")
@@ -95,31 +102,6 @@ _WAITING = (
 _WAITING_PG = _WAITING.with_for_update(skip_locked=True)
 
 
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    """SQLite returns naive datetimes; every timestamp we write is UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.timezone.utc)
-    return value
-
-
-def _trial(row: Any) -> FrozenTrial:
-    return FrozenTrial(
-        number=row.number,
-        state=TrialState(row.state),
-        params=row.params,
-        values=row.values,
-        constraint_values=row.constraint_values,
-        created_at=_aware(row.created_at),
-        started_at=_aware(row.started_at),
-        finished_at=_aware(row.finished_at),
-        heartbeat_at=_aware(row.heartbeat_at),
-        worker_id=row.worker_id,
-        error=row.error,
-        attrs=row.attrs or {},
-        trial_id=row.id,
-    )
-
-
 class SQLStore(StudyStore):
     """Study store on a SQLAlchemy engine (SQLite file or PostgreSQL server)."""
 
@@ -134,16 +116,27 @@ class SQLStore(StudyStore):
     def _write(self) -> sa.Connection:
         return write_connection(self.engine)
 
+    def _gone(self, study_id: int) -> StudyNotFoundError:
+        return StudyNotFoundError(
+            f"study id {study_id} no longer exists in {self.url} (it was deleted); nothing was written. "
+            "Study ids are never reused, so a handle on a deleted study cannot write into another one"
+        )
+
+    def _require_study(self, conn: sa.Connection, study_id: int) -> None:
+        if conn.execute(sa.select(studies.c.id).where(studies.c.id == study_id)).first() is None:
+            raise self._gone(study_id)
+
     def _next_number(self, conn: sa.Connection, study_id: int, n: int = 1) -> int:
         value = conn.execute(_NEXT_NUMBER, {"sid": study_id, "n": n}).scalar()
         if value is None:
-            raise StudyNotFoundError(f"study id {study_id} does not exist (was it deleted?)")
+            raise self._gone(study_id)
         return int(value) - n
 
     def _next_seq(self, conn: sa.Connection, study_id: int) -> int:
+        """Take the study's next change number; this also takes the study's row lock (PostgreSQL)."""
         value = conn.execute(_NEXT_SEQ, {"sid": study_id}).scalar()
         if value is None:
-            raise StudyNotFoundError(f"study id {study_id} does not exist (was it deleted?)")
+            raise self._gone(study_id)
         return int(value)
 
     def _insert_trial(
@@ -156,6 +149,7 @@ class SQLStore(StudyStore):
         attrs: dict[str, Any] | None,
         heartbeat: bool,
         number: int | None = None,
+        lease: float | None = None,
     ) -> FrozenTrial:
         if number is None:
             number = self._next_number(conn, study_id)
@@ -165,24 +159,27 @@ class SQLStore(StudyStore):
             "study_id": study_id,
             "number": number,
             "state": state.value,
-            "params": params,
-            "attrs": attrs or {},
-            "worker_id": worker_id if running else None,
+            "params": scrub(params),
+            "attrs": scrub(attrs or {}),
+            "worker_id": scrub_text(worker_id, 256) if running else None,
             "created_at": now,
             "started_at": now if running else None,
             "heartbeat_at": now if running and heartbeat else None,
+            "expires_at": _expiry(now, lease) if running else None,
         }
         trial_id = conn.execute(_INSERT_TRIAL, values).scalar_one()
         return FrozenTrial(
             number=number,
             state=state,
-            params=params,
+            params=values["params"],
             created_at=now,
             started_at=values["started_at"],
             heartbeat_at=values["heartbeat_at"],
             worker_id=values["worker_id"],
             attrs=values["attrs"],
             trial_id=trial_id,
+            study_id=study_id,
+            expires_at=values["expires_at"],
         )
 
     # -- studies -------------------------------------------------------------
@@ -201,11 +198,11 @@ class SQLStore(StudyStore):
                     sa.insert(studies)
                     .values(
                         name=name,
-                        space=space,
-                        objectives=objectives,
-                        constraints=constraints,
-                        fidelity=fidelity,
-                        settings=settings,
+                        space=scrub(space),
+                        objectives=scrub(objectives),
+                        constraints=scrub(constraints),
+                        fidelity=scrub(fidelity),
+                        settings=scrub(settings),
                         next_number=0,
                         seq=0,
                         created_at=utcnow(),
@@ -283,11 +280,12 @@ class SQLStore(StudyStore):
         attrs: dict[str, Any] | None = None,
         heartbeat: bool = False,
         number: int | None = None,
+        lease: float | None = None,
     ) -> FrozenTrial:
         if state not in (TrialState.WAITING, TrialState.RUNNING):
             raise TrialStateError(f"a new trial must be WAITING or RUNNING, but got {state.value}")
         with self._write() as conn, conn.begin():
-            return self._insert_trial(conn, study_id, params, state, worker_id, attrs, heartbeat, number)
+            return self._insert_trial(conn, study_id, params, state, worker_id, attrs, heartbeat, number, lease)
 
     def reserve_numbers(self, study_id: int, n: int = 1) -> int:
         if n < 1:
@@ -295,7 +293,9 @@ class SQLStore(StudyStore):
         with self._write() as conn, conn.begin():
             return self._next_number(conn, study_id, n)
 
-    def _claim(self, conn: sa.Connection, study_id: int, worker_id: str | None, heartbeat: bool) -> FrozenTrial | None:
+    def _claim(
+        self, conn: sa.Connection, study_id: int, worker_id: str | None, heartbeat: bool, lease: float | None
+    ) -> FrozenTrial | None:
         pick = _WAITING_PG if self._pg else _WAITING
         trial_id = conn.execute(pick, {"sid": study_id}).scalar()
         if trial_id is None:
@@ -304,15 +304,17 @@ class SQLStore(StudyStore):
         row = conn.execute(
             sa.update(trials)
             .where((trials.c.id == trial_id) & (trials.c.state == TrialState.WAITING.value))
-            .values(state=TrialState.RUNNING.value, worker_id=worker_id, started_at=now,
-                    heartbeat_at=now if heartbeat else None)
+            .values(state=TrialState.RUNNING.value, worker_id=scrub_text(worker_id, 256), started_at=now,
+                    heartbeat_at=now if heartbeat else None, expires_at=_expiry(now, lease))
             .returning(*trials.c)
         ).first()
         return _trial(row) if row is not None else None
 
-    def claim_waiting(self, study_id: int, worker_id: str | None, heartbeat: bool = False) -> FrozenTrial | None:
+    def claim_waiting(
+        self, study_id: int, worker_id: str | None, heartbeat: bool = False, lease: float | None = None
+    ) -> FrozenTrial | None:
         with self._write() as conn, conn.begin():
-            return self._claim(conn, study_id, worker_id, heartbeat)
+            return self._claim(conn, study_id, worker_id, heartbeat, lease)
 
     def start_trial(
         self,
@@ -321,19 +323,21 @@ class SQLStore(StudyStore):
         suggest: Callable[[int], dict[str, Any]],
         heartbeat: bool = False,
         in_transaction: bool = False,
+        lease: float | None = None,
     ) -> FrozenTrial:
         with self._write() as conn, conn.begin():
-            claimed = self._claim(conn, study_id, worker_id, heartbeat)
+            claimed = self._claim(conn, study_id, worker_id, heartbeat, lease)
             if claimed is not None:
                 return claimed
             number = self._next_number(conn, study_id)
             if in_transaction:
                 params, attrs = split_suggestion(suggest(number))
                 return self._insert_trial(
-                    conn, study_id, params, TrialState.RUNNING, worker_id, attrs, heartbeat, number
+                    conn, study_id, params, TrialState.RUNNING, worker_id, attrs, heartbeat, number, lease
                 )
         params, attrs = split_suggestion(suggest(number))
-        return self.create_trial(study_id, params, TrialState.RUNNING, worker_id, attrs, heartbeat=heartbeat, number=number)
+        return self.create_trial(study_id, params, TrialState.RUNNING, worker_id, attrs, heartbeat=heartbeat,
+                                 number=number, lease=lease)
 
     def finish_trial(
         self,
@@ -357,9 +361,9 @@ class SQLStore(StudyStore):
                     "num": number,
                     "from_states": _FROM_STATES[state],
                     "new_state": state.value,
-                    "new_values": values,
-                    "new_cvalues": constraint_values,
-                    "new_error": error,
+                    "new_values": scrub(values),
+                    "new_cvalues": scrub(constraint_values),
+                    "new_error": scrub_text(error),
                     "new_finished_at": utcnow(),
                     "new_seq": seq,
                 },
@@ -390,7 +394,10 @@ class SQLStore(StudyStore):
         if states is not None:
             stmt = stmt.where(trials.c.state.in_([TrialState.parse(s).value for s in states]))
         with self.engine.connect() as conn:
-            return [_trial(r) for r in conn.execute(stmt.order_by(trials.c.number))]
+            found = [_trial(r) for r in conn.execute(stmt.order_by(trials.c.number))]
+            if not found:
+                self._require_study(conn, study_id)
+        return found
 
     def finished_since(self, study_id: int, seq: int) -> tuple[list[FrozenTrial], int]:
         stmt = (
@@ -400,58 +407,44 @@ class SQLStore(StudyStore):
         )
         with self.engine.connect() as conn:
             rows = conn.execute(stmt).all()
+            if not rows:
+                self._require_study(conn, study_id)
         return [_trial(r) for r in rows], (int(rows[-1].seq) if rows else seq)
 
-    def heartbeat(self, study_id: int, numbers: Sequence[int]) -> None:
+    def heartbeat(self, study_id: int, numbers: Sequence[int], lease: float | None) -> None:
         if not numbers:
             return
+        now = utcnow()
         with self._write() as conn, conn.begin():
-            conn.execute(
+            result = conn.execute(
                 sa.update(trials)
                 .where(
                     (trials.c.study_id == study_id)
                     & trials.c.number.in_(list(numbers))
                     & (trials.c.state == TrialState.RUNNING.value)
                 )
-                .values(heartbeat_at=utcnow())
+                .values(heartbeat_at=now, expires_at=_expiry(now, lease))
             )
+            if result.rowcount == 0:
+                self._require_study(conn, study_id)
 
-    def reclaim_stale(self, study_id: int, stale_before: dt.datetime, requeue: bool) -> list[int]:
-        stale = (
-            (trials.c.study_id == study_id)
-            & (trials.c.state == TrialState.RUNNING.value)
-            & trials.c.heartbeat_at.is_not(None)
-            & (trials.c.heartbeat_at < stale_before)
-        )
-        with self.engine.connect() as conn:
-            if conn.execute(sa.select(trials.c.id).where(stale).limit(1)).first() is None:
-                return []
-        reclaimed: list[int] = []
-        with self._write() as conn, conn.begin():
-            for row in conn.execute(sa.select(trials).where(stale).order_by(trials.c.number)).all():
-                old = _trial(row)
-                note = f"worker {old.worker_id!r} stopped sending heartbeats (last at {old.heartbeat_at.isoformat()})"
-                attrs = dict(old.attrs)
-                if requeue:
-                    retry = self._insert_trial(
-                        conn,
-                        study_id,
-                        old.params,
-                        TrialState.WAITING,
-                        None,
-                        {**old.attrs, "retry_of": old.number, "retries": int(old.attrs.get("retries", 0)) + 1},
-                        False,
-                    )
-                    note += f"; re-queued as trial {retry.number}"
-                    attrs["requeued_as"] = retry.number
-                seq = self._next_seq(conn, study_id)
-                conn.execute(
-                    sa.update(trials)
-                    .where(trials.c.id == old.trial_id)
-                    .values(state=TrialState.FAILED.value, error=note, attrs=attrs, finished_at=utcnow(), seq=seq)
-                )
-                reclaimed.append(old.number)
-        return reclaimed
+    def reclaim_stale(self, study_id: int, now: dt.datetime, requeue: bool) -> list[int]:
+        from hpo.store.leases import reclaim_expired
+
+        return reclaim_expired(self, study_id, now, requeue)
+
+    def record_late_result(
+        self,
+        study_id: int,
+        number: int,
+        state: TrialState,
+        values: dict[str, float] | None = None,
+        constraint_values: dict[str, float] | None = None,
+        error: str | None = None,
+    ) -> FrozenTrial:
+        from hpo.store.leases import record_late_result
+
+        return record_late_result(self, study_id, number, state, values, constraint_values, error)
 
     # -- reports and evaluations ----------------------------------------------
     def _trial_id(self, study_id: int, number: int) -> sa.ScalarSelect[Any]:
@@ -462,15 +455,23 @@ class SQLStore(StudyStore):
         )
 
     def add_report(self, study_id: int, number: int, step: float, values: Mapping[str, float | None]) -> None:
-        try:
-            with self._write() as conn, conn.begin():
-                conn.execute(
-                    sa.insert(reports).values(
-                        trial_id=self._trial_id(study_id, number), step=float(step), values=dict(values), created_at=utcnow()
-                    )
+        with self._write() as conn, conn.begin():
+            row = conn.execute(
+                sa.select(trials.c.id, trials.c.state, trials.c.attrs)
+                .where((trials.c.study_id == study_id) & (trials.c.number == number))
+            ).first()
+            if row is None:
+                self._require_study(conn, study_id)
+                raise TrialNotFoundError(f"study id {study_id} has no trial number {number}")
+            if row.state != TrialState.RUNNING.value and not _reclaimable(row):
+                raise TrialStateError(
+                    f"trial {number} is {row.state}: reports are accepted only while a trial is RUNNING "
+                    "(or late, from the worker of a trial the store reclaimed); nothing was written"
                 )
-        except IntegrityError:
-            raise TrialNotFoundError(f"study id {study_id} has no trial number {number}") from None
+            conn.execute(
+                sa.insert(reports).values(trial_id=row.id, step=float(step), values=scrub(dict(values)),
+                                          created_at=utcnow())
+            )
 
     def get_reports(self, study_id: int, numbers: Sequence[int] | None = None) -> list[Report]:
         stmt = (
@@ -516,8 +517,8 @@ class SQLStore(StudyStore):
                         seed=int(seed),
                         split=split,
                         state=state.value,
-                        values=dict(values) if values is not None else None,
-                        error=error,
+                        values=scrub(dict(values)) if values is not None else None,
+                        error=scrub_text(error),
                         created_at=utcnow(),
                     )
                 )

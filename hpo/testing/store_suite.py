@@ -73,9 +73,9 @@ class StoreConformance:
         a = make_study(store, "a")
         make_study(store, "b")
         t = store.create_trial(a.study_id, {"x": 0.5}, TrialState.RUNNING)
+        store.add_report(a.study_id, t.number, 1, {"loss": 2.0})
         store.finish_trial(a.study_id, t.number, TrialState.COMPLETE, {"loss": 1.0})
         store.create_trial(a.study_id, {"x": 0.1}, TrialState.WAITING)
-        store.add_report(a.study_id, t.number, 1, {"loss": 2.0})
         store.add_evaluation(a.study_id, t.number, 3, "test", TrialState.COMPLETE, {"loss": 1.5})
         summaries = {s.name: s for s in store.list_studies()}
         assert summaries["a"].n_trials == 2
@@ -220,24 +220,150 @@ class StoreConformance:
         assert [(t.number, t.state) for t in new] == [(4, TrialState.FAILED)]
         assert seq2 > seq
 
-    # -- heartbeats ---------------------------------------------------------------
-    def test_reclaim_stale_requeues_with_same_params(self, store: StudyStore) -> None:
+    # -- leases ----------------------------------------------------------------------
+    def test_reclaim_expired_requeues_with_same_params(self, store: StudyStore) -> None:
         s = make_study(store)
-        alive = store.create_trial(s.study_id, {"x": 0.1}, TrialState.RUNNING, heartbeat=True)
-        dead = store.create_trial(s.study_id, {"x": 0.2}, TrialState.RUNNING, heartbeat=True)
-        manual = store.create_trial(s.study_id, {"x": 0.3}, TrialState.RUNNING)  # no heartbeat: never reclaimed
-        future = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=60)
-        store.heartbeat(s.study_id, [alive.number])
-        cutoff_between = store.get_trial(s.study_id, alive.number).heartbeat_at - dt.timedelta(microseconds=1)
-        assert store.reclaim_stale(s.study_id, cutoff_between, requeue=True) == [dead.number]
+        alive = store.create_trial(s.study_id, {"x": 0.1}, TrialState.RUNNING, heartbeat=True, lease=60)
+        dead = store.create_trial(s.study_id, {"x": 0.2}, TrialState.RUNNING, heartbeat=True, lease=60)
+        forever = store.create_trial(s.study_id, {"x": 0.3}, TrialState.RUNNING)  # no lease: never reclaimed
+        store.heartbeat(s.study_id, [alive.number], lease=600)
+        between = dead.expires_at + dt.timedelta(seconds=1)
+        assert store.get_trial(s.study_id, alive.number).expires_at > between
+        assert store.reclaim_stale(s.study_id, between, requeue=True) == [dead.number]
         old = store.get_trial(s.study_id, dead.number)
-        assert old.state is TrialState.FAILED and "heartbeat" in old.error
+        assert old.state is TrialState.FAILED and "lease" in old.error and old.attrs["reclaimed"] is True
         retry = store.get_trial(s.study_id, old.attrs["requeued_as"])
         assert retry.state is TrialState.WAITING and retry.params == {"x": 0.2}
         assert retry.attrs["retry_of"] == dead.number and retry.attrs["retries"] == 1
-        assert store.get_trial(s.study_id, manual.number).state is TrialState.RUNNING
-        assert store.reclaim_stale(s.study_id, future, requeue=False) == [alive.number]
+        assert "reclaimed" not in retry.attrs
+        far = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=3650)
+        assert store.reclaim_stale(s.study_id, far, requeue=False) == [alive.number]
         assert store.get_trial(s.study_id, alive.number).state is TrialState.FAILED
+        assert store.get_trial(s.study_id, forever.number).state is TrialState.RUNNING
+
+    def test_a_claimed_trial_gets_its_lease(self, store: StudyStore) -> None:
+        s = make_study(store)
+        store.create_trial(s.study_id, {"x": 0.1}, TrialState.WAITING)
+        claimed = store.claim_waiting(s.study_id, "w", lease=30)
+        assert claimed.expires_at is not None and claimed.expires_at > claimed.started_at
+        started = store.start_trial(s.study_id, "w", lambda n: {"x": 0.5}, lease=30)
+        assert started.expires_at is not None
+
+    def test_a_told_trial_is_never_reclaimed(self, store: StudyStore) -> None:
+        s = make_study(store)
+        t = store.create_trial(s.study_id, {"x": 0.1}, TrialState.RUNNING, heartbeat=True, lease=1)
+        store.finish_trial(s.study_id, t.number, TrialState.COMPLETE, {"loss": 1.0})
+        far = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
+        assert store.reclaim_stale(s.study_id, far, requeue=True) == []
+        assert store.get_trial(s.study_id, t.number).values == {"loss": 1.0}
+
+    def test_concurrent_reclaimers_requeue_each_trial_once(self, store: StudyStore) -> None:
+        s = make_study(store)
+        expired = [store.create_trial(s.study_id, {"x": i / 30}, TrialState.RUNNING, lease=0.001).number
+                   for i in range(30)]
+        far = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
+        got: list[int] = []
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(4)
+
+        def reclaim() -> None:
+            try:
+                barrier.wait()
+                for _ in range(3):
+                    got.extend(store.reclaim_stale(s.study_id, far, requeue=True))
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=reclaim) for _ in range(4)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert errors == []
+        assert sorted(got) == expired
+        retries = [t.attrs["retry_of"] for t in store.get_trials(s.study_id) if "retry_of" in t.attrs]
+        assert sorted(retries) == expired
+
+    def test_late_result_completes_a_waiting_retry(self, store: StudyStore) -> None:
+        s = make_study(store)
+        t = store.create_trial(s.study_id, {"x": 0.4}, TrialState.RUNNING, worker_id="paused", lease=0.001)
+        far = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
+        store.reclaim_stale(s.study_id, far, requeue=True)
+        store.add_report(s.study_id, t.number, 1, {"loss": 0.9})  # a late report is still accepted
+        with pytest.raises(TrialStateError, match="told once"):
+            store.finish_trial(s.study_id, t.number, TrialState.COMPLETE, {"loss": 0.5})
+        done = store.record_late_result(s.study_id, t.number, TrialState.COMPLETE, {"loss": 0.5})
+        old = store.get_trial(s.study_id, t.number)
+        assert done.number == old.attrs["requeued_as"] and done.state is TrialState.COMPLETE
+        assert done.values == {"loss": 0.5} and done.attrs["late_result_of"] == t.number
+        assert old.state is TrialState.FAILED and old.attrs["late_result"]["values"] == {"loss": 0.5}
+        assert done.number in [x.number for x in store.finished_since(s.study_id, 0)[0]]
+        with pytest.raises(TrialStateError):
+            store.record_late_result(s.study_id, t.number, TrialState.COMPLETE, {"loss": 0.5})
+
+    def test_late_result_is_kept_when_the_retry_runs(self, store: StudyStore) -> None:
+        s = make_study(store)
+        t = store.create_trial(s.study_id, {"x": 0.4}, TrialState.RUNNING, lease=0.001)
+        far = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
+        store.reclaim_stale(s.study_id, far, requeue=True)
+        retry = store.claim_waiting(s.study_id, "other")
+        kept = store.record_late_result(s.study_id, t.number, TrialState.COMPLETE, {"loss": 0.5})
+        assert kept.number == t.number and kept.attrs["late_result"]["state"] == "COMPLETE"
+        assert store.get_trial(s.study_id, retry.number).state is TrialState.RUNNING
+        live = store.create_trial(s.study_id, {"x": 0.1}, TrialState.RUNNING)
+        with pytest.raises(TrialStateError):  # only a reclaimed trial takes a late result
+            store.record_late_result(s.study_id, live.number, TrialState.COMPLETE, {"loss": 0.5})
+
+    # -- deleted studies -----------------------------------------------------------------
+    def test_ids_are_never_reused_and_a_deleted_study_refuses_every_call(self, store: StudyStore) -> None:
+        make_study(store, "keep")
+        gone = make_study(store, "gone")
+        t = store.create_trial(gone.study_id, {"x": 0.1}, TrialState.RUNNING, heartbeat=True, lease=60)
+        store.delete_study("gone")
+        new = make_study(store, "new", space={"lr": SPACE["x"]})
+        assert new.study_id != gone.study_id
+        sid = gone.study_id
+        calls = {
+            "create_trial": lambda: store.create_trial(sid, {"x": 0.2}, TrialState.RUNNING),
+            "start_trial": lambda: store.start_trial(sid, "w", lambda n: {"x": 0.3}),
+            "finish_trial": lambda: store.finish_trial(sid, t.number, TrialState.COMPLETE, {"loss": 1.0}),
+            "add_report": lambda: store.add_report(sid, t.number, 1, {"loss": 1.0}),
+            "heartbeat": lambda: store.heartbeat(sid, [t.number], lease=60),
+            "get_trials": lambda: store.get_trials(sid),
+            "finished_since": lambda: store.finished_since(sid, 0),
+            "reserve_numbers": lambda: store.reserve_numbers(sid),
+        }
+        for name, call in calls.items():
+            with pytest.raises(StudyNotFoundError, match="deleted"):
+                call()
+        assert store.get_trials(new.study_id) == []
+
+    # -- text ----------------------------------------------------------------------------
+    def test_nul_is_stored_alike_in_every_text_field(self, store: StudyStore) -> None:
+        nul, shown = "a\x00b", "a\u2400b"
+        s = make_study(store, "nul", settings={"seed": 1, "note": nul, nul: 1},
+                       objectives=[{"name": nul, "direction": "minimize"}])
+        assert s.objectives[0].name == shown and s.settings["note"] == shown and shown in s.settings
+        t = store.create_trial(s.study_id, {"x": 0.1, "c": nul}, TrialState.RUNNING, worker_id=nul,
+                               attrs={nul: [nul]})
+        store.add_report(s.study_id, t.number, 1, {nul: 1.0})
+        store.add_evaluation(s.study_id, t.number, 0, "tuning", TrialState.FAILED, error=nul)
+        store.finish_trial(s.study_id, t.number, TrialState.FAILED, error=f"Traceback: {nul}")
+        got = store.get_trial(s.study_id, t.number)
+        assert got.params["c"] == shown and got.worker_id == shown and got.attrs == {shown: [shown]}
+        assert got.error == f"Traceback: {shown}"
+        assert store.get_reports(s.study_id)[0].values == {shown: 1.0}
+        assert store.get_evaluations(s.study_id)[0].error == shown
+
+    def test_reports_only_while_running(self, store: StudyStore) -> None:
+        s = make_study(store)
+        waiting = store.create_trial(s.study_id, {"x": 0.1}, TrialState.WAITING)
+        done = store.create_trial(s.study_id, {"x": 0.2}, TrialState.RUNNING)
+        store.finish_trial(s.study_id, done.number, TrialState.COMPLETE, {"loss": 1.0})
+        for number in (waiting.number, done.number):
+            with pytest.raises(TrialStateError, match="RUNNING"):
+                store.add_report(s.study_id, number, 1, {"loss": 0.5})
+        assert store.get_reports(s.study_id) == []
 
     # -- reports and evaluations ----------------------------------------------------
     def test_reports(self, store: StudyStore) -> None:
