@@ -1,6 +1,8 @@
 """Database engines for the store: URL validation, SQLite tuning, read-only opens.
 
-SQLite (the embedded default) runs in WAL mode with a busy timeout, and every
+SQLite (the embedded default) runs in WAL mode (switched on by
+``hpo.store.migrate.ensure_schema`` once the schema checks out, see
+:func:`enable_wal`) with a busy timeout, and every
 write transaction starts with ``BEGIN IMMEDIATE`` so that concurrent writers
 queue on the database lock instead of failing when a read lock cannot be
 upgraded. ``synchronous=NORMAL`` keeps every committed transaction across a
@@ -33,7 +35,7 @@ from sqlalchemy.exc import ArgumentError
 from hpo.errors import StorageError, StorageURLError
 from hpo.store.errors import driver_missing, install, mask_password
 
-__all__ = ["normalize_url", "get_engine", "write_connection", "is_read_only", "dispose_engines"]
+__all__ = ["normalize_url", "get_engine", "write_connection", "is_read_only", "enable_wal", "dispose_engines"]
 
 _SUPPORTED = {"sqlite": "sqlite:///PATH.db", "postgresql": "postgresql+psycopg://USER@HOST:PORT/DB"}
 _SQLITE_PRAGMAS = {"synchronous": ("OFF", "NORMAL", "FULL", "EXTRA")}
@@ -154,8 +156,8 @@ def _sqlite_engine(url: URL, read_only: bool) -> Engine:
         # Let us emit BEGIN ourselves (pysqlite's implicit transactions are wrong for us).
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        if not read_only:
-            cur.execute("PRAGMA journal_mode=WAL")
+        # No journal_mode=WAL here: it is persistent and would convert any database we merely
+        # connect to; ensure_schema (hpo.store.migrate) switches a store once its schema checks out.
         cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=60000")
@@ -217,6 +219,20 @@ def get_engine(url: str | URL, read_only: bool = False) -> Engine:
                 "nothing was created"
             )
         return engine
+
+
+def enable_wal(engine: Engine) -> None:
+    """Switch a writable SQLite store to WAL mode (persistent in the file; a no-op when it is already)."""
+    if engine.dialect.name != "sqlite" or is_read_only(engine):
+        return
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection  # outside any transaction: SQLite refuses the switch inside one
+        mode = raw.execute("PRAGMA journal_mode=WAL").fetchone()
+    if mode is None or str(mode[0]).lower() != "wal":
+        raise StorageError(
+            f"storage: cannot switch {engine.get_execution_options().get('hpo_where')} to WAL mode "
+            f"(journal_mode stays {mode[0] if mode else None!r}); hpo needs WAL for concurrent workers"
+        )
 
 
 def is_read_only(engine: Engine) -> bool:

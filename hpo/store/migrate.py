@@ -38,7 +38,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
 from hpo.errors import SchemaVersionError, StorageError
-from hpo.store.engine import is_read_only, write_connection
+from hpo.store.engine import enable_wal, is_read_only, write_connection
 from hpo.store.schema import SCHEMA_REVISION, Base
 
 __all__ = [
@@ -165,9 +165,12 @@ def ensure_schema(engine: Engine) -> None:
     """
     if check_schema(engine) != "ok":
         _migrate(engine, "head")
+    else:
+        enable_wal(engine)
 
 
 def _migrate(engine: Engine, revision: str) -> None:
+    enable_wal(engine)
     cfg = alembic_config()
     with write_connection(engine) as conn:
         cfg.attributes["connection"] = conn
@@ -217,6 +220,7 @@ def stamp(engine: Engine) -> str:
             f"storage: the tables in {place} are not those of revision {SCHEMA_REVISION!r} ({'; '.join(diffs)}); "
             "not stamped: they were written by another version of hpo"
         )
+    enable_wal(engine)
     cfg = alembic_config()
     with write_connection(engine) as conn:
         cfg.attributes["connection"] = conn
