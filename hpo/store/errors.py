@@ -98,7 +98,8 @@ def _postgres(exc: Exception, url: URL, read_only: bool) -> StorageError | None:
     reason = _reason(exc)
     at = _host_port(url)
     text = str(exc)
-    if sqlstate is None and ("connection failed" in text or "could not connect" in text or "connection to server" in text):
+    connecting = any(mark in text for mark in ("connection failed", "could not connect", "connection to server"))
+    if sqlstate is None and connecting:
         if "password authentication failed" in text or "no password supplied" in text:
             return StorageError(
                 f"storage: PostgreSQL at {at} refused user {url.username!r}: authentication failed; check the "
