@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
 
-from hpo.errors import SchemaVersionError, StorageError
 from hpo.records import Objective, StudyRecord, TrialState
 from hpo.store.base import Evaluation, Report
-from hpo.store.engine import _current_revision, get_engine, normalize_url
-from hpo.store.schema import SCHEMA_REVISION, ReportRow, StudyRow, TrialRow
+from hpo.store.engine import get_engine, normalize_url
+from hpo.store.migrate import check_schema
+from hpo.store.schema import ReportRow, StudyRow, TrialRow
 from hpo.store.sql import SQLStore
 
 __all__ = ["DashboardReader", "TrialFrame", "DECISION_KEY", "trial_columns"]
@@ -174,32 +173,20 @@ class DashboardReader:
     """Everything the dashboard reads from one store, through a read-only connection.
 
     Raises:
-        StorageError: the SQLite file does not exist, or the database holds no hpo schema.
-        SchemaVersionError: the schema is of another revision (the dashboard never migrates).
+        StorageError: the SQLite file does not exist, the database holds no hpo schema, or the
+            store cannot be opened (see ``hpo.store.errors``).
+        SchemaVersionError: the schema is of another revision (older: run ``hpo db upgrade``; newer:
+            upgrade hpo; the dashboard never migrates), or the database is an Optuna storage.
     """
 
     def __init__(self, storage: str) -> None:
         url = normalize_url(storage)
-        if url.get_backend_name() == "sqlite":
-            path = Path(url.database).expanduser()
-            if not path.is_file():
-                raise StorageError(f"storage: no SQLite store at {str(path.resolve())!r} (from {storage!r})")
+        # A missing file, a folder, a non-database or an unreachable server: StorageError from the
+        # engine; a newer hpo's store ("upgrade hpo"), an older one ("run hpo db upgrade"), an Optuna
+        # storage or a foreign database: from check_schema. The dashboard never creates or migrates.
         self.engine = get_engine(url, read_only=True)
         self.url = url.render_as_string(hide_password=True)
-        try:
-            with self.engine.connect() as conn:
-                revision = _current_revision(conn)
-        except sa.exc.OperationalError as exc:
-            raise StorageError(f"storage: cannot open {self.url!r} read-only: {exc.orig}") from None
-        if revision is None:
-            raise StorageError(
-                f"storage: {self.url!r} holds no hpo store (no schema); create a study in it first"
-            )
-        if revision != SCHEMA_REVISION:
-            raise SchemaVersionError(
-                f"storage: {self.url!r} has schema revision {revision!r} but this dashboard reads "
-                f"{SCHEMA_REVISION!r}; run `hpo db upgrade` (the dashboard never migrates)"
-            )
+        check_schema(self.engine, read_only=True)
         self.store = _ReadOnlySQLStore(url, self.engine)
         self._frames: dict[str, TrialFrame] = {}
         self._lock = threading.Lock()

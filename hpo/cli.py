@@ -6,7 +6,7 @@
     hpo export NAME --format csv|json [--output FILE]    every trial as a table
     hpo delete NAME [--yes]                              delete a study and its trials
     hpo demo [--n-trials 30]                             the demo study (make demo)
-    hpo db upgrade|current [--storage URL]               schema migrations
+    hpo db upgrade|current|stamp [--storage URL]         schema migrations
     hpo bench store [--quick]                            benchmarks, written to benchmarks/results/
     hpo dashboard [--storage URL] [--port 8501]          the Streamlit dashboard (read-only, 127.0.0.1)
     hpo pfn train [--config FILE] | hpo pfn eval          train / evaluate the PFN surrogate
@@ -52,12 +52,16 @@ def _storage(args: argparse.Namespace) -> str:
     return args.storage or os.environ.get("HPO_STORAGE") or DEFAULT_STORAGE
 
 
-def _load(name: str, storage: str) -> Any:
-    """Load a study to read or delete it: no sampler is needed (a custom one could not be rebuilt)."""
+def _load(name: str, storage: str, read_only: bool = True) -> Any:
+    """Load a study to read (read-only: nothing is created or written) or to delete it.
+
+    No sampler is needed (a custom one could not be rebuilt).
+    """
     from hpo.samplers import RandomSampler
+    from hpo.store import open_store
     from hpo.study import load_study
 
-    return load_study(name, storage, sampler=RandomSampler())
+    return load_study(name, open_store(storage, read_only=read_only), sampler=RandomSampler())
 
 
 def _where(storage: str) -> str:
@@ -125,9 +129,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_studies(args: argparse.Namespace) -> int:
+    from hpo.store import open_store
     from hpo.study import list_studies
 
-    summaries = list_studies(_storage(args))
+    summaries = list_studies(open_store(_storage(args), read_only=True))
     if not summaries:
         print(f"no studies in {_storage(args)}")
         return 0
@@ -176,7 +181,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_delete(args: argparse.Namespace) -> int:
     from hpo.study import delete_study
 
-    study = _load(args.name, _storage(args))
+    study = _load(args.name, _storage(args), read_only=False)
     if not args.yes:
         if not sys.stdin.isatty():
             print(f"error: refusing to delete {args.name!r} without --yes (no terminal to confirm)", file=sys.stderr)
@@ -208,14 +213,29 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    from hpo.store.engine import _current_revision, get_engine
-    from hpo.store.migrate import upgrade
+    """``upgrade`` and ``stamp`` write (creating a new store); ``current`` only reads."""
+    import sqlalchemy as sa
 
-    engine = get_engine(_storage(args))
+    from hpo.store.engine import get_engine
+    from hpo.store.migrate import check_schema, current_revision, known_revisions, stamp, upgrade
+    from hpo.store.schema import SCHEMA_REVISION
+
+    engine = get_engine(_storage(args), read_only=args.action == "current")
     if args.action == "upgrade":
         upgrade(engine)
+    elif args.action == "stamp":
+        stamp(engine)
     with engine.connect() as conn:
-        print(f"schema revision: {_current_revision(conn) or '(empty database)'}")
+        revision = current_revision(conn)
+        empty = not sa.inspect(conn).get_table_names()
+    if revision is None and empty:
+        print("schema revision: (empty database)")
+        return 0
+    print(f"schema revision: {revision or '(none)'}")
+    if revision is None or revision not in known_revisions():
+        check_schema(engine, read_only=True)  # a foreign, newer or unrevisioned store: says which (exit 2)
+    elif revision != SCHEMA_REVISION:
+        print(f"older than this hpo's {SCHEMA_REVISION!r}: run `hpo db upgrade` to migrate it")
     return 0
 
 
@@ -284,7 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
     p = add("db", cmd_db, "schema migrations of a store")
-    p.add_argument("action", choices=["upgrade", "current"])
+    p.add_argument("action", choices=["upgrade", "current", "stamp"],
+                   help="upgrade: migrate (or create) the store; current: print its revision; stamp: record this "
+                   "hpo's revision in a store that has hpo's tables but lost its revision record")
     p = add("dashboard", cmd_dashboard, "serve the Streamlit dashboard over a store (read-only, on 127.0.0.1)")
     p.add_argument("--port", type=int, default=8501, help="port on 127.0.0.1 (default 8501)")
     p = add("bench", cmd_bench, "run a benchmark and write its report under benchmarks/results/", storage=False)

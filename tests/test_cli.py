@@ -174,6 +174,7 @@ def test_studies_and_status(ran: str, capsys: Any) -> None:
 
 
 def test_status_of_missing_study_and_empty_store(sqlite_url: str, capsys: Any) -> None:
+    hpo.list_studies(sqlite_url)  # an empty store (read commands never create one)
     code, out, err = _run(capsys, "status", "nope", "--storage", sqlite_url)
     assert code == 2
     assert "nope" in err
@@ -234,6 +235,7 @@ def test_export_json(ran: str, capsys: Any) -> None:
 
 
 def test_export_missing_study_and_bad_format(sqlite_url: str, capsys: Any) -> None:
+    hpo.list_studies(sqlite_url)  # an empty store (read commands never create one)
     code, out, err = _run(capsys, "export", "nope", "--storage", sqlite_url)
     assert code == 2 and "nope" in err
     with pytest.raises(SystemExit) as info:
@@ -274,6 +276,9 @@ def test_delete_asks_on_a_terminal(ran: str, capsys: Any, monkeypatch: pytest.Mo
 # -- db ------------------------------------------------------------------------------------------
 def test_db_current_and_upgrade(tmp_path: Path, capsys: Any) -> None:
     url = f"sqlite:///{tmp_path}/fresh.db"
+    code, out, err = _run(capsys, "db", "current", "--storage", url)
+    assert code == 2 and "no SQLite store at" in err and not (tmp_path / "fresh.db").exists()
+    (tmp_path / "fresh.db").touch()  # an empty SQLite database
     code, out, err = _run(capsys, "db", "current", "--storage", url)
     assert code == 0, err
     assert "(empty database)" in out

@@ -105,10 +105,10 @@ _WAITING_PG = _WAITING.with_for_update(skip_locked=True)
 class SQLStore(StudyStore):
     """Study store on a SQLAlchemy engine (SQLite file or PostgreSQL server)."""
 
-    def __init__(self, url: str | sa.URL, engine: Engine | None = None) -> None:
+    def __init__(self, url: str | sa.URL, engine: Engine | None = None, read_only: bool = False) -> None:
         parsed = normalize_url(url)
         self.url = parsed.render_as_string(hide_password=True)
-        self.engine = engine if engine is not None else get_engine(parsed)
+        self.engine = engine if engine is not None else get_engine(parsed, read_only=read_only)
         self._pg = self.engine.dialect.name == "postgresql"
         ensure_schema(self.engine)
 
