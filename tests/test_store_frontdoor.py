@@ -141,7 +141,7 @@ def test_read_only_store_reads_and_refuses_every_write(storage_url: str) -> None
         lambda: store.create_study("t", {"x": {"type": "float", "low": 0, "high": 1}}, [], [], None, {}),
         lambda: store.delete_study("s"),
         lambda: store.create_trial(record.study_id, {"x": 0.5}, TrialState.WAITING),
-        lambda: store.heartbeat(record.study_id, [0]),
+        lambda: store.heartbeat(record.study_id, [0], lease=60.0),
     ]
     for write in writes:
         with pytest.raises(StorageError, match="opened read-only"):

@@ -17,7 +17,8 @@ import pytest
 import sqlalchemy as sa
 
 import hpo
-from hpo.errors import ConfigError, LateResultWarning, ObjectiveError, StudyNotFoundError, TrialStateError
+from hpo.errors import ConfigError, LateResultWarning, ObjectiveError, SchemaVersionError, StudyNotFoundError
+from hpo.errors import TrialStateError
 from hpo.errors import WrongStudyError
 from hpo.records import TrialState
 from hpo.store.engine import get_engine, write_connection
@@ -277,7 +278,9 @@ def test_an_old_store_is_migrated_in_place_and_never_reuses_ids(storage_url: str
     from alembic.migration import MigrationContext
 
     engine = _old_store(storage_url)
-    store = hpo.store.open_store(storage_url)  # the first open migrates
+    with pytest.raises(SchemaVersionError, match="hpo db upgrade"):  # a read never migrates
+        hpo.store.open_store(storage_url, read_only=True)
+    store = hpo.store.open_store(storage_url)  # the first open for writing migrates
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
         assert [d for d in diff if d[0] != "modify_default"] == []
