@@ -15,6 +15,7 @@ from typing import Any
 
 from hpo.errors import SamplerError, UnknownNameError
 from hpo.samplers.base import Sampler
+from hpo.samplers.options import check_option_types
 
 __all__ = ["make_sampler", "sampler_names", "register_sampler"]
 
@@ -31,8 +32,9 @@ def _optuna(algorithm: str) -> Callable[..., Sampler]:
 
 def _bo(surrogate: str) -> Callable[..., Sampler]:
     def factory(**options: Any) -> Sampler:
-        from hpo.samplers.bo import make_bo_sampler
+        from hpo.samplers.bo import BOSampler, make_bo_sampler
 
+        check_option_types(surrogate, BOSampler.__init__, options, skip=("self", "surrogate"))
         return make_bo_sampler(surrogate, **options)
 
     factory.__name__ = f"bo_{surrogate}"
@@ -40,14 +42,16 @@ def _bo(surrogate: str) -> Callable[..., Sampler]:
 
 
 def _pfn_exact(**options: Any) -> Sampler:
-    from hpo.surrogates.pfn.sampler import make_pfn_sampler
+    from hpo.surrogates.pfn.sampler import PFNSampler, make_pfn_sampler
 
+    check_option_types("pfn-ei", PFNSampler.__init__, options)
     return make_pfn_sampler(**options)
 
 
 def _mfbo(**options: Any) -> Sampler:
-    from hpo.schedulers.mfbo import make_mfbo_sampler
+    from hpo.schedulers.mfbo import MultiFidelityBOSampler, make_mfbo_sampler
 
+    check_option_types("mfbo", MultiFidelityBOSampler.__init__, options)
     return make_mfbo_sampler(**options)
 
 
@@ -61,6 +65,8 @@ def _simple(cls_name: str) -> Callable[..., Sampler]:
         unknown = sorted(set(options) - accepted)
         if unknown:
             raise SamplerError(f"{cls.name}: unknown option(s) {unknown}; valid options: {sorted(accepted)}")
+        if own_init:
+            check_option_types(cls.name, cls.__init__, options)
         return cls(**options)
 
     return factory
