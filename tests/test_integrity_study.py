@@ -209,3 +209,29 @@ def test_a_symlink_out_of_the_root_is_refused(sqlite_url: str, tmp_path: Path) -
     (root / f"{study.study_id}-ck").symlink_to(outside, target_is_directory=True)
     with pytest.raises(ConfigError, match="inside checkpoint_root"):
         study.checkpoint_path(0)
+
+
+def _save_and_resume(trial: Any) -> float:
+    folder = trial.load_checkpoint()
+    start = float((folder / "state.txt").read_text()) if folder is not None else 0.0
+    (trial.checkpoint_dir / "state.txt").write_text(str(start + trial["x"]))
+    return start + trial["x"]
+
+
+def test_ray_workers_use_folders_the_driver_derives(sqlite_url: str, tmp_path: Path) -> None:
+    pytest.importorskip("ray")
+    from hpo.testing.ray_local import local_ray
+
+    root, evil, outside = tmp_path / "root", tmp_path / "evil", tmp_path / "outside"
+    outside.mkdir()
+    (outside / "state.txt").write_text("1000")
+    study = _fidelity_study(sqlite_url, root)
+    study.enqueue({"x": 0.25, "y": 0.0}, attrs={"checkpoint_dir": str(evil)})
+    study.enqueue({"x": 0.5, "y": 0.0}, attrs={"resume_from": 0, "resume_dir": str(outside)})
+    with local_ray(num_cpus=1):
+        study.optimize(_save_and_resume, n_trials=2, n_workers=1, backend="ray", show_progress_bar=False)
+    first, second = study.trials
+    assert [first.state, second.state] == [TrialState.COMPLETE] * 2, [first.error, second.error]
+    assert not evil.exists()
+    assert Path(study.checkpoint_path(0), "state.txt").read_text() == "0.25"
+    assert second.values["value"] == pytest.approx(0.75)  # resumed trial 0's checkpoint, not the outside one
