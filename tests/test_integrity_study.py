@@ -58,7 +58,7 @@ def test_bad_sampler_option_value_raises_before_the_study_is_stored(sqlite_url: 
 @pytest.mark.parametrize("name", sorted(set(BAD_OPTIONS) - {"random"}))
 def test_type_errors_name_the_expected_type(sqlite_url: str, name: str) -> None:
     option, value = BAD_OPTIONS[name]
-    with pytest.raises(SamplerError, match=rf"option '{option}' must be (an integer|true or false|a finite number)"):
+    with pytest.raises(SamplerError, match=rf"option {option} must be (an integer|true or false|a finite number)"):
         _create(sqlite_url, {"name": name, "options": {option: value}})
 
 

@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
+
+import numpy as np
 
 from hpo.errors import SamplerError
 
@@ -32,6 +35,8 @@ __all__ = ["check_option_types"]
 _INT_LIMIT = 2**63
 _JSON_TYPES = (str, int, float, bool, list, tuple, dict)
 _MAX_SHOWN = 80
+_MAPPINGS = ("dict", "Mapping", "MutableMapping")
+_SEQUENCES = ("list", "Sequence")
 
 
 def _split(text: str, sep: str) -> list[str]:
@@ -74,11 +79,12 @@ def _matches(kind: str, args: str, value: Any) -> bool:
     if kind == "None":
         return value is None
     if kind == "bool":
-        return isinstance(value, bool)
+        return isinstance(value, (bool, np.bool_))
     if kind == "int":
-        return isinstance(value, int) and not isinstance(value, bool) and -_INT_LIMIT <= value < _INT_LIMIT
+        return (isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+                and -_INT_LIMIT <= value < _INT_LIMIT)
     if kind == "float":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
             return False
         try:
             return math.isfinite(value)
@@ -86,7 +92,7 @@ def _matches(kind: str, args: str, value: Any) -> bool:
             return False
     if kind == "str":
         return isinstance(value, str)
-    if kind in ("dict", "Mapping", "MutableMapping"):
+    if kind in _MAPPINGS:
         if not isinstance(value, Mapping):
             return False
         key_value = _split(args, ",")
@@ -94,7 +100,7 @@ def _matches(kind: str, args: str, value: Any) -> bool:
             return True
         keys, values = (_members(a) or [("Any", "")] for a in key_value)
         return all(_fits(keys, k) and _fits(values, v) for k, v in value.items())
-    if kind in ("list", "Sequence"):
+    if kind in _SEQUENCES:
         if not isinstance(value, (list, tuple)):
             return False
         items = _members(args) if args and len(_split(args, ",")) == 1 else None
@@ -104,6 +110,30 @@ def _matches(kind: str, args: str, value: Any) -> bool:
     if kind == "Callable":
         return callable(value) and not isinstance(value, type)
     return value is not None and not isinstance(value, _JSON_TYPES)  # a Python object of some class
+
+
+def _mismatch(members: list[tuple[str, str]], value: Any, path: str) -> tuple[str, list[str], Any] | None:
+    """None if ``value`` fits; else ``(path, expected kinds, value)`` of the innermost item that does not
+    (``ref_point['a']`` when a mapping of numbers holds a string)."""
+    if _fits(members, value):
+        return None
+    for kind, args in members:
+        parts = _split(args, ",")
+        if kind in _MAPPINGS and isinstance(value, Mapping) and len(parts) == 2:
+            keys, values = (_members(a) or [("Any", "")] for a in parts)
+            for k, v in value.items():
+                if not _fits(keys, k):
+                    return f"{path} key", [kk for kk, _ in keys], k
+                inner = _mismatch(values, v, f"{path}[{k!r}]")
+                if inner is not None:
+                    return inner
+        if kind in _SEQUENCES and isinstance(value, (list, tuple)) and len(parts) == 1:
+            items = _members(parts[0]) or [("Any", "")]
+            for i, v in enumerate(value):
+                inner = _mismatch(items, v, f"{path}[{i}]")
+                if inner is not None:
+                    return inner
+    return path, [kind for kind, _ in members], value
 
 
 def _describe(kinds: list[str]) -> str:
@@ -130,10 +160,18 @@ def check_option_types(owner: str, constructor: Callable[..., Any], options: Map
         if param is None or name in skip:
             continue
         members = _members(param.annotation)
-        if not members or _fits(members, value):
+        found = _mismatch(members, value, name) if members else None
+        if found is None:
             continue
-        kinds = [kind for kind, _ in members]
+        path, kinds, bad = found
+        shown = _short(bad)
+        raise SamplerError(f"{owner}: option {path} must be {_describe(kinds)} "
+                           f"(annotation {param.annotation}), but got {shown} ({type(bad).__name__})")
+
+
+def _short(value: Any) -> str:
+    try:
         shown = repr(value)
-        shown = shown if len(shown) <= _MAX_SHOWN else shown[: _MAX_SHOWN - 3] + "..."
-        raise SamplerError(f"{owner}: option {name!r} must be {_describe(kinds)} "
-                           f"(annotation {param.annotation}), but got {shown} ({type(value).__name__})")
+    except ValueError:  # an int too long to print
+        return f"an integer of {value.bit_length()} bits"
+    return shown if len(shown) <= _MAX_SHOWN else shown[: _MAX_SHOWN - 3] + "..."
