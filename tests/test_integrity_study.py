@@ -183,8 +183,8 @@ def test_resume_from_must_be_a_trial_number(sqlite_url: str, tmp_path: Path, res
         study.ask().load_checkpoint()
 
 
-def test_store_refuses_a_study_name_that_escapes_the_root(sqlite_url: str) -> None:
-    store = open_store(sqlite_url)
+def test_store_refuses_a_study_name_that_escapes_the_root(storage_url: str) -> None:
+    store = open_store(storage_url)
     for name in ("../../x", "a/b", ".hidden", ""):
         with pytest.raises(ConfigError, match="name"):
             store.create_study(name, hpo.SearchSpace(SPACE).to_dict(), [{"name": "v", "direction": "minimize"}], [],
