@@ -270,7 +270,7 @@ class Study:
             ConfigError: ``number`` is not an integer ``>= 0``; the stored name or ``checkpoint_root`` is
                 not valid; or the resolved folder leads out of the root (e.g. through a symbolic link).
         """
-        if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number < SEED_LIMIT:
+        if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number < 2**63:
             raise ConfigError(f"checkpoint_path: the trial number must be an integer >= 0, but got {number!r:.80}")
         try:
             name = check_study_name(self.name)
@@ -572,9 +572,10 @@ def create_study(
     objs = parse_objectives(objectives)
     cons = parse_constraints(constraints, tuple(o.name for o in objs))
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT):
-        shown = repr(seed) if not isinstance(seed, int) or seed.bit_length() <= 128 else f"an integer of {seed.bit_length()} bits"
-        raise ConfigError(f"seed: `0 <= seed < 2**63` must hold (the store keeps seeds as 64-bit integers), "
-                          f"an integer or None, but got {shown}")
+        huge = isinstance(seed, int) and seed.bit_length() > 128  # repr of 10**5000 raises
+        shown = f"an integer of {seed.bit_length()} bits" if huge else f"{seed!r:.80}"
+        raise ConfigError(f"seed: `0 <= seed < 2**63` must hold for an integer seed (the store keeps seeds as 64-bit "
+                          f"integers), or pass None, but got {shown}")
     fid = parse_fidelity(fidelity)
     if checkpoint_root is not None and (not isinstance(checkpoint_root, str) or not checkpoint_root.strip()):
         raise ConfigError(f"checkpoint_root: must be a non-empty path string or None, but got {checkpoint_root!r}")

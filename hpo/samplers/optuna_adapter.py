@@ -171,7 +171,8 @@ class OptunaSampler(Sampler):
                                f"{missing} and names unknown parameter(s) {unknown}")
         for name, value in x0.items():
             try:
-                inside = not isinstance(space[name], Fixed) and dists[name]._contains(dists[name].to_internal_repr(value))
+                dist = dists[name]
+                inside = not isinstance(space[name], Fixed) and dist._contains(dist.to_internal_repr(value))
             except (TypeError, ValueError):
                 inside = False
             if not inside:
