@@ -222,19 +222,22 @@ def load_config(path: str | Path) -> StudyConfig:
 
 
 def resolve_objective(spec: str, base_dir: Path | None = None) -> Callable[..., Any]:
-    """Import ``module:function``, looking next to the config file first, then on sys.path."""
+    """Import ``module:function``, looking next to the config file first, then on sys.path.
+
+    ``base_dir`` (the config file's folder) is put at the front of ``sys.path`` once and stays there
+    for the rest of the process, so an objective that imports a sibling module when it runs
+    (``def objective(trial): import helper``) finds it in every trial.
+    """
     module_name, func_name = spec.split(":")
-    added = False
-    if base_dir is not None and str(base_dir) not in sys.path:
-        sys.path.insert(0, str(base_dir))
-        added = True
+    if base_dir is not None:
+        folder = str(Path(base_dir).resolve())
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+            importlib.invalidate_caches()
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # not found, or the module failed while importing (SyntaxError, ...)
         raise ConfigError(f"objective: cannot import module {module_name!r}: {type(exc).__name__}: {exc}") from None
-    finally:
-        if added:
-            sys.path.remove(str(base_dir))
     func = getattr(module, func_name, None)
     if not callable(func):
         raise ConfigError(f"objective: module {module_name!r} has no callable {func_name!r}")

@@ -321,12 +321,18 @@ class _Driver:
                     continue
                 return
             self.heartbeat.add(trial.number)
-            attrs = trial.attrs
-            if self.study.fidelity is not None and "checkpoint_dir" not in attrs:  # workers have no study
-                attrs = {**attrs, "checkpoint_dir": self.study.checkpoint_path(trial.number)}
-            ref = self.task.remote(self.key, trial.number, trial.params, attrs)
+            ref = self.task.remote(self.key, trial.number, trial.params, trial.attrs, self._folders(trial))
             self.running[ref] = trial
             self.by_number[trial.number] = trial
+
+    def _folders(self, trial: Trial) -> dict[int, str]:
+        """Workers have no study: the driver derives the trial's checkpoint folder, and the one it resumes,
+        with ``study.checkpoint_path`` (never from the stored ``checkpoint_dir``/``resume_dir`` attrs)."""
+        folders = {trial.number: self.study.checkpoint_path(trial.number)}
+        parent = trial.resume_from()
+        if parent is not None:
+            folders[parent] = self.study.checkpoint_path(parent)
+        return folders
 
     # -- outcomes --------------------------------------------------------------------
     def _finish(self, ref: Any, trial: Trial) -> None:

@@ -19,7 +19,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from hpo.errors import TrialPruned, TrialStateError
+from hpo.errors import ConfigError, TrialPruned, TrialStateError
 from hpo.records import FrozenTrial, TrialState
 from hpo.trial import Trial
 
@@ -86,9 +86,11 @@ class RemoteTrial(Trial):
     driver's job and is refused here.
     """
 
-    def __init__(self, number: int, params: dict[str, Any], attrs: dict[str, Any], metric: str, hub: Any) -> None:
+    def __init__(self, number: int, params: dict[str, Any], attrs: dict[str, Any], metric: str, hub: Any,
+                 folders: dict[int, str] | None = None) -> None:
         # No Study on a worker: the fields Trial reads are set here directly.
         self.study = None  # type: ignore[assignment]
+        self._folders = dict(folders or {})  # trial number -> checkpoint folder, derived by the driver
         self._frozen = FrozenTrial(number=number, state=TrialState.RUNNING, params=dict(params), attrs=dict(attrs))
         self.number = number
         self.params = dict(params)
@@ -100,6 +102,13 @@ class RemoteTrial(Trial):
 
     def _default_metric(self) -> str:
         return self._metric
+
+    def _checkpoint_folder(self, number: int) -> str:
+        """The folder the driver derived with ``study.checkpoint_path(number)`` (this trial's and its parent's)."""
+        folder = self._folders.get(number)
+        if folder is None:
+            raise ConfigError(f"trial {self.number}: the driver assigned no checkpoint folder for trial {number}")
+        return folder
 
     def report(self, step: float, values: float | Mapping[str, float]) -> None:
         """Send an intermediate result to the driver, which stores it while the trial runs."""
@@ -149,17 +158,19 @@ def _context(key: str) -> tuple[Callable[[Any], Any], tuple[type[BaseException],
     return context
 
 
-def execute(key: str, number: int, params: dict[str, Any], attrs: dict[str, Any]) -> tuple[str, Any, int]:
+def execute(key: str, number: int, params: dict[str, Any], attrs: dict[str, Any],
+            folders: dict[int, str] | None = None) -> tuple[str, Any, int]:
     """Run one trial on a worker; return ``(outcome, payload, n_reports)``.
 
     ``outcome`` is ``"complete"`` (payload: the objective's return value),
     ``"pruned"`` (payload: None) or ``"failed"`` (payload: the traceback of an
     exception in ``catch``). Other exceptions propagate to the driver, which
     fails the trial and stops the study. ``key`` names the run, whose context
-    the worker fetches from the hub once.
+    the worker fetches from the hub once. ``folders``: trial number -> checkpoint folder, derived
+    by the driver (``trial.checkpoint_dir``, ``trial.load_checkpoint()``).
     """
     objective, catch, metric, hub = _context(key)
-    trial = RemoteTrial(number, params, attrs, metric, hub)
+    trial = RemoteTrial(number, params, attrs, metric, hub, folders)
     try:
         try:
             return "complete", objective(trial), trial.n_reports

@@ -9,11 +9,12 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hpo.errors import ObjectiveError
+from hpo.errors import ConfigError, ObjectiveError
 
 __all__ = [
     "TrialState",
@@ -24,6 +25,7 @@ __all__ = [
     "StudyRecord",
     "parse_objectives",
     "parse_constraints",
+    "check_study_name",
 ]
 
 
@@ -105,6 +107,23 @@ class Constraint:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "op": self.op, "bound": self.bound}
+
+
+#: Study names: also a folder name under the checkpoint root, so no separators, no leading dot.
+STUDY_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,199}$")
+
+
+def check_study_name(name: object) -> str:
+    """Return ``name`` if it is a valid study name, else raise :class:`ConfigError` (the one rule, used by
+    ``hpo.create_study`` and by every store's ``create_study``)."""
+    if not isinstance(name, str) or not STUDY_NAME_RE.fullmatch(name):
+        shown = repr(name)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        raise ConfigError(
+            "name: must be 1-200 characters of letters, digits, '_', '.', ':' or '-', starting with a "
+            f"letter or digit, but got {shown}"
+        )
+    return name
 
 
 def _check_name(kind: str, name: object) -> str:

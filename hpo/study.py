@@ -6,7 +6,6 @@ import datetime as dt
 import json
 import math
 import os
-import re
 import socket
 import threading
 import time
@@ -28,6 +27,7 @@ from hpo.errors import (
 )
 from hpo.fidelity import Fidelity, parse_fidelity
 from hpo.records import FrozenTrial, Objective, StudyRecord, TrialState, parse_constraints, parse_objectives
+from hpo.records import check_study_name
 from hpo.samplers import Sampler, SamplingContext, make_sampler, trial_rng
 from hpo.space import SearchSpace
 from hpo.store import StudyStore, open_store
@@ -53,7 +53,8 @@ def default_sampler(n_objectives: int) -> str:
     return DEFAULT_SAMPLER if n_objectives == 1 else DEFAULT_MULTI_OBJECTIVE_SAMPLER
 
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,199}$")
+#: Seeds are stored in JSON settings and 64-bit integer columns: 0 <= seed < 2**63.
+SEED_LIMIT = 2**63
 _STALE_POLICIES = ("requeue", "fail")
 #: Shortest heartbeat interval, in seconds: below it the store's write latency (a busy SQLite lock, a
 #: remote PostgreSQL round trip) is a sizeable part of the interval.
@@ -291,9 +292,31 @@ class Study:
             return self.scheduler.decide(self.scheduler_state(), number) is Decision.STOP
 
     def checkpoint_path(self, number: int) -> str:
-        """The checkpoint folder of trial ``number`` (absolute; under ``checkpoint_root``)."""
+        """The checkpoint folder of trial ``number``: ``<checkpoint_root>/<study id>-<name>/trial-<number:06d>``.
+
+        Absolute and resolved. It is derived only from the study id, the (validated) study name and the
+        number, never from a path stored in trial attrs, and it must lie inside the root.
+
+        Raises:
+            ConfigError: ``number`` is not an integer ``>= 0``; the stored name or ``checkpoint_root`` is
+                not valid; or the resolved folder leads out of the root (e.g. through a symbolic link).
+        """
+        if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number < 2**63:
+            raise ConfigError(f"checkpoint_path: the trial number must be an integer >= 0, but got {number!r:.80}")
+        try:
+            name = check_study_name(self.name)
+        except ConfigError as exc:
+            raise ConfigError(f"checkpoint_path: study {self.study_id} has a stored name that cannot name a "
+                              f"checkpoint folder; {exc}") from None
         root = self.record.settings.get("checkpoint_root") or os.environ.get("HPO_CHECKPOINT_ROOT") or "hpo-checkpoints"
-        return os.path.join(os.path.abspath(root), self.name, f"trial-{number:06d}")
+        if not isinstance(root, str):
+            raise ConfigError(f"checkpoint_root: must be a path string, but got {root!r:.80}")
+        root = os.path.realpath(root)
+        path = os.path.realpath(os.path.join(root, f"{self.study_id}-{name}", f"trial-{number:06d}"))
+        if os.path.commonpath([root, path]) != root or os.path.dirname(os.path.dirname(path)) != root:
+            raise ConfigError(f"checkpoint_path: the folder of trial {number} resolves to {path!r}, which is not "
+                              f"<checkpoint_root>/<study>/<trial> inside checkpoint_root {root!r}")
+        return path
 
     def _planned(self, number: int) -> tuple[dict[str, Any], dict[str, Any]]:
         """Params and attrs of trial ``number`` under the scheduler's plan."""
@@ -642,24 +665,24 @@ def create_study(
     """
     if name is None:
         name = f"study-{uuid.uuid4().hex[:8]}"
-    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
-        raise ConfigError(
-            f"name: must be 1-200 characters of letters, digits, '_', '.', ':' or '-', starting with a "
-            f"letter or digit, but got {name!r}"
-        )
+    check_study_name(name)
     if space is None:
         raise ConfigError("space: a search space is required, e.g. {'lr': hpo.Float(1e-5, 1e-1, log=True)}")
     space = space if isinstance(space, SearchSpace) else SearchSpace(space)
     objs = parse_objectives(objectives)
     cons = parse_constraints(constraints, tuple(o.name for o in objs))
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise ConfigError(f"seed: must be a non-negative integer or None, but got {seed!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT):
+        huge = isinstance(seed, int) and seed.bit_length() > 128  # repr of 10**5000 raises
+        shown = f"an integer of {seed.bit_length()} bits" if huge else f"{seed!r:.80}"
+        raise ConfigError(f"seed: `0 <= seed < 2**63` must hold for an integer seed (the store keeps seeds as 64-bit "
+                          f"integers), or pass None, but got {shown}")
     fid = parse_fidelity(fidelity)
     if checkpoint_root is not None and (not isinstance(checkpoint_root, str) or not checkpoint_root.strip()):
         raise ConfigError(f"checkpoint_root: must be a non-empty path string or None, but got {checkpoint_root!r}")
     settings = _check_settings(heartbeat_interval, stale_after, stale_policy, ask_lease)
     requested = default_sampler(len(objs)) if sampler is None else sampler
     sampler_obj = _build_sampler(requested)
+    sampler_obj.check_space(space, objs)
     scheduler_obj = _build_scheduler(scheduler)
     if scheduler_obj is not None:
         _check_scheduler(scheduler_obj, fid, objs, sampler_obj)
@@ -744,7 +767,9 @@ def load_study(
         sampler = {"name": spec["name"], "options": spec.get("options") or {}}
     if scheduler is None and record.settings.get("scheduler"):
         scheduler = record.settings["scheduler"]
-    return Study(store, record, _build_sampler(sampler), _build_scheduler(scheduler))
+    sampler_obj = _build_sampler(sampler)
+    sampler_obj.check_space(SearchSpace.from_dict(record.space), record.objectives)
+    return Study(store, record, sampler_obj, _build_scheduler(scheduler))
 
 
 def delete_study(name: str, storage: str | StudyStore | None = None) -> None:

@@ -83,27 +83,44 @@ class Trial:
         """The step training resumes from: the budget of the checkpoint it loads (0 for a fresh start)."""
         return float(self._frozen.attrs.get("start_step", 0.0))
 
+    def _checkpoint_folder(self, number: int) -> str:
+        """The checkpoint folder of trial ``number`` of this study (``study.checkpoint_path``)."""
+        if self.study is None:
+            raise ConfigError(f"trial {self.number}: no checkpoint folder was assigned to this trial")
+        return self.study.checkpoint_path(number)
+
+    def resume_from(self) -> int | None:
+        """The number of the trial whose checkpoint this one resumes (``attrs["resume_from"]``), or None."""
+        parent = self._frozen.attrs.get("resume_from")
+        if parent is None:
+            return None
+        if isinstance(parent, bool) or not isinstance(parent, int) or not 0 <= parent < 2**63 or parent == self.number:
+            raise ConfigError(f"trial {self.number}: attrs['resume_from'] must be the number of another trial "
+                              f"(an integer >= 0), but got {parent!r:.80}")
+        return parent
+
     @property
     def checkpoint_dir(self) -> Path:
-        """This trial's checkpoint folder (created on first use); save what a resumed trial needs here."""
-        path = self._frozen.attrs.get("checkpoint_dir")
-        if path is None:
-            if self.study is None:
-                raise ConfigError(f"trial {self.number}: no checkpoint folder was assigned to this trial")
-            path = self.study.checkpoint_path(self.number)
-        folder = Path(path)
+        """This trial's checkpoint folder (created on first use); save what a resumed trial needs here.
+
+        The folder is ``study.checkpoint_path(trial.number)``: derived from the study and the number,
+        never from the stored ``attrs["checkpoint_dir"]`` (kept for people to read)."""
+        folder = Path(self._checkpoint_folder(self.number))
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
     def load_checkpoint(self) -> Path | None:
-        """The checkpoint folder to resume from (a promoted or exploited trial's), or None for a fresh start."""
-        path = self._frozen.attrs.get("resume_dir")
-        if path is None:
+        """The checkpoint folder to resume from (a promoted or exploited trial's), or None for a fresh start.
+
+        The folder is ``study.checkpoint_path(attrs["resume_from"])``; the stored ``attrs["resume_dir"]``
+        is never read."""
+        parent = self.resume_from()
+        if parent is None:
             return None
+        path = self._checkpoint_folder(parent)
         if not os.path.isdir(path):
-            raise ConfigError(f"trial {self.number}: resumes trial {self._frozen.attrs.get('resume_from')}, whose "
-                              f"checkpoint folder {path} does not exist; the objective must save its state in "
-                              "trial.checkpoint_dir before returning")
+            raise ConfigError(f"trial {self.number}: resumes trial {parent}, whose checkpoint folder {path} does "
+                              "not exist; the objective must save its state in trial.checkpoint_dir before returning")
         return Path(path)
 
     def report(self, step: float, values: float | Mapping[str, float]) -> None:

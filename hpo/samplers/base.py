@@ -140,6 +140,10 @@ class Sampler(ABC):
             pending = [*pending, params]
         return out
 
+    def check_space(self, space: SearchSpace, objectives: tuple[Objective, ...]) -> None:
+        """Hook: raise :class:`hpo.errors.SamplerError` when an option does not fit the study's space or
+        objectives (called by ``create_study`` before anything is written, and by ``load_study``)."""
+
     def after_trial(self, trial: FrozenTrial) -> None:
         """Hook: a trial of this study finished (called in the process that told it)."""
 

@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 from hpo.errors import SamplerError, UnknownNameError
 from hpo.records import Constraint, TrialState
 from hpo.samplers.base import Sampler, SamplingContext
+from hpo.samplers.options import check_option_types
 
 __all__ = ["OptunaSampler", "OPTUNA_ALGORITHMS"]
 
@@ -33,6 +34,29 @@ OPTUNA_ALGORITHMS: dict[str, str] = {
 }
 
 _CONSTRAINT_ATTR = "hpo_constraint_violations"
+
+#: Option -> (lower bound, inclusive): ranges Optuna itself checks only at a suggestion (or never).
+_LOWER_BOUNDS: dict[str, tuple[float, bool]] = {
+    "n_startup_trials": (0, True),
+    "n_ei_candidates": (1, True),
+    "prior_weight": (0.0, True),
+    "popsize": (1, True),
+    "sigma0": (0.0, False),
+}
+_CHOICES: dict[str, tuple[Any, ...]] = {"restart_strategy": (None, "ipop", "bipop")}
+
+
+def _check_ranges(algorithm: str, options: dict[str, Any]) -> None:
+    """Values of the right type that Optuna would reject only at a suggestion (types are checked before)."""
+    for name, value in options.items():
+        if name in _LOWER_BOUNDS and value is not None:
+            low, inclusive = _LOWER_BOUNDS[name]
+            if not (value >= low if inclusive else value > low):
+                raise SamplerError(f"{algorithm}: `{name} {'>=' if inclusive else '>'} {low}` must hold, "
+                                   f"but got {name}={value!r}")
+        if name in _CHOICES and value not in _CHOICES[name]:
+            raise SamplerError(f"{algorithm}: option {name!r} must be one of {list(_CHOICES[name])}, "
+                               f"but got {value!r}")
 
 
 @contextlib.contextmanager
@@ -108,14 +132,18 @@ class OptunaSampler(Sampler):
                 f"{algorithm}: unknown option(s) {unknown}; valid options: {sorted(accepted)}"
             )
         self._accepts_constraints = "constraints_func" in inspect.signature(self._cls.__init__).parameters
-        try:  # check option values now, not at the first suggestion
-            with _quiet():
-                self._cls(**options)
-        except (TypeError, ValueError) as exc:
-            raise SamplerError(f"{algorithm}: invalid option value(s) {options!r}: {exc}") from None
+        # Check option values now, not at the first suggestion of a study already in the store: Optuna's
+        # constructors keep most values unchecked (TPE's n_startup_trials="five" fails only in ask).
+        check_option_types(algorithm, self._cls.__init__, options)
+        _check_ranges(algorithm, options)
         self._options = dict(options)
         if algorithm == "cmaes":  # conditional and categorical spaces are normal here
             self._options.setdefault("warn_independent_sampling", False)
+        try:  # build the real Optuna sampler once, as _make_sampler will (with a seed)
+            with _quiet():
+                self._cls(seed=0, **self._options)
+        except (TypeError, ValueError) as exc:
+            raise SamplerError(f"{algorithm}: invalid option value(s) {options!r}: {exc}") from None
         self._mirror: Any = None
         self._mirror_key: Any = None
         self._n_synced = 0
@@ -126,6 +154,30 @@ class OptunaSampler(Sampler):
 
     def __repr__(self) -> str:
         return f"OptunaSampler({self.algorithm!r}, {self._options!r})"
+
+    def check_space(self, space: Any, objectives: Any) -> None:
+        """CMA-ES's ``x0`` must give a value inside the space to every parameter that is always active."""
+        x0 = self._options.get("x0")
+        if x0 is None:
+            return
+        from hpo.space import Fixed
+
+        dists = self._distributions(space)
+        unknown = sorted(str(k) for k in x0 if k not in dists)
+        missing = sorted(n for n in dists if space[n].active_if is None and n not in x0)
+        if unknown or missing:
+            raise SamplerError(f"{self.algorithm}: option 'x0' must map every always-active, non-fixed parameter "
+                               f"{sorted(n for n in dists if space[n].active_if is None)} to a value, but it lacks "
+                               f"{missing} and names unknown parameter(s) {unknown}")
+        for name, value in x0.items():
+            try:
+                dist = dists[name]
+                inside = not isinstance(space[name], Fixed) and dist._contains(dist.to_internal_repr(value))
+            except (TypeError, ValueError):
+                inside = False
+            if not inside:
+                raise SamplerError(f"{self.algorithm}: option x0[{name!r}] must be a value of parameter {name!r} "
+                                   f"({space[name]!r}), but got {value!r}")
 
     # -- the mirror study ----------------------------------------------------
     def _distributions(self, space: Any) -> dict[str, Any]:

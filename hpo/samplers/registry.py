@@ -3,8 +3,10 @@
 
 ``make_sampler("tpe", n_startup_trials=5)`` or a mapping
 ``{"name": "tpe", "options": {...}}`` (the config-file form). Unknown names and
-options are errors that list the valid ones. Passing a :class:`Sampler`
-instance uses it as is.
+options are errors that list the valid ones; option values of the wrong type
+(checked against the constructor's annotations, :mod:`hpo.samplers.options`)
+raise ``SamplerError`` when the sampler is built, i.e. before ``create_study``
+writes anything. Passing a :class:`Sampler` instance uses it as is.
 """
 
 from __future__ import annotations
@@ -13,10 +15,27 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from hpo.errors import SamplerError, UnknownNameError
+from hpo.errors import HpoError, SamplerError, UnknownNameError
 from hpo.samplers.base import Sampler
+from hpo.samplers.options import check_option_types
 
 __all__ = ["make_sampler", "sampler_names", "register_sampler"]
+
+
+def _checked(owner: str, constructor: Callable[..., Any], build: Callable[[], Sampler], options: dict[str, Any],
+             skip: tuple[str, ...] = ("self",)) -> Sampler:
+    """``build()``, then the option types against ``constructor``'s annotations (see
+    :func:`~hpo.samplers.options.check_option_types`): the sampler's own checks speak first, the
+    annotations catch what they let through (``scramble="no"``, integers beyond 64 bits)."""
+    try:
+        sampler = build()
+    except HpoError:
+        raise
+    except (TypeError, ValueError):  # a constructor tripping over a value: name it if its type is wrong
+        check_option_types(owner, constructor, options, skip)
+        raise
+    check_option_types(owner, constructor, options, skip)
+    return sampler
 
 
 def _optuna(algorithm: str) -> Callable[..., Sampler]:
@@ -31,24 +50,25 @@ def _optuna(algorithm: str) -> Callable[..., Sampler]:
 
 def _bo(surrogate: str) -> Callable[..., Sampler]:
     def factory(**options: Any) -> Sampler:
-        from hpo.samplers.bo import make_bo_sampler
+        from hpo.samplers.bo import BOSampler, make_bo_sampler
 
-        return make_bo_sampler(surrogate, **options)
+        return _checked(surrogate, BOSampler.__init__, lambda: make_bo_sampler(surrogate, **options), options,
+                        skip=("self", "surrogate"))
 
     factory.__name__ = f"bo_{surrogate}"
     return factory
 
 
 def _pfn_exact(**options: Any) -> Sampler:
-    from hpo.surrogates.pfn.sampler import make_pfn_sampler
+    from hpo.surrogates.pfn.sampler import PFNSampler, make_pfn_sampler
 
-    return make_pfn_sampler(**options)
+    return _checked("pfn-ei", PFNSampler.__init__, lambda: make_pfn_sampler(**options), options)
 
 
 def _mfbo(**options: Any) -> Sampler:
-    from hpo.schedulers.mfbo import make_mfbo_sampler
+    from hpo.schedulers.mfbo import MultiFidelityBOSampler, make_mfbo_sampler
 
-    return make_mfbo_sampler(**options)
+    return _checked("mfbo", MultiFidelityBOSampler.__init__, lambda: make_mfbo_sampler(**options), options)
 
 
 def _simple(cls_name: str) -> Callable[..., Sampler]:
@@ -61,7 +81,9 @@ def _simple(cls_name: str) -> Callable[..., Sampler]:
         unknown = sorted(set(options) - accepted)
         if unknown:
             raise SamplerError(f"{cls.name}: unknown option(s) {unknown}; valid options: {sorted(accepted)}")
-        return cls(**options)
+        if not own_init:
+            return cls()
+        return _checked(cls.name, cls.__init__, lambda: cls(**options), options)
 
     return factory
 

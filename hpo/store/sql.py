@@ -192,6 +192,9 @@ class SQLStore(StudyStore):
         fidelity: dict[str, Any] | None,
         settings: dict[str, Any],
     ) -> StudyRecord:
+        from hpo.records import check_study_name  # the one name rule; the name becomes a checkpoint folder
+
+        check_study_name(name)
         try:
             with self._write() as conn, conn.begin():
                 study_id = conn.execute(
