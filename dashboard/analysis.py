@@ -133,36 +133,11 @@ def _losses(done: pd.DataFrame, objectives: Sequence[Objective]) -> np.ndarray:
     return np.column_stack([o.sign * done[f"values_{o.name}"].to_numpy(dtype=float) for o in objectives])
 
 
-def _not_dominated_by(points: np.ndarray, front: np.ndarray) -> np.ndarray:
-    """Mask of ``points`` (n, k) that no row of ``front`` (m, k) dominates."""
-    keep = np.ones(len(points), dtype=bool)
-    for f in front:
-        keep &= ~(np.all(f <= points, axis=1) & np.any(f < points, axis=1))
-    return keep
-
-
-def pareto_mask(done: pd.DataFrame, objectives: Sequence[Objective], block: int = 1000) -> pd.Series:
-    """True for the trials no other one dominates (over the given objectives).
-
-    Points are visited in lexicographic order, a block at a time: a later point
-    can never dominate an earlier one, so each block is checked only against
-    the front found so far (small) and then within itself.
-    """
+def pareto_mask(done: pd.DataFrame, objectives: Sequence[Objective]) -> pd.Series:
+    """True for the trials no other one dominates (over the given objectives); :func:`hpo.results.non_dominated`."""
     if done.empty:
         return pd.Series(dtype=bool)
-    losses = _losses(done, objectives)
-    order = np.lexsort(losses[:, ::-1].T)
-    keep = np.zeros(len(done), dtype=bool)
-    front = np.empty((0, losses.shape[1]))
-    for start in range(0, len(order), block):
-        idx = order[start:start + block]
-        pts = losses[idx]
-        ok = _not_dominated_by(pts, front)
-        sub = np.flatnonzero(ok)
-        ok[sub] = non_dominated(pts[sub]) if len(sub) else ok[sub]
-        keep[idx[ok]] = True
-        front = np.vstack([front, pts[ok]])
-    return pd.Series(keep, index=done.index)
+    return pd.Series(non_dominated(_losses(done, objectives)), index=done.index)
 
 
 def hypervolume_history(done: pd.DataFrame, objectives: Sequence[Objective], n_points: int = 100,

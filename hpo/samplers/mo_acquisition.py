@@ -76,10 +76,11 @@ def model_ref_point(Y_obj: torch.Tensor, feasible: torch.Tensor, given: Sequence
     """
     import torch
     from botorch.utils.multi_objective.hypervolume import infer_reference_point
-    from botorch.utils.multi_objective.pareto import is_non_dominated
+
+    from hpo.results import non_dominated
 
     Y = Y_obj[feasible] if bool(feasible.any()) else Y_obj
-    pareto = Y[is_non_dominated(Y)]
+    pareto = Y[torch.as_tensor(non_dominated(-Y.detach().cpu().double().numpy()), device=Y.device)]  # losses: negated
     inferred = infer_reference_point(pareto)
     if given is None:
         return inferred

@@ -7,21 +7,32 @@ in the mirror until the hpo trial finishes, so Optuna sees its own pending
 trials (e.g. TPE's ``constant_liar``). The Optuna sampler is re-created for
 every suggestion with a seed derived from (study seed, trial number): a seeded
 study replays the same suggestions.
+
+Cost on a long history: the finished trials are added to the mirror as
+:class:`~optuna.trial.FrozenTrial` objects built directly (one Optuna validation
+each, no deep copy, one shared distributions dict per set of parameter names,
+logging silenced once per batch), and each new Optuna sampler takes over the
+incrementally cached intersection search space of the one before it, so a
+suggestion does not rescan the whole history for it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import math
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from hpo.errors import SamplerError, UnknownNameError
 from hpo.records import Constraint, TrialState
 from hpo.samplers.base import Sampler, SamplingContext
 from hpo.samplers.options import check_option_types
+
+if TYPE_CHECKING:
+    import datetime as dt
 
 __all__ = ["OptunaSampler", "OPTUNA_ALGORITHMS"]
 
@@ -104,6 +115,38 @@ def _constraints_func(trial: Any) -> list[float]:
     return list(trial.user_attrs.get(_CONSTRAINT_ATTR, []))
 
 
+@functools.cache
+def _handed_over_class() -> type:
+    """A FrozenTrial whose deep copy is a plain FrozenTrial sharing its contents.
+
+    ``InMemoryStorage.create_new_trial`` deep-copies the trial ``Study.add_trial``
+    gets; for trials built here for the mirror alone (fresh ``params`` and
+    ``user_attrs`` dicts; ``distributions`` shared but never changed: Optuna copies a
+    trial's dicts before it changes them, and never changes a finished trial) that
+    copy only costs time.
+    """
+    from optuna.trial import FrozenTrial
+
+    class _HandedOver(FrozenTrial):
+        def __deepcopy__(self, memo: dict[int, Any]) -> FrozenTrial:
+            twin = FrozenTrial.__new__(FrozenTrial)
+            twin.__dict__.update(self.__dict__)
+            return twin
+
+    return _HandedOver
+
+
+def _finished_trial(params: dict[str, Any], distributions: dict[str, Any], values: list[float] | None,
+                    state: Any, user_attrs: dict[str, Any], now: dt.datetime) -> Any:
+    """A finished trial for the mirror, as ``optuna.trial.create_trial`` builds it (``Study.add_trial``
+    validates it), that the mirror's storage keeps without deep-copying it."""
+    return _handed_over_class()(
+        number=-1, trial_id=-1, state=state, value=None, values=values, datetime_start=now,
+        datetime_complete=now, params=params, distributions=distributions, user_attrs=user_attrs,
+        system_attrs={}, intermediate_values={},
+    )
+
+
 class OptunaSampler(Sampler):
     """Run one of Optuna's samplers as an hpo sampler.
 
@@ -148,6 +191,9 @@ class OptunaSampler(Sampler):
         self._mirror_key: Any = None
         self._n_synced = 0
         self._pending: dict[int, Any] = {}  # hpo trial number -> Optuna trial (RUNNING in the mirror)
+        self._dists: dict[str, Any] = {}
+        self._dists_by_names: dict[tuple[str, ...], dict[str, Any]] = {}
+        self._search_spaces: dict[str, Any] = {}  # sampler attribute -> the IntersectionSearchSpace kept
 
     def options(self) -> dict[str, Any]:
         return dict(self._options)
@@ -210,39 +256,66 @@ class OptunaSampler(Sampler):
             self._n_synced = 0
             self._pending.clear()
             self._dists = self._distributions(context.space)
+            self._dists_by_names = {}
+            self._search_spaces = {}
         return self._mirror
 
     def _sync(self, context: SamplingContext) -> None:
         """Add the trials that finished since the last call (history only grows)."""
-        import optuna
+        import datetime as dt
+
         from optuna.trial import TrialState as OTS
 
         mirror = self._mirror
         new = context.history[self._n_synced :]
         self._n_synced = len(context.history)
-        for t in new:
-            values = [t.values[o.name] for o in context.objectives] if t.state is TrialState.COMPLETE and t.values else None
-            state = {TrialState.COMPLETE: OTS.COMPLETE, TrialState.PRUNED: OTS.PRUNED}.get(t.state, OTS.FAIL)
-            if state is OTS.COMPLETE and values is None:
-                state = OTS.FAIL
-            attrs = {_CONSTRAINT_ATTR: _violations(context.constraints, t.constraint_values)} if context.constraints else {}
-            with _quiet():
+        if not new:
+            return
+        now = dt.datetime.now()
+        batch: list[Any] = []  # finished trials to add, in history order
+        with _quiet():
+            for t in new:
+                values = [t.values[o.name] for o in context.objectives] if t.state is TrialState.COMPLETE and t.values else None
+                state = {TrialState.COMPLETE: OTS.COMPLETE, TrialState.PRUNED: OTS.PRUNED}.get(t.state, OTS.FAIL)
+                if state is OTS.COMPLETE and values is None:
+                    state = OTS.FAIL
+                attrs = {_CONSTRAINT_ATTR: _violations(context.constraints, t.constraint_values)} if context.constraints else {}
                 otrial = self._pending.pop(t.number, None)
                 if otrial is not None:
+                    mirror.add_trials(batch)  # keep the order of additions and tells
+                    batch = []
                     for k, v in attrs.items():
                         otrial.set_user_attr(k, v)
                     mirror.tell(otrial, values if state is OTS.COMPLETE else None, state=state)
                 elif state is not OTS.FAIL:
                     params = {k: v for k, v in t.params.items() if k in self._dists}
-                    mirror.add_trial(
-                        optuna.trial.create_trial(
-                            params=params,
-                            distributions={k: self._dists[k] for k in params},
-                            values=values if state is OTS.COMPLETE else None,
-                            state=state,
-                            user_attrs=attrs,
-                        )
-                    )
+                    batch.append(_finished_trial(params, self._dists_for(tuple(params)),
+                                                 values if state is OTS.COMPLETE else None, state, attrs, now))
+            mirror.add_trials(batch)
+
+    def _dists_for(self, names: tuple[str, ...]) -> dict[str, Any]:
+        """The distributions of these parameter names: one dict per set of names, shared by its trials."""
+        dists = self._dists_by_names.get(names)
+        if dists is None:
+            dists = self._dists_by_names[names] = {k: self._dists[k] for k in names}
+        return dists
+
+    def _share_search_space(self, sampler: Any) -> None:
+        """Hand the previous sampler's intersection search space to ``sampler``.
+
+        Optuna's samplers (TPE, CMA-ES, NSGA-II, GP) cache the intersection search
+        space of a study and update it from the trials added since; a sampler made
+        for each suggestion would compute it again over the whole history. The
+        cache's result does not depend on which sampler built it (it is the same
+        intersection), so suggestions are unchanged.
+        """
+        from optuna.search_space import IntersectionSearchSpace
+
+        for name, value in list(vars(sampler).items()):
+            if type(value) is IntersectionSearchSpace:
+                kept = self._search_spaces.setdefault(name, value)
+                if kept is not value and vars(kept).get("_include_pruned") == vars(value).get("_include_pruned"):
+                    setattr(sampler, name, kept)
 
     def _make_sampler(self, context: SamplingContext) -> Any:
         seed = None if context.seed is None else (int(context.seed) * 1_000_003 + context.number) % 2**32
@@ -250,7 +323,9 @@ class OptunaSampler(Sampler):
         if self._accepts_constraints and context.constraints:
             kwargs["constraints_func"] = _constraints_func
         with _quiet():
-            return self._cls(seed=seed, **kwargs)
+            sampler = self._cls(seed=seed, **kwargs)
+        self._share_search_space(sampler)
+        return sampler
 
     def suggest(self, context: SamplingContext) -> dict[str, Any]:
         from hpo.space import Fixed
