@@ -24,6 +24,7 @@ SUITES: dict[str, str] = {
     "dashboard": "hpo.bench.dashboard_bench:run",
     "fidelity": "hpo.bench.fidelity_report:run",
     "multiobjective": "hpo.bench.multiobjective_report:run",
+    "faults": "hpo.bench.faults_report:run",
 }
 
 
