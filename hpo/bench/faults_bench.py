@@ -93,14 +93,14 @@ def _journal(paths: list[Path]) -> list[dict[str, Any]]:
 
 
 def _tally(run: FaultRun, study: Any, journals: list[Path]) -> None:
-    """Compare what the workers were told with what the store holds."""
+    """Compare what the workers were told with what the store holds; add the counts to ``run``."""
     from hpo.records import TrialState
 
     study.reclaim_stale()
     trials = {t.number: t for t in study.trials}
     told = _journal(journals)
-    run.told = len(told)
-    run.duplicated = sum(n - 1 for n in Counter(j["number"] for j in told).values() if n > 1)
+    run.told += len(told)
+    run.duplicated += sum(n - 1 for n in Counter(j["number"] for j in told).values() if n > 1)
     for entry in told:
         holder, own = trials.get(entry["returned"]), trials.get(entry["number"])
         late = (own.attrs.get("late_result") or {}) if own is not None else {}
@@ -114,8 +114,8 @@ def _tally(run: FaultRun, study: Any, journals: list[Path]) -> None:
             if own is not None and own.state is TrialState.FAILED and not late:
                 run.overwritten += 1
     retries = Counter(t.attrs["retry_of"] for t in trials.values() if "retry_of" in t.attrs)
-    run.requeued_twice = sum(1 for n in retries.values() if n > 1)
-    run.left_running = sum(1 for t in trials.values() if t.state is TrialState.RUNNING)
+    run.requeued_twice += sum(1 for n in retries.values() if n > 1)
+    run.left_running += sum(1 for t in trials.values() if t.state is TrialState.RUNNING)
 
 
 def _sigkill(url: str, workdir: Path, run: FaultRun, kills: int, rng: random.Random) -> None:
