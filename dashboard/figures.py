@@ -24,6 +24,7 @@ __all__ = [
     "seeds_figure",
     "seeds_box_figure",
     "STATE_COLORS",
+    "display_name",
 ]
 
 STATE_COLORS = {
@@ -33,6 +34,16 @@ STATE_COLORS = {
     "FAILED": "#d62728",
     "WAITING": "#7f7f7f",
 }
+#: C0 control characters and DEL -> their Unicode control pictures (NUL -> U+2400): visible and safe to render.
+_CONTROL_PICTURES = {**{i: 0x2400 + i for i in range(32)}, 0x7F: 0x2421}
+
+
+def display_name(name: Any) -> str:
+    """A name (objective, parameter, metric) as text to display: control characters such as NUL become their
+    Unicode control pictures (``"lo\\x00ss"`` -> ``"lo\u2400ss"``), so any stored name shows instead of breaking."""
+    return str(name).translate(_CONTROL_PICTURES)
+
+
 # No template: Streamlit's theme styles the charts (and copying a Plotly template costs ~20 ms per figure).
 _LAYOUT = {"margin": {"l": 60, "r": 20, "t": 50, "b": 50}}
 
@@ -46,20 +57,21 @@ def history_figure(done: pd.DataFrame, objective: Objective, max_points: int = 5
     fig.add_trace(go.Scattergl(
         x=shown["number"], y=shown[col], mode="markers", name="trial",
         marker={"size": 5, "color": STATE_COLORS["COMPLETE"], "opacity": 0.6},
-        hovertemplate="trial %{x}<br>" + objective.name + " %{y:.6g}<extra></extra>",
+        hovertemplate="trial %{x}<br>" + display_name(objective.name) + " %{y:.6g}<extra></extra>",
     ))
     fig.add_trace(go.Scatter(
         x=best["number"], y=best["best"], mode="lines", name="best so far", line={"shape": "hv", "color": "#d62728"},
     ))
-    title = f"Optimisation history: {objective.name} ({objective.direction.value})"
+    title = f"Optimisation history: {display_name(objective.name)} ({objective.direction.value})"
     if len(shown) < len(done):
         title += f" - {len(shown):,} of {len(done):,} trials shown"
-    fig.update_layout(title=title, xaxis_title="trial", yaxis_title=objective.name, **_LAYOUT)
+    fig.update_layout(title=title, xaxis_title="trial", yaxis_title=display_name(objective.name), **_LAYOUT)
     return fig
 
 
 def _dimension(name: str, spec: dict[str, Any], encoded: pd.Series) -> dict[str, Any]:
-    dim: dict[str, Any] = {"label": name, "values": encoded.fillna(-1 if spec.get("type") == "categorical" else np.nan)}
+    missing = -1 if spec.get("type") == "categorical" else np.nan
+    dim: dict[str, Any] = {"label": display_name(name), "values": encoded.fillna(missing)}
     if spec.get("type") == "categorical":
         choices = [str(c) for c in spec.get("choices", [])]
         dim["tickvals"] = list(range(len(choices)))
@@ -71,7 +83,7 @@ def _dimension(name: str, spec: dict[str, Any], encoded: pd.Series) -> dict[str,
         dim["tickvals"] = list(ticks)
         dim["ticktext"] = [f"1e{int(t)}" for t in ticks]
         dim["range"] = [lo, hi]
-        dim["label"] = f"{name} (log)"
+        dim["label"] = f"{display_name(name)} (log)"
     else:
         dim["range"] = [spec.get("low"), spec.get("high")]
     return dim
@@ -85,7 +97,7 @@ def parallel_figure(done: pd.DataFrame, record: StudyRecord, objective: Objectiv
     shown = sample(done, max_lines, keep=keep)
     encoded = encode_params(shown, record)
     dims = [_dimension(n, record.space[n], encoded[n]) for n in encoded.columns]
-    dims.append({"label": objective.name, "values": shown[col]})
+    dims.append({"label": display_name(objective.name), "values": shown[col]})
     fig = go.Figure(go.Parcoords(
         line={"color": shown[col], "colorscale": "Viridis", "reversescale": objective.sign > 0, "showscale": False},
         dimensions=dims,
@@ -104,7 +116,7 @@ def slice_figure(done: pd.DataFrame, record: StudyRecord, objective: Objective, 
     shown = sample(done, max_points)
     n_cols = min(3, max(len(names), 1))
     n_rows = max(1, -(-len(names) // n_cols))
-    fig = make_subplots(rows=n_rows, cols=n_cols, subplot_titles=names, shared_yaxes=True,
+    fig = make_subplots(rows=n_rows, cols=n_cols, subplot_titles=[display_name(n) for n in names], shared_yaxes=True,
                         horizontal_spacing=0.04, vertical_spacing=0.12 if n_rows > 1 else 0.1)
     for i, name in enumerate(names):
         spec = record.space[name]
@@ -112,14 +124,14 @@ def slice_figure(done: pd.DataFrame, record: StudyRecord, objective: Objective, 
         if spec.get("type") == "categorical":
             x = x.map(str)
         fig.add_trace(go.Scattergl(
-            x=x, y=shown[col], mode="markers", showlegend=False, name=name,
+            x=x, y=shown[col], mode="markers", showlegend=False, name=display_name(name),
             marker={"size": 4, "color": shown["number"], "colorscale": "Blues", "opacity": 0.7,
                     "showscale": i == 0, "colorbar": {"title": {"text": "trial"}}},
-            hovertemplate=name + " %{x}<br>" + objective.name + " %{y:.6g}<extra></extra>",
+            hovertemplate=display_name(name) + " %{x}<br>" + display_name(objective.name) + " %{y:.6g}<extra></extra>",
         ), row=i // n_cols + 1, col=i % n_cols + 1)
         if spec.get("log"):
             fig.update_xaxes(type="log", row=i // n_cols + 1, col=i % n_cols + 1)
-    title = f"Slice plots: {objective.name} against each parameter"
+    title = f"Slice plots: {display_name(objective.name)} against each parameter"
     if len(shown) < len(done):
         title += f" - {len(shown):,} of {len(done):,} trials shown"
     fig.update_layout(title=title, height=260 * n_rows + 60, **_LAYOUT)
@@ -131,13 +143,14 @@ def importance_figure(importance: pd.Series, objective: Objective) -> go.Figure:
     fig = go.Figure(go.Bar(x=ordered.to_numpy(), y=list(ordered.index), orientation="h",
                            marker_color="#1f77b4", text=[f"{v:.2f}" for v in ordered], textposition="auto"))
     fig.update_layout(title="Parameter importance (random forest)",
-                      xaxis_title=f"share of the importance for {objective.name}",
+                      xaxis_title=f"share of the importance for {display_name(objective.name)}",
                       height=120 + 30 * len(ordered), **_LAYOUT)
     return fig
 
 
 def curves_figure(curves: pd.DataFrame, metric: str, colour_by: str, step_label: str) -> go.Figure:
     """Learning curves, one line per trial, coloured by ``colour_by`` (a column of ``curves``)."""
+    metric, step_label = display_name(metric), display_name(step_label)
     fig = go.Figure()
     palette = {**STATE_COLORS, "promote": "#2ca02c", "stop": "#d62728", "continue": "#1f77b4", "(none)": "#9467bd"}
     extra = iter(["#8c564b", "#e377c2", "#17becf", "#bcbd22"])
@@ -171,8 +184,8 @@ def pareto_figure(done: pd.DataFrame, front: pd.Series, objectives: Sequence[Obj
                 marker={"size": size, "color": colour}, text=frame["number"],
                 hovertemplate="trial %{text}<extra></extra>",
             ))
-        fig.update_layout(scene={"xaxis_title": objectives[0].name, "yaxis_title": objectives[1].name,
-                                 "zaxis_title": objectives[2].name}, height=600)
+        fig.update_layout(scene={f"{axis}axis_title": display_name(o.name) for axis, o in zip("xyz", objectives)},
+                          height=600)
     else:
         fig = go.Figure()
         fig.add_trace(go.Scattergl(x=others[cols[0]], y=others[cols[1]], mode="markers", name="dominated",
@@ -183,14 +196,16 @@ def pareto_figure(done: pd.DataFrame, front: pd.Series, objectives: Sequence[Obj
         fig.add_trace(go.Scatter(x=ordered[cols[0]], y=ordered[cols[1]], mode="lines+markers", name="Pareto front",
                                  line={"shape": shape, "color": "#d62728"}, marker={"size": 7},
                                  text=ordered["number"], hovertemplate="trial %{text}<extra></extra>"))
-        fig.update_layout(xaxis_title=f"{objectives[0].name} ({objectives[0].direction.value})",
-                          yaxis_title=f"{objectives[1].name} ({objectives[1].direction.value})", height=520)
+        fig.update_layout(xaxis_title=f"{display_name(objectives[0].name)} ({objectives[0].direction.value})",
+                          yaxis_title=f"{display_name(objectives[1].name)} ({objectives[1].direction.value})",
+                          height=520)
     title = f"Pareto front: {int(front.sum())} of {len(done):,} feasible completed trials"
     fig.update_layout(title=title, **_LAYOUT)
     return fig
 
 
 def hypervolume_figure(history: pd.DataFrame, names: Sequence[str]) -> go.Figure:
+    names = [display_name(n) for n in names]
     fig = go.Figure(go.Scatter(x=history["trials"], y=history["hypervolume"], mode="lines+markers",
                                line={"shape": "hv", "color": "#2ca02c"}, marker={"size": 4},
                                customdata=history["number"],
@@ -216,8 +231,9 @@ def seeds_figure(summary: pd.DataFrame, objective: Objective) -> go.Figure:
         hi = float(np.nanmax(both[["tuning_mean", "test_mean"]].to_numpy()))
         fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="test = tuning",
                                  line={"dash": "dash", "color": "#7f7f7f"}))
-    fig.update_layout(title=f"{objective.name}: mean on tuning seeds vs mean on test seeds (bars: std)",
-                      xaxis_title=f"tuning seeds ({objective.name})", yaxis_title=f"test seeds ({objective.name})",
+    name = display_name(objective.name)
+    fig.update_layout(title=f"{name}: mean on tuning seeds vs mean on test seeds (bars: std)",
+                      xaxis_title=f"tuning seeds ({name})", yaxis_title=f"test seeds ({name})",
                       height=480, **_LAYOUT)
     return fig
 
@@ -235,6 +251,7 @@ def seeds_box_figure(evaluations: pd.DataFrame, objective: Objective) -> go.Figu
             boxpoints="all", jitter=0.3, pointpos=0, marker={"color": colour, "size": 6}, line={"color": colour},
             customdata=part["seed"], hovertemplate="seed %{customdata}<br>%{y:.6g}<extra>" + split + "</extra>",
         ))
-    fig.update_layout(boxmode="group", title=f"{objective.name} per seed: tuning seeds and test seeds side by side",
-                      yaxis_title=objective.name, height=420, **_LAYOUT)
+    fig.update_layout(boxmode="group",
+                      title=f"{display_name(objective.name)} per seed: tuning seeds and test seeds side by side",
+                      yaxis_title=display_name(objective.name), height=420, **_LAYOUT)
     return fig

@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from hpo.dashboard import analysis, figures
+from hpo.dashboard.figures import display_name
 from hpo.dashboard.reader import DECISION_KEY, DashboardReader
 from hpo.records import Objective, StudyRecord, TrialState
 
@@ -39,8 +40,13 @@ def _objective(record: StudyRecord, key: str, label: str = "Objective") -> Objec
     if len(record.objectives) == 1:
         return record.objectives[0]
     names = [o.name for o in record.objectives]
-    name = st.selectbox(label, names, key=key)
+    name = st.selectbox(label, names, key=key, format_func=display_name)
     return record.objectives[names.index(name)]
+
+
+def _table(frame: pd.DataFrame) -> pd.DataFrame:
+    """A frame to send to the browser: its column names shown with :func:`display_name` (a NUL shows as ␀)."""
+    return frame.rename(columns={c: display_name(c) for c in frame.columns if display_name(c) != c})
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -84,6 +90,7 @@ def studies_page(reader: DashboardReader) -> None:
         st.info("No studies in this store yet. Create one with `hpo.create_study(...)` or `hpo run study.yaml`.")
         return
     frame.insert(1, "open", [f"?page=study&study={name}" for name in frame["study"]])
+    frame["objectives"] = frame["objectives"].map(display_name)
     st.dataframe(
         frame,
         hide_index=True,
@@ -114,7 +121,7 @@ def _trial_table(frame: pd.DataFrame, record: StudyRecord) -> None:
     c1, c2, c3 = st.columns([2, 2, 1])
     chosen = c1.multiselect("State", states, default=[s for s in states if s in set(frame["state"])],
                             key="table_states")
-    sort_options = ["number (newest first)"] + [f"{o.name} (best first)" for o in record.objectives]
+    sort_options = ["number (newest first)"] + [f"{display_name(o.name)} (best first)" for o in record.objectives]
     sort = c2.selectbox("Sort by", sort_options, key="table_sort")
     query = c3.text_input("Trial numbers", placeholder="e.g. 10-20", key="table_numbers")
     shown = frame[frame["state"].isin(chosen)]
@@ -134,7 +141,7 @@ def _trial_table(frame: pd.DataFrame, record: StudyRecord) -> None:
     view = shown.head(TABLE_ROWS).copy()
     view["error"] = view["error"].map(
         lambda e: e.strip().splitlines()[-1][:120] if isinstance(e, str) and e.strip() else None)
-    st.dataframe(view, hide_index=True, width="stretch", height=360, key="trial_table",
+    st.dataframe(_table(view), hide_index=True, width="stretch", height=360, key="trial_table",
                  column_config={"duration_s": st.column_config.NumberColumn("duration (s)", format="%.2f")})
     st.caption(f"{len(shown):,} trial(s) match; showing {len(view):,}. Failed trials' last traceback line is in "
                "`error`; the whole traceback is below.")
@@ -151,8 +158,8 @@ def study_page(reader: DashboardReader, name: str) -> None:
     record = tf.record
     frame = tf.refresh()
     st.header(f"Study {name}")
-    objs = ", ".join(f"{o.name} ({o.direction.value})" for o in record.objectives)
-    cons = ", ".join(f"{c.name} {c.op} {c.bound:g}" for c in record.constraints)
+    objs = ", ".join(f"{display_name(o.name)} ({o.direction.value})" for o in record.objectives)
+    cons = ", ".join(f"{display_name(c.name)} {c.op} {c.bound:g}" for c in record.constraints)
     st.caption(f"objectives: {objs}" + (f" · constraints: {cons}" if cons else "")
                + f" · sampler: {record.settings.get('sampler', {}).get('name')}")
     _summary(frame, record)
@@ -200,7 +207,7 @@ def curves_page(reader: DashboardReader, name: str) -> None:
         return
     metrics = sorted({k for r in rows for k in r.values})
     default = metrics.index(objective.name) if objective.name in metrics else 0
-    metric = st.selectbox("Metric", metrics, index=default, key="curves_metric")
+    metric = st.selectbox("Metric", metrics, index=default, key="curves_metric", format_func=display_name)
     curves = pd.DataFrame({"number": [r.trial_number for r in rows], "step": [r.step for r in rows],
                            "value": [r.values.get(metric) for r in rows]}).dropna(subset=["value"])
     # At most 300 points per curve reach the browser.
@@ -237,7 +244,8 @@ def pareto_page(reader: DashboardReader, name: str) -> None:
     if len(names) >= 3:
         dims = 3 if st.radio("View", ["3-D", "2-D"], horizontal=True, key="pareto_view") == "3-D" else 2
     cols = st.columns(dims)
-    chosen = [cols[i].selectbox(f"Axis {'xyz'[i]}", names, index=i, key=f"pareto_axis_{i}") for i in range(dims)]
+    chosen = [cols[i].selectbox(f"Axis {'xyz'[i]}", names, index=i, key=f"pareto_axis_{i}", format_func=display_name)
+              for i in range(dims)]
     if len(set(chosen)) < dims:
         st.warning("Choose a different objective for each axis.")
         return
@@ -249,13 +257,13 @@ def pareto_page(reader: DashboardReader, name: str) -> None:
     hv = _hypervolume(done, everything, (reader.url, name, tf.version[0]))
     if len(hv):
         _chart(figures.hypervolume_figure(hv, names), "hypervolume")
-        ref = ", ".join(f"{n} = {v:.4g}" for n, v in hv.attrs.get("ref_point", {}).items())
+        ref = ", ".join(f"{display_name(n)} = {v:.4g}" for n, v in hv.attrs.get("ref_point", {}).items())
         st.caption("Hypervolume of the feasible Pareto front over all objectives, after each checkpoint (trials in "
                    "the order they finished), computed incrementally (`hpo.hypervolume`). Reference point: the "
                    f"worst value of each objective plus 10% of its range ({ref}).")
     table = done[analysis.pareto_mask(done, everything)] if len(names) != dims else done[front]
     st.subheader(f"Pareto-optimal trials ({len(table)})")
-    st.dataframe(table.drop(columns=["error", "worker_id"]).head(TABLE_ROWS), hide_index=True,
+    st.dataframe(_table(table.drop(columns=["error", "worker_id"]).head(TABLE_ROWS)), hide_index=True,
                  width="stretch", key="pareto_table")
 
 

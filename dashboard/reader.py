@@ -14,6 +14,9 @@ are RUNNING or WAITING.
 
 from __future__ import annotations
 
+import json
+import math
+import re
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -40,33 +43,112 @@ studies = StudyRow.__table__
 _LIVE = (TrialState.RUNNING.value, TrialState.WAITING.value)
 
 
-def _select(record: StudyRecord, sqlite: bool) -> list[Any]:
-    """The trial columns, with JSON fields pulled out by the database (no JSON parsing in Python on SQLite).
+#: Names SQLite's JSON path syntax quotes the same way in every version: printable ASCII without ``"`` or ``\\``
+#: (a ``$."name"`` label is compared with the key's escaped JSON text, and ``"`` ends the label).
+_PLAIN_NAME = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
+#: The trials' JSON columns the frame reads fields from, in the order their raw text follows the fields.
+_JSON_COLUMNS = ("values", "constraint_values", "params", "attrs")
 
-    Labels are the frame's column names (see :func:`trial_columns`), plus ``seq``.
+
+def _fields(record: StudyRecord) -> list[tuple[str, str]]:
+    """``(JSON column, key)`` of every field of the frame pulled out of a JSON column, in :func:`_select`'s order."""
+    return (
+        [("values", o.name) for o in record.objectives]
+        + [("constraint_values", c.name) for c in record.constraints]
+        + [("params", n) for n in record.space]
+    )
+
+
+def _raw_columns(record: StudyRecord) -> dict[str, bool]:
+    """SQLite: the JSON columns whose raw text is read too -> whether for every row (a key SQLite's path syntax
+    cannot name) or only for rows SQLite cannot parse (``NaN`` / ``Infinity`` tokens, which Python wrote)."""
+    raw: dict[str, bool] = {column: False for column in _JSON_COLUMNS}
+    for column, key in _fields(record) + [("attrs", DECISION_KEY)]:
+        raw[column] = raw[column] or not _PLAIN_NAME.fullmatch(key)
+    return raw
+
+
+def _sqlite_field(column: Any, key: str) -> Any:
+    """``json_extract`` of a plain key, NULL where SQLite cannot parse the document (it raises otherwise) or the
+    key is not plain (the value is then taken from the raw text in Python, see :func:`_fix_fields`)."""
+    if not _PLAIN_NAME.fullmatch(key):
+        return sa.null()
+    return sa.case((sa.func.json_valid(column) == 1, sa.func.json_extract(column, '$."' + key + '"')), else_=None)
+
+
+def _select(record: StudyRecord, sqlite: bool) -> list[Any]:
+    """The trial columns, with JSON fields pulled out by the database (no JSON parsing in Python on SQLite,
+    except for documents SQLite cannot parse and keys its path syntax cannot name).
+
+    The order is that of :func:`trial_columns` (less ``duration_s``), then on SQLite the raw JSON text of each
+    column of :func:`_raw_columns` (NULL where not needed), then ``seq``. Labels are positional: names may hold
+    any character (even NUL, which SQL text cannot carry); every key is a bound parameter.
     """
 
     def field(column: Any, key: str) -> Any:
         if sqlite:  # JSON_EXTRACT returns SQL scalars (REAL, INTEGER, TEXT, NULL)
-            return sa.func.json_extract(column, '$."' + key.replace('"', '\\"') + '"')
-        return column[key]
+            return _sqlite_field(column, key)
+        return column[key]  # PostgreSQL: ``column -> %(key)s``, the key bound
 
     def stamp(column: Any) -> Any:
         return sa.type_coerce(column, sa.Text) if sqlite else column  # ISO text on SQLite, parsed by pandas
 
-    cols: list[Any] = [trials.c.number.label("number"), trials.c.state.label("state")]
-    cols += [field(trials.c["values"], o.name).label(f"values_{o.name}") for o in record.objectives]
-    cols += [field(trials.c.constraint_values, c.name).label(f"constraints_{c.name}") for c in record.constraints]
-    cols += [field(trials.c.params, n).label(f"params_{n}") for n in record.space]
+    cols: list[Any] = [trials.c.number, trials.c.state]
+    cols += [field(trials.c[column], key) for column, key in _fields(record)]
     cols += [
-        stamp(trials.c.started_at).label("datetime_start"),
-        stamp(trials.c.finished_at).label("datetime_complete"),
-        trials.c.worker_id.label("worker_id"),
-        field(trials.c.attrs, DECISION_KEY).label(DECISION_KEY),
-        trials.c.error.label("error"),
-        trials.c.seq.label("seq"),
+        stamp(trials.c.started_at),
+        stamp(trials.c.finished_at),
+        trials.c.worker_id,
+        field(trials.c.attrs, DECISION_KEY),
+        trials.c.error,
     ]
-    return cols
+    if sqlite:
+        for column, always in _raw_columns(record).items():
+            raw = sa.type_coerce(trials.c[column], sa.Text)
+            cols.append(raw if always else sa.case((sa.func.json_valid(raw) == 0, raw), else_=None))
+    cols.append(trials.c.seq)
+    return [c.label(f"c{i}") for i, c in enumerate(cols)]
+
+
+def _loads(text: Any) -> dict[str, Any]:
+    """A JSON object from raw text (Python's parser: ``NaN``, ``Infinity`` and ``-Infinity`` are floats)."""
+    if isinstance(text, dict):
+        return text
+    try:
+        doc = json.loads(text) if isinstance(text, (str, bytes)) else None
+    except ValueError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _number(value: Any) -> float | None:
+    """A JSON number as a float (None for anything else, booleans included)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def _fix_fields(data: list[list[Any]], record: StudyRecord) -> None:
+    """Fill in, from the raw JSON text read by :func:`_select` (SQLite only), the fields SQLite could not extract.
+
+    ``data`` is column-wise: the fields of :func:`trial_columns` (less ``duration_s``), the raw columns, ``seq``.
+    """
+    raw_cols = list(_raw_columns(record))
+    first_raw = len(data) - 1 - len(raw_cols)
+    fields = _fields(record)
+    positions = {("attrs", DECISION_KEY): first_raw - 2}  # ..., decision, error | raw columns | seq
+    positions.update({f: 2 + i for i, f in enumerate(fields)})
+    for j, column in enumerate(raw_cols):
+        raws = data[first_raw + j]
+        wanted = [(key, pos) for (col, key), pos in positions.items() if col == column]
+        for row, text in enumerate(raws):
+            if text is None:
+                continue
+            doc = _loads(text)
+            for key, pos in wanted:
+                if not isinstance(data[pos], list):
+                    data[pos] = list(data[pos])
+                data[pos][row] = doc.get(key)
 
 
 class _ReadOnlySQLStore(SQLStore):
@@ -104,9 +186,11 @@ def _frame(rows: Sequence[Any], record: StudyRecord) -> pd.DataFrame:
     columns = trial_columns(record)
     if not rows:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
-    labels = [c for c in columns if c != "duration_s"] + ["seq"]  # the order of _select
-    data = list(zip(*rows))  # column-wise: much faster than building a frame from Row objects
-    frame = pd.DataFrame({label: pd.Series(col, dtype=object) for label, col in zip(labels[:-1], data)})
+    labels = [c for c in columns if c != "duration_s"]  # the order of _select
+    data: list[Any] = list(zip(*rows))  # column-wise: much faster than building a frame from Row objects
+    if len(data) > len(labels) + 1:  # SQLite: raw JSON text of the documents it could not read
+        _fix_fields(data, record)
+    frame = pd.DataFrame({label: pd.Series(col, dtype=object) for label, col in zip(labels, data)})
     for name in ("number",):
         frame[name] = frame[name].astype("int64")
     for name in [f"values_{o.name}" for o in record.objectives] + [f"constraints_{c.name}" for c in record.constraints]:
@@ -200,16 +284,61 @@ class DashboardReader:
         return self.store.get_study(name)
 
     def best_value(self, record: StudyRecord, objective: Objective) -> float | None:
-        """The best value of ``objective`` over feasible COMPLETE trials (one SQL aggregate)."""
-        column = trials.c["values"][objective.name].as_float()
-        agg = sa.func.min(column) if objective.sign > 0 else sa.func.max(column)
-        cond = (trials.c.study_id == record.study_id) & (trials.c.state == TrialState.COMPLETE.value)
-        for c in record.constraints:
-            cv = trials.c.constraint_values[c.name].as_float()
-            cond &= cv <= c.bound if c.op == "<=" else cv >= c.bound
+        """The best value of ``objective`` over feasible COMPLETE trials (one SQL aggregate).
+
+        On SQLite, documents it cannot parse (``NaN`` tokens) and names its JSON path syntax cannot hold are read
+        in Python instead (those trials' raw JSON only); NaN values never count as best.
+        """
+        done = (trials.c.study_id == record.study_id) & (trials.c.state == TrialState.COMPLETE.value)
+        if self.engine.dialect.name != "sqlite":
+            column = trials.c["values"][objective.name].as_float()
+            agg = sa.func.min(column) if objective.sign > 0 else sa.func.max(column)
+            cond = done
+            for c in record.constraints:
+                cv = trials.c.constraint_values[c.name].as_float()
+                cond &= cv <= c.bound if c.op == "<=" else cv >= c.bound
+            with self.engine.connect() as conn:
+                value = conn.execute(sa.select(agg).where(cond)).scalar()
+            return None if value is None else float(value)
+        names = [objective.name] + [c.name for c in record.constraints]
+        candidates: list[float] = []
+        valid = sa.func.json_valid(trials.c["values"]) == 1
+        if record.constraints:
+            valid &= sa.func.coalesce(sa.func.json_valid(trials.c.constraint_values), 1) == 1
+        raw_where = done
+        if all(_PLAIN_NAME.fullmatch(n) for n in names):
+            def number(column: Any, key: str) -> Any:
+                return sa.cast(sa.func.json_extract(column, '$."' + key + '"'), sa.Float)
+
+            column = number(trials.c["values"], objective.name)
+            cond = done & valid
+            for c in record.constraints:
+                cv = number(trials.c.constraint_values, c.name)
+                cond &= cv <= c.bound if c.op == "<=" else cv >= c.bound
+            agg = sa.func.min(column) if objective.sign > 0 else sa.func.max(column)
+            with self.engine.connect() as conn:
+                value = conn.execute(sa.select(agg).where(cond)).scalar()
+            if value is not None:
+                candidates.append(float(value))
+            raw_where = done & ~valid
+        stmt = sa.select(sa.type_coerce(trials.c["values"], sa.Text),
+                         sa.type_coerce(trials.c.constraint_values, sa.Text))
         with self.engine.connect() as conn:
-            value = conn.execute(sa.select(agg).where(cond)).scalar()
-        return None if value is None else float(value)
+            rows = _fetch(conn, stmt.where(raw_where))
+        for values_text, constraints_text in rows:
+            value = _number(_loads(values_text).get(objective.name))
+            if value is None or math.isnan(value):
+                continue
+            cvs = _loads(constraints_text)
+            ok = True
+            for c in record.constraints:
+                cv = _number(cvs.get(c.name))
+                ok = ok and cv is not None and (cv <= c.bound if c.op == "<=" else cv >= c.bound)
+            if ok:
+                candidates.append(value)
+        if not candidates:
+            return None
+        return min(candidates) if objective.sign > 0 else max(candidates)
 
     def studies_frame(self) -> pd.DataFrame:
         """One row per study: name, objectives, trials by state, best value, last activity."""

@@ -87,8 +87,14 @@ def _best_table(study: Any, top: int = 5) -> str:
         best = sorted(done, key=lambda t: (obj.sign * t.values[obj.name], t.number))[:top]
         title = f"best {len(best)} of {len(done)} completed trials ({obj.name}, {obj.direction.value}):"
     else:
-        best = study.pareto_front()
-        title = f"Pareto front: {len(best)} of {len(done)} completed trials:"
+        first = study.objectives[0]
+        front = sorted(study.pareto_front(), key=lambda t: (first.sign * t.values[first.name], t.number))
+        best = front[:top]
+        title = f"Pareto front: {len(front)} of {len(done)} completed trials"
+        if len(best) < len(front):
+            title += (f"; {len(best)} shown (best {first.name} first), {len(front) - len(best)} left out "
+                      f"(--top N shows more)")
+        title += ":"
     names = list(study.space.names)
     headers = ["trial"] + [o.name for o in study.objectives] + names
     rows = [[t.number] + [t.values[o.name] for o in study.objectives] + [t.params.get(n) for n in names] for t in best]
@@ -151,6 +157,10 @@ def cmd_studies(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from hpo.errors import ConfigError
+
+    if args.top < 1:
+        raise ConfigError(f"--top: must be an integer >= 1, but got {args.top}")
     study = _load(args.name, _storage(args))
     print(f"study {study.name!r} in {study.store.url}")
     print(f"objectives: " + ", ".join(f"{o.name} ({o.direction.value})" for o in study.objectives))
@@ -160,17 +170,38 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+#: First characters that make a spreadsheet read a cell as a formula (OWASP "CSV injection").
+CSV_FORMULA_CHARS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_cell(value: Any) -> Any:
+    """A string cell starting with a formula character, prefixed with ``'`` (numbers are left as they are)."""
+    return "'" + value if isinstance(value, str) and value.startswith(CSV_FORMULA_CHARS) else value
+
+
+def _csv_safe(frame: Any) -> Any:
+    """The frame with every string cell and column name passed through :func:`_csv_cell`."""
+    from pandas.api.types import is_object_dtype, is_string_dtype
+
+    safe = frame.rename(columns={c: _csv_cell(c) for c in frame.columns})
+    for column in safe.columns:
+        if is_object_dtype(safe[column].dtype) or is_string_dtype(safe[column].dtype):
+            safe[column] = safe[column].map(_csv_cell).astype(object)
+    return safe
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     study = _load(args.name, _storage(args))
     frame = study.trials_dataframe()
     if args.format == "csv":
-        text = frame.to_csv(index=False)
+        # RFC 4180 line ends: a cell holding a CR is then quoted too (with "\n" alone, csv leaves it bare).
+        text = _csv_safe(frame).to_csv(index=False, lineterminator="\r\n")
     else:
         records = json.loads(frame.to_json(orient="records", date_format="iso"))
         text = json.dumps({"study": study.name, "objectives": [o.to_dict() for o in study.objectives],
                            "space": study.space.to_dict(), "trials": records}, indent=2)
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as fh:
+        with open(args.output, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
         print(f"wrote {len(frame)} trial(s) to {args.output}")
     else:
@@ -290,8 +321,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("studies", cmd_studies, "list the studies in the store")
     p = add("status", cmd_status, "show a study's trials by state and its best trials")
     p.add_argument("name")
-    p.add_argument("--top", type=int, default=5, help="how many best trials to show")
-    p = add("export", cmd_export, "export a study's trials")
+    p.add_argument("--top", type=int, default=5, help="how many best trials (several objectives: Pareto-optimal "
+                   "trials) to show")
+    p = add("export", cmd_export, "export a study's trials (CSV: a text cell that starts with =, +, -, @, a tab or "
+            "a carriage return gets a leading ' so spreadsheets do not run it as a formula, and lines end in CRLF "
+            "(RFC 4180); JSON: unchanged)")
     p.add_argument("name")
     p.add_argument("--format", choices=["csv", "json"], default="csv")
     p.add_argument("--output", "-o", help="file to write (default: standard output)")

@@ -24,7 +24,9 @@ A config names everything ``hpo run`` needs::
     scheduler: asha                        # or {name: pbt, options: {population_size: 8}}; needs a fidelity
     checkpoint_root: checkpoints           # trial.checkpoint_dir lives here (relative: next to this file)
 
-Every field is validated before anything is written; errors name the field.
+Every field is validated before anything is written; errors name the field and quote at most a few hundred
+characters of the offending value. The file is read by :mod:`hpo.yaml_loading` (a safe loader with limits on
+size, aliases, nesting and duplicate keys).
 """
 
 from __future__ import annotations
@@ -36,9 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from hpo.errors import ConfigError, HpoError
+from hpo.errors import ConfigError, HpoError, short_repr
 from hpo.space import SearchSpace, param_from_dict
 
 __all__ = ["StudyConfig", "load_config", "parse_config", "resolve_objective"]
@@ -116,13 +116,30 @@ class StudyConfig:
         return get_executor(self.execution["backend"], **options)
 
 
+#: Characters of a nested error's message quoted in a config error.
+_NESTED_MESSAGE = 500
+
+
+def _clip(exc: BaseException, limit: int = _NESTED_MESSAGE) -> str:
+    """The message of an error raised by the validation a config field goes through, cut to ``limit`` characters."""
+    text = str(exc)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text):,} characters)"
+
+
+def _key(name: object) -> str:
+    """A mapping key as the config error names it: a string as it is, anything else as its (short) repr."""
+    text = name if isinstance(name, str) else short_repr(name, 100)
+    return text if len(text) <= 100 else text[:100] + "..."
+
+
 def _mapping(field_name: str, value: Any, allowed: set[str] | None = None) -> dict[str, Any]:
     if not isinstance(value, Mapping):
-        raise ConfigError(f"{field_name}: expected a mapping, but got {type(value).__name__} {value!r}")
+        raise ConfigError(f"{field_name}: expected a mapping, but got {type(value).__name__} {short_repr(value)}")
     if allowed is not None:
-        unknown = sorted(set(value) - allowed, key=repr)
+        unknown = [k for k in value if k not in allowed]
         if unknown:
-            raise ConfigError(f"{field_name}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+            unknown.sort(key=lambda k: short_repr(k))
+            raise ConfigError(f"{field_name}: unknown key(s) {short_repr(unknown)}; allowed: {sorted(allowed)}")
     return dict(value)
 
 
@@ -132,7 +149,7 @@ def _optional_number(field_name: str, value: Any, integer: bool, positive: bool 
     kinds = (int,) if integer else (int, float)
     if isinstance(value, bool) or not isinstance(value, kinds) or not (value > 0 if positive else value >= 0):
         kind = ("positive" if positive else "non-negative") + (" integer" if integer else " number")
-        raise ConfigError(f"{field_name}: expected a {kind}, but got {value!r}")
+        raise ConfigError(f"{field_name}: expected a {kind}, but got {short_repr(value)}")
     return value
 
 
@@ -144,10 +161,10 @@ def parse_config(data: Any, base_dir: Path | None = None) -> StudyConfig:
             raise ConfigError(f"{required}: required field is missing")
     name = data["name"]
     if not isinstance(name, str) or not name:
-        raise ConfigError(f"name: expected a non-empty string, but got {name!r}")
+        raise ConfigError(f"name: expected a non-empty string, but got {short_repr(name)}")
     objective = data["objective"]
     if not isinstance(objective, str) or objective.count(":") != 1 or not all(objective.split(":")):
-        raise ConfigError(f"objective: expected 'module:function', but got {objective!r}")
+        raise ConfigError(f"objective: expected 'module:function', but got {short_repr(objective)}")
     space_raw = _mapping("space", data["space"])
     if not space_raw:
         raise ConfigError("space: needs at least one parameter")
@@ -156,34 +173,35 @@ def parse_config(data: Any, base_dir: Path | None = None) -> StudyConfig:
         try:
             params[pname] = param_from_dict(spec) if isinstance(spec, Mapping) else spec
         except HpoError as exc:
-            raise ConfigError(f"space.{pname}: {exc}") from None
+            raise ConfigError(f"space.{_key(pname)}: {_clip(exc)}") from None
     try:
         space = SearchSpace(params)
     except HpoError as exc:
-        raise ConfigError(f"space: {exc}") from None
+        raise ConfigError(f"space: {_clip(exc)}") from None
     storage = data.get("storage")
     if storage is not None and not isinstance(storage, str):
-        raise ConfigError(f"storage: expected a URL string, but got {storage!r}")
+        raise ConfigError(f"storage: expected a URL string, but got {short_repr(storage)}")
     execution = {"backend": "local", "n_workers": 1, **_mapping("execution", data.get("execution") or {}, _EXECUTION)}
     n_workers = execution["n_workers"]
     if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
-        raise ConfigError(f"execution.n_workers: expected an integer >= 1, but got {n_workers!r}")
+        raise ConfigError(f"execution.n_workers: expected an integer >= 1, but got {short_repr(n_workers)}")
     from hpo.execution import executor_names
 
     if not isinstance(execution["backend"], str) or execution["backend"] not in executor_names():
         raise ConfigError(
-            f"execution.backend: expected one of {executor_names()}, but got {execution['backend']!r}"
+            f"execution.backend: expected one of {executor_names()}, but got {short_repr(execution['backend'])}"
         )
     ray_only = sorted(k for k in ("address", "resources", "max_retries") if k in execution)
     if execution["backend"] != "ray" and ray_only:
-        raise ConfigError(f"execution: {ray_only} need backend: ray, but got backend: {execution['backend']!r}")
+        raise ConfigError(
+            f"execution: {ray_only} need backend: ray, but got backend: {short_repr(execution['backend'])}")
     if execution["backend"] == "ray":
         from hpo.ray_executor import RayExecutor  # validates without importing Ray
 
         try:
             RayExecutor(**{k: execution[k] for k in ray_only})
         except ConfigError as exc:
-            raise ConfigError(f"execution.{exc}") from None
+            raise ConfigError(f"execution.{_clip(exc)}") from None
     constraints = data.get("constraints")
     if constraints is not None:
         constraints = {k: tuple(v) if isinstance(v, list) else v for k, v in _mapping("constraints", constraints).items()}
@@ -208,16 +226,19 @@ def parse_config(data: Any, base_dir: Path | None = None) -> StudyConfig:
 
 
 def load_config(path: str | Path) -> StudyConfig:
-    """Read and validate a YAML study config."""
+    """Read and validate a YAML study config.
+
+    The file is read with :func:`hpo.yaml_loading.load_yaml_file`: at most 1 MiB of UTF-8, at most 100 alias
+    uses, 100,000 nodes (aliases expanded) and 50 levels of nesting, no key given twice in a mapping.
+
+    Raises:
+        ConfigError: the file cannot be read or parsed, exceeds a limit, or a field is invalid (the message
+            names the file or the field).
+    """
+    from hpo.yaml_loading import load_yaml_file
+
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"config: cannot read {str(path)!r}: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"config: {str(path)!r} is not valid YAML: {exc}") from None
+    data = load_yaml_file(path)
     return parse_config(data, base_dir=path.resolve().parent)
 
 

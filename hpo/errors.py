@@ -127,3 +127,56 @@ class TrialPruned(HpoError):
 
 class NoCompletedTrialsError(HpoError, ValueError):
     """A query (best trial, Pareto front) needs at least one completed, feasible trial."""
+
+
+def short_repr(value: object, limit: int = 200) -> str:
+    """``repr(value)`` of at most ``limit`` characters (cut with ``...``), in time bounded by ``limit``.
+
+    For the values error messages quote: containers are walked only as far as the limit (a list of 10**7
+    items costs no more than a short one), long strings are cut before ``repr``, nesting is cut at depth 20.
+    """
+    parts: list[str] = []
+    size = 0
+
+    def emit(text: str) -> bool:
+        nonlocal size
+        parts.append(text)
+        size += len(text)
+        return size <= limit
+
+    def walk(v: object, depth: int) -> bool:
+        if depth > 20:
+            return emit("...")
+        if isinstance(v, dict):
+            if not emit("{"):
+                return False
+            for i, (k, x) in enumerate(v.items()):
+                if (i and not emit(", ")) or not walk(k, depth + 1) or not emit(": ") or not walk(x, depth + 1):
+                    return False
+            return emit("}")
+        if isinstance(v, (list, tuple, set, frozenset)):
+            if isinstance(v, (set, frozenset)) and not v:
+                return emit(f"{type(v).__name__}()")
+            if isinstance(v, list):
+                opening, closing = "[", "]"
+            elif isinstance(v, tuple):
+                opening, closing = "(", ",)" if len(v) == 1 else ")"
+            else:
+                opening, closing = "{", "}"
+            if not emit(opening):
+                return False
+            for i, x in enumerate(v):
+                if (i and not emit(", ")) or not walk(x, depth + 1):
+                    return False
+            return emit(closing)
+        if isinstance(v, str) and len(v) > limit:
+            return emit(repr(v[:limit]))
+        try:
+            text = repr(v)
+        except Exception as exc:  # e.g. an int beyond the digits limit of str()
+            text = f"<{type(v).__name__}: {type(exc).__name__}>"
+        return emit(text[: limit + 1])
+
+    walk(value, 0)
+    text = "".join(parts)
+    return text if len(text) <= limit else text[: max(limit - 3, 0)] + "..."

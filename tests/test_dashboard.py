@@ -285,3 +285,83 @@ def test_dashboard_benchmark_quick(tmp_path: Path) -> None:
     text = report.read_text()
     assert "| 300 |" in text and "## Target" in text
     assert (tmp_path / "dashboard_render.png").stat().st_size > 0
+
+
+# -- names and values the store accepted, however odd ------------------------------------------------
+NUL = "lo\x00ss"
+
+
+@pytest.fixture(scope="module")
+def odd_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Studies with a NUL in an objective's name, ``"`` and ``\\`` in names, and NaN / Infinity tokens in trials'
+    JSON (written by Python's json; SQLite's JSON functions refuse them). The NaN rows are written to the store
+    directly, as a store written by an older version holds them."""
+    path = tmp_path_factory.mktemp("odd") / "odd.db"
+    url = f"sqlite:///{path}"
+    nul = hpo.create_study(name="nul", space={"x": hpo.Float(0.0, 1.0)}, objectives={NUL: "minimize"},
+                           storage=url, sampler="random", seed=0)
+    nul.optimize(lambda t: t["x"], n_trials=4, show_progress_bar=False)
+    quote = hpo.create_study(
+        name="quote", space={'p"q': hpo.Float(0.0, 1.0), "y": hpo.Categorical(['=HYPERLINK("x")', "b"])},
+        objectives={'a"b': "minimize", "c\\d": "maximize"}, storage=url, sampler="random", seed=0)
+    quote.enqueue({'p"q': 0.25, "y": '=HYPERLINK("x")'})
+    quote.optimize(lambda t: (t['p"q'], t['p"q'] ** 2), n_trials=5, show_progress_bar=False)
+    nan = hpo.create_study(name="nan", space={"x": hpo.Float(0.0, 1.0)}, storage=url, sampler="random", seed=0)
+
+    def objective(trial: hpo.Trial) -> float:
+        for step in range(3):
+            trial.report(step, {"value": trial["x"] + step})
+        return trial["x"]
+
+    nan.optimize(objective, n_trials=4, show_progress_bar=False)
+    with sqlite3.connect(path) as conn:
+        sid = conn.execute("SELECT id FROM studies WHERE name = 'nan'").fetchone()[0]
+        conn.execute("UPDATE trials SET attrs = ?, \"values\" = ? WHERE study_id = ? AND number = 0",
+                     ('{"note": NaN, "decision": "stop", "big": Infinity}', '{"value": -1.0, "extra": NaN}', sid))
+        conn.execute("UPDATE trials SET attrs = ? WHERE study_id = ? AND number = 1", ('{"decision": -Infinity}', sid))
+    return url
+
+
+def test_every_page_renders_odd_names_and_values(odd_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    shown_nul = "lo\u2400ss"
+    at = _run(odd_url, monkeypatch, "studies")
+    table = at.dataframe[0].value.set_index("study")
+    assert list(table.index) == ["nul", "quote", "nan"]
+    assert table.loc["nul", "objectives"] == f"{shown_nul} (min)"
+    assert table.loc["nul", "best value"] == pytest.approx(hpo.load_study("nul", odd_url).best_value)
+    assert table.loc["nan", "best value"] == -1.0  # read from the document SQLite cannot parse
+
+    at = _run(odd_url, monkeypatch, "study", "nul")
+    assert any(shown_nul in c.value for c in at.caption)
+    trials = at.dataframe[0].value
+    assert trials[f"values_{shown_nul}"].notna().all() and len(trials) == 4
+    assert any(t.startswith(f"Optimisation history: {shown_nul}") for t in _chart_titles(at))
+
+    at = _run(odd_url, monkeypatch, "study", "quote")
+    trials = at.dataframe[0].value.set_index("number").sort_index()
+    study = hpo.load_study("quote", odd_url)
+    assert list(trials['values_a"b']) == pytest.approx([t.values['a"b'] for t in study.trials])
+    assert list(trials["values_c\\d"]) == pytest.approx([t.values["c\\d"] for t in study.trials])
+    assert list(trials['params_p"q']) == pytest.approx([t.params['p"q'] for t in study.trials])
+    assert trials.loc[0, "params_y"] == '=HYPERLINK("x")'
+    at = _run(odd_url, monkeypatch, "pareto", "quote")
+    assert len(at.dataframe[0].value) == len(study.pareto_front())
+
+    at = _run(odd_url, monkeypatch, "study", "nan")
+    trials = at.dataframe[0].value.set_index("number").sort_index()
+    assert trials.loc[0, "values_value"] == -1.0 and trials.loc[0, "decision"] == "stop"
+    assert trials["values_value"].notna().all()
+    at = _run(odd_url, monkeypatch, "curves", "nan")
+    assert _chart_titles(at) == ["Learning curves: value by step, coloured by state"]
+    _run(odd_url, monkeypatch, "seeds", "nan")
+
+
+def test_reader_reads_nan_and_infinity_tokens(odd_url: str) -> None:
+    """NaN / Infinity in a document SQLite cannot parse are read as Python's json reads them (float NaN / inf)."""
+    reader = DashboardReader(odd_url)
+    frame = reader.trial_frame("nan").refresh().set_index("number")
+    assert frame.loc[0, "values_value"] == -1.0 and frame.loc[0, "decision"] == "stop"
+    assert frame.loc[1, "decision"] == float("-inf")
+    assert frame.loc[2:, "decision"].isna().all() and frame["values_value"].notna().all()
+    record = reader.study("nan")
+    assert reader.best_value(record, record.objectives[0]) == -1.0
