@@ -24,6 +24,7 @@ from hpo.errors import (
     SamplerExhausted,
     TrialStateError,
     WrongStudyError,
+    short_repr,
 )
 from hpo.fidelity import Fidelity, parse_fidelity
 from hpo.records import FrozenTrial, Objective, StudyRecord, TrialState, parse_constraints, parse_objectives
@@ -128,7 +129,8 @@ def _check_json(field: str, value: Any, error: type[Exception]) -> None:
     try:
         json.dumps(value, allow_nan=False)
     except (TypeError, ValueError, RecursionError) as exc:
-        raise error(f"{field}: must be JSON data (no NaN or infinity), but got {value!r}: {exc}") from None
+        raise error(f"{field}: must be JSON data (no NaN or infinity), but got {short_repr(value)}: "
+                    f"{str(exc)[:200]}") from None
 
 
 def _build_scheduler(spec: Any) -> Any:
