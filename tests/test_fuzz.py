@@ -192,66 +192,6 @@ SAMPLERS = st.one_of(
     st.dictionaries(st.text(max_size=5), JUNK, max_size=2),
     JUNK,
 )
-NAMES = st.one_of(st.sampled_from(["x", "y", "opt", "n", "lr", "a.b"]), st.text(min_size=1, max_size=4))
-
-
-@st.composite
-def spaces(draw: st.DrawFn, bad: bool | None = None) -> Any:
-    """A valid space, or (``bad``) one with a corrupted parameter, a bad name, or no mapping at all."""
-    if bad is None:
-        bad = draw(st.booleans())
-    names = draw(st.lists(PARAM_NAMES, min_size=1, max_size=4, unique=True))
-    space: dict[Any, Any] = {}
-    for name in names:
-        space[name] = draw(valid_param_specs(space))
-    if bad:
-        how = draw(st.sampled_from(["param", "param", "param", "name", "empty", "junk"]))
-        if how == "param":
-            space[draw(st.sampled_from(names))] = draw(bad_param_specs(names))
-        elif how == "name":
-            space[draw(st.one_of(st.just(""), st.integers(), st.none(), st.tuples(st.integers())))] = 1
-        elif how == "empty":
-            return {}
-        else:
-            return draw(JUNK)
-    return space
-
-
-DIRECTIONS = st.one_of(st.sampled_from(["minimize", "maximize", "MAXIMIZE", "min", ""]), SCALARS)
-OBJECTIVES = st.one_of(
-    DIRECTIONS,
-    st.dictionaries(st.one_of(st.text(max_size=5), SCALARS), DIRECTIONS, max_size=3),
-    st.lists(st.one_of(st.fixed_dictionaries({"name": SCALARS, "direction": DIRECTIONS}), JUNK), max_size=2),
-    JUNK,
-)
-CONSTRAINT_SPECS = st.one_of(
-    st.tuples(st.sampled_from(["<=", ">=", "<", "==", ""]), NUMBERS),
-    st.tuples(st.sampled_from(["<=", ">="]), NUMBERS),
-    st.tuples(st.sampled_from(["<=", ">="]), st.sampled_from([10**400, -(10**400), 2**70, math.nan, math.inf, True, "1", None])),
-    st.lists(st.one_of(st.sampled_from(["<=", ">="]), NUMBERS), max_size=3),
-    JUNK,
-)
-CONSTRAINTS = st.one_of(
-    st.none(),
-    st.dictionaries(st.one_of(st.sampled_from(["mem", "value", "loss"]), st.text(max_size=4), SCALARS), CONSTRAINT_SPECS, max_size=3),
-    st.lists(st.one_of(st.fixed_dictionaries({"name": SCALARS, "op": SCALARS, "bound": NUMBERS}), JUNK), max_size=2),
-    JUNK,
-)
-SEEDS = st.one_of(st.none(), st.integers(-5, 5), st.integers(), st.booleans(), st.floats(), st.text(max_size=3))
-SAMPLER_NAMES = st.sampled_from(["random", "sobol", "grid", "tpe", "cmaes", "nsga2", "optuna-gp", "bogus", "", "TPE"])
-OPTION_NAMES = st.sampled_from(
-    ["n_startup_trials", "resolution", "shuffle", "scramble", "population_size", "sigma0", "seed", "args", "bogus"]
-)
-SAMPLERS = st.one_of(
-    st.none(),
-    SAMPLER_NAMES,
-    st.fixed_dictionaries(
-        {"name": st.one_of(SAMPLER_NAMES, SCALARS)},
-        optional={"options": st.one_of(st.dictionaries(st.one_of(OPTION_NAMES, SCALARS), JUNK, max_size=2), JUNK)},
-    ),
-    st.dictionaries(st.text(max_size=5), JUNK, max_size=2),
-    JUNK,
-)
 NAMES = st.one_of(
     st.text(max_size=12),
     st.sampled_from(["", "a" * 200, "a" * 201, "ok-name", "ok.name:1", "bad name", "x\n", "-x", "é", "a/b"]),

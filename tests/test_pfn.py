@@ -13,6 +13,8 @@ from hpo.surrogates.pfn.bar_distribution import BarDistribution, borders_from_sa
 from hpo.surrogates.pfn.model import PFN, ModelConfig
 from hpo.surrogates.pfn.prior import PriorBatch, PriorConfig, sample_batch
 from hpo.surrogates.pfn.surrogate import DEFAULT_WEIGHTS, PFNModel, PFNSurrogate, load_pfn
+from hpo.testing.sampler_suite import SamplerConformance
+from hpo.testing.surrogate_suite import SurrogateConformance
 
 # -- prior ---------------------------------------------------------------------------
 
@@ -227,21 +229,14 @@ def test_more_observations_than_the_context_are_subsampled() -> None:
         PFNSurrogate(max_context=0)
 
 
-try:
-    from hpo.testing.surrogate_suite import SurrogateConformance
-except ImportError:  # pragma: no cover - the suite ships with the BO-core work
-    SurrogateConformance = None  # type: ignore[assignment, misc]
+class TestPFNConformance(SurrogateConformance):
+    """The seam's conformance suite with the shipped weights."""
 
-if SurrogateConformance is not None:
+    coverage_range = (0.85, 1.0)
 
-    class TestPFNConformance(SurrogateConformance):
-        """The seam's conformance suite with the shipped weights."""
-
-        coverage_range = (0.85, 1.0)
-
-        @pytest.fixture
-        def surrogate_factory(self):  # type: ignore[no-untyped-def]
-            return lambda: PFNSurrogate()
+    @pytest.fixture
+    def surrogate_factory(self):  # type: ignore[no-untyped-def]
+        return lambda: PFNSurrogate()
 
 
 def test_registered_names() -> None:
@@ -404,23 +399,16 @@ def test_pfn_ei_batch_and_parallel_workers_spread_out(tmp_path: Path) -> None:
         mo.optimize(lambda t: {"a": t["x"], "b": t["y"]}, n_trials=1, show_progress_bar=False)
 
 
-try:
-    from hpo.testing.sampler_suite import SamplerConformance
-except ImportError:  # pragma: no cover
-    SamplerConformance = None  # type: ignore[assignment, misc]
+class TestPFNEIConformance(SamplerConformance):
+    """The sampler seam's conformance suite for ``pfn-ei`` (BO after 5 Sobol points)."""
 
-if SamplerConformance is not None:
+    supports_multi_objective = False  # pfn-ei handles one objective (the error is tested below)
 
-    class TestPFNEIConformance(SamplerConformance):
-        """The sampler seam's conformance suite for ``pfn-ei`` (BO after 5 Sobol points)."""
+    @pytest.fixture
+    def sampler_factory(self):  # type: ignore[no-untyped-def]
+        from hpo.samplers import make_sampler
 
-        supports_multi_objective = False  # pfn-ei handles one objective (the error is tested below)
-
-        @pytest.fixture
-        def sampler_factory(self):  # type: ignore[no-untyped-def]
-            from hpo.samplers import make_sampler
-
-            return lambda: make_sampler("pfn-ei", n_initial=5, n_candidates=256, n_local=16)
+        return lambda: make_sampler("pfn-ei", n_initial=5, n_candidates=256, n_local=16)
 
 
 def test_bench_pfn_quick_writes_its_report(tmp_path: Path) -> None:

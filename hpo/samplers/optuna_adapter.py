@@ -43,6 +43,8 @@ OPTUNA_ALGORITHMS: dict[str, str] = {
     "nsga2": "NSGAIISampler",
     "optuna-gp": "GPSampler",
 }
+#: Optuna samplers that refuse a study with several objectives (checked at create_study, not at every ask).
+_SINGLE_OBJECTIVE = frozenset({"cmaes"})
 
 _CONSTRAINT_ATTR = "hpo_constraint_violations"
 
@@ -202,7 +204,11 @@ class OptunaSampler(Sampler):
         return f"OptunaSampler({self.algorithm!r}, {self._options!r})"
 
     def check_space(self, space: Any, objectives: Any) -> None:
-        """CMA-ES's ``x0`` must give a value inside the space to every parameter that is always active."""
+        """CMA-ES handles one objective, and its ``x0`` must give a value inside the space to every
+        parameter that is always active."""
+        if self.algorithm in _SINGLE_OBJECTIVE and len(objectives) > 1:
+            raise SamplerError(f"{self.algorithm}: handles one objective, but the study has {len(objectives)}: "
+                               f"{[o.name for o in objectives]}; for several objectives use 'gp', 'tpe' or 'nsga2'")
         x0 = self._options.get("x0")
         if x0 is None:
             return

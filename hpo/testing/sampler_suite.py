@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import pytest
 
 import hpo
+from hpo.errors import SamplerError
 from hpo.records import TrialState
 from hpo.samplers import Sampler
 
@@ -103,9 +104,15 @@ class SamplerConformance:
         assert TrialState.FAILED in states and TrialState.PRUNED in states
 
     def test_multi_objective(self, tmp_path: Any, sampler_factory: Callable[[], Sampler]) -> None:
-        if not self.supports_multi_objective:
-            pytest.skip("this sampler is single-objective")
-        study = self._study(tmp_path, sampler_factory, objectives={"a": "minimize", "b": "maximize"})
+        objectives = {"a": "minimize", "b": "maximize"}
+        if not self.supports_multi_objective:  # a single-objective sampler refuses, at creation or at ask,
+            with pytest.raises(SamplerError, match="objective"):  # with a SamplerError and no trial created
+                study = None
+                study = self._study(tmp_path, sampler_factory, objectives=objectives)
+                study.ask()
+            assert study is None or study.trials == []
+            return
+        study = self._study(tmp_path, sampler_factory, objectives=objectives)
         study.optimize(lambda t: {"a": _objective(t), "b": t["n"]}, n_trials=self.n_trials, show_progress_bar=False)
         assert all(t.state is TrialState.COMPLETE for t in study.trials)
         assert study.pareto_front()
