@@ -90,6 +90,9 @@ def _check_settings(heartbeat_interval: Any, stale_after: Any, stale_policy: Any
         raise ConfigError(f"heartbeat_interval: must be at least {MIN_HEARTBEAT_INTERVAL} s (the store's write "
                           f"latency would eat a shorter interval), but got {heartbeat_interval!r}")
     stale = 4.0 * interval if stale_after is None else _seconds("stale_after", stale_after)
+    if not math.isfinite(stale):
+        raise ConfigError(f"heartbeat_interval: 4 x heartbeat_interval (the default stale_after) must be finite, "
+                          f"but got heartbeat_interval={heartbeat_interval!r}")
     floor = max(MIN_STALE_AFTER, MIN_STALE_HEARTBEATS * interval)
     if stale < floor:
         raise ConfigError(
