@@ -16,12 +16,12 @@ Heavy parts (SQLAlchemy, Optuna, torch) load on first use, so ``import hpo`` is 
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hpo import errors
 from hpo.errors import TrialPruned
 from hpo.fidelity import Fidelity
+from hpo.registry import lazy_exports
 from hpo.records import FrozenTrial, TrialState
 from hpo.space import Categorical, Fixed, Float, Int, SearchSpace
 
@@ -44,12 +44,7 @@ if TYPE_CHECKING:
     from hpo.trial import Trial
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'hpo' has no attribute {name!r}")
-    mod = import_module(module)
-    return mod if name in ("samplers", "schedulers") else getattr(mod, name)
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = [

@@ -346,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("bench", cmd_bench, "run a benchmark and write its report under benchmarks/results/", storage=False)
     from hpo.bench import SUITES
 
-    p.add_argument("suite", choices=sorted(SUITES))
+    p.add_argument("suite", choices=SUITES.names())
     p.add_argument("--quick", action="store_true", help="a small version for the test suite")
     p.add_argument("--output-dir", default="benchmarks/results")
     p.add_argument("--processes", type=int, help="samplers: worker processes for the studies (default 2)")

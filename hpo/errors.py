@@ -26,6 +26,7 @@ __all__ = [
     "WrongStudyError",
     "LateResultWarning",
     "SamplerError",
+    "SurrogateError",
     "UnknownNameError",
     "SamplerExhausted",
     "NothingToRun",
@@ -103,6 +104,10 @@ class LateResultWarning(UserWarning):
 
 class SamplerError(ValidationError):
     """An invalid sampler name, option or configuration."""
+
+
+class SurrogateError(ValidationError):
+    """An invalid surrogate name, option or configuration."""
 
 
 class UnknownNameError(ValidationError, KeyError):

@@ -33,10 +33,10 @@ from hpo.errors import (
     ObjectiveError,
     SamplerExhausted,
     TrialPruned,
-    UnknownNameError,
     ValueTypeError,
 )
 from hpo.records import FrozenTrial, TrialState
+from hpo.registry import Registry
 
 if TYPE_CHECKING:
     from hpo.study import Study
@@ -279,21 +279,18 @@ def _ray(**options: Any) -> Executor:
     return RayExecutor(**options)
 
 
-_EXECUTORS: dict[str, Callable[..., Executor]] = {"local": _local, "ray": _ray}
+EXECUTORS: Registry[Executor] = Registry("backend", Executor, ConfigError)
+EXECUTORS.register("local", _local, check=False)
+EXECUTORS.register("ray", _ray, check=False)
 
 
 def executor_names() -> list[str]:
-    return sorted(_EXECUTORS)
+    return EXECUTORS.names()
 
 
 def get_executor(name: str | Executor, **options: Any) -> Executor:
     """The executor named ``name`` (``"local"``, ``"ray"``) built with ``options``, or an Executor as is."""
-    if isinstance(name, Executor):
-        if options:
-            raise ConfigError(f"backend: {sorted(options)} go to the executor's constructor when backend is an "
-                              f"Executor instance ({name!r})")
-        return name
-    factory = _EXECUTORS.get(name) if isinstance(name, str) else None
-    if factory is None:
-        raise UnknownNameError(f"backend: unknown name {name!r}; valid backends: {executor_names()}")
-    return factory(**options)
+    if isinstance(name, Executor) and options:
+        raise ConfigError(f"backend: {sorted(options)} go to the executor's constructor when backend is an "
+                          f"Executor instance ({name!r})")
+    return EXECUTORS.make(name, **options)

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hpo.errors import SpaceError
+from hpo.registry import lazy_exports
 
 if TYPE_CHECKING:
     from hpo.encoding import SpaceEncoder
@@ -40,12 +41,8 @@ if TYPE_CHECKING:
 __all__ = ["Param", "Float", "Int", "Categorical", "Fixed", "param_from_dict", "SearchSpace"]
 
 
-def __getattr__(name: str) -> Any:  # the encoder lives in hpo.encoding; re-exported here
-    if name in ("Column", "SpaceEncoder"):
-        from hpo import encoding
-
-        return getattr(encoding, name)
-    raise AttributeError(f"module 'hpo.space' has no attribute {name!r}")
+# the encoder lives in hpo.encoding; re-exported here
+__getattr__ = lazy_exports(__name__, {"Column": "hpo.encoding", "SpaceEncoder": "hpo.encoding"})
 
 _MAX_INT_GRID, _MAX_FLOAT_GRID, _MAX_LOG_INT, _MAX_INT_ABS = 2**50, 2**40, 2**40, 2**53
 _TYPES = "str, int, float, bool, None"

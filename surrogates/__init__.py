@@ -11,7 +11,7 @@ The implementations load on first use.
 
 from __future__ import annotations
 
-from typing import Any
+from hpo.registry import lazy_exports
 
 from hpo.surrogates.base import FitFallbackWarning, ShapeError, Surrogate
 from hpo.surrogates.registry import make_surrogate, register_surrogate, surrogate_names
@@ -26,13 +26,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'hpo.surrogates' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = [

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 import torch
 
-from hpo.errors import SamplerError, UnknownNameError
+from hpo.errors import SamplerError, SurrogateError, UnknownNameError
 from hpo.surrogates import FitFallbackWarning, Surrogate, make_surrogate, surrogate_names
 from hpo.surrogates.base import training_subset
 from hpo.surrogates.gp import GPSurrogate
@@ -37,7 +37,7 @@ def test_registry_names_and_errors() -> None:
     assert {"gp", "ensemble"} <= set(surrogate_names())
     with pytest.raises(UnknownNameError, match=r"valid names: \[.*'ensemble'.*'gp'"):
         make_surrogate("gpp")
-    with pytest.raises(SamplerError, match=r"unknown option\(s\) \['lengthscale'\]; valid options: \[.*'max_points'"):
+    with pytest.raises(SurrogateError, match=r"unknown option\(s\) \['lengthscale'\]; valid options: \[.*'max_points'"):
         make_surrogate("gp", lengthscale=0.1)
     with pytest.raises(SamplerError, match="max_points >= 3"):
         make_surrogate({"name": "gp", "options": {"max_points": 0}})

@@ -7,16 +7,16 @@ wrote), registered in ``SUITES`` as ``"module:function"``.
 
 from __future__ import annotations
 
-import inspect
-from importlib import import_module
 from pathlib import Path
 from typing import Any
 
-from hpo.errors import ConfigError, UnknownNameError
+from hpo.errors import ConfigError
+from hpo.registry import Registry, check_options
 
 __all__ = ["run_benchmark", "SUITES"]
 
-SUITES: dict[str, str] = {
+SUITES: Registry[Path] = Registry("bench", None, ConfigError)
+for _name, _target in {
     "store": "hpo.bench.store_report:run",
     "samplers": "hpo.bench.samplers_report:run",
     "pfn": "hpo.bench.pfn_bench:run",
@@ -25,7 +25,8 @@ SUITES: dict[str, str] = {
     "fidelity": "hpo.bench.fidelity_report:run",
     "multiobjective": "hpo.bench.multiobjective_report:run",
     "faults": "hpo.bench.faults_report:run",
-}
+}.items():
+    SUITES.register(_name, _target)
 
 
 def run_benchmark(suite: str, quick: bool = False, output_dir: str | Path = "benchmarks/results",
@@ -35,14 +36,8 @@ def run_benchmark(suite: str, quick: bool = False, output_dir: str | Path = "ben
     ``options`` (e.g. ``processes=8`` for ``samplers``) go to the suite's ``run``;
     one it does not take raises :class:`hpo.errors.ConfigError` naming those it takes.
     """
-    if suite not in SUITES:
-        raise UnknownNameError(f"bench: unknown suite {suite!r}; valid: {sorted(SUITES)}")
-    module, func_name = SUITES[suite].split(":")
-    func = getattr(import_module(module), func_name)
-    accepted = set(inspect.signature(func).parameters) - {"quick", "output_dir"}
-    unknown = sorted(set(options) - accepted)
-    if unknown:
-        raise ConfigError(f"bench {suite}: unknown option(s) {unknown}; this suite takes {sorted(accepted) or 'none'}")
+    func = SUITES.factory(suite)
+    check_options(f"bench {suite}", func, options, ConfigError, skip=("quick", "output_dir"))
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     return func(quick=quick, output_dir=output_dir, **options)

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
+from hpo.registry import lazy_exports
 from hpo.samplers.base import Sampler, SamplingContext, Suggestion, trial_rng
 from hpo.samplers.registry import make_sampler, register_sampler, sampler_names
 from hpo.samplers.simple import GridSampler, RandomSampler, SobolSampler
 
 
-def __getattr__(name: str):  # Optuna, BoTorch and torch are imported lazily
-    if name == "OptunaSampler":
-        from hpo.samplers.optuna_adapter import OptunaSampler
-
-        return OptunaSampler
-    if name == "BOSampler":
-        from hpo.samplers.bo import BOSampler
-
-        return BOSampler
-    raise AttributeError(name)
+# Optuna, BoTorch and torch are imported lazily
+__getattr__ = lazy_exports(__name__, {"OptunaSampler": "hpo.samplers.optuna_adapter", "BOSampler": "hpo.samplers.bo"})
 
 
 __all__ = [

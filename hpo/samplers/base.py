@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from hpo.fidelity import Fidelity
     from hpo.space import SearchSpace
 
-__all__ = ["Sampler", "SamplingContext", "Suggestion", "trial_rng"]
+__all__ = ["Sampler", "SamplingContext", "SchedulerData", "Suggestion", "trial_rng"]
 
 
 def trial_rng(seed: int | None, number: int, salt: int = 0) -> np.random.Generator:
@@ -35,6 +35,26 @@ def trial_rng(seed: int | None, number: int, salt: int = 0) -> np.random.Generat
     if seed is None:
         return np.random.default_rng()
     return np.random.default_rng([int(seed) & 0xFFFFFFFF, int(number), int(salt)])
+
+
+@dataclass(frozen=True)
+class SchedulerData:
+    """What a scheduler wants the sampler to learn from (the scheduler→sampler contract).
+
+    Under a scheduler, trials stop at different budgets, so their final values are not
+    comparable. The scheduler picks one fidelity ``level`` (the highest that enough
+    trials reached, as in BOHB) and gives each trial's value *at that level*.
+
+    Attributes:
+        level: the fidelity level the values were read at.
+        trials: one COMPLETE record per configuration, ``values`` in objective units
+            (the study's objective names and directions, not sign-flipped) at
+            ``level``, ``attrs["level"] == level``. Their order is the order the
+            trials started; the set only grows while ``level`` stays the same.
+    """
+
+    level: float
+    trials: tuple[FrozenTrial, ...]
 
 
 @dataclass
@@ -52,6 +72,12 @@ class SamplingContext:
         rng: a generator derived from (seed, number).
         fidelity: the study's fidelity (None: the study has none). Finished trials
             evaluated at a budget carry it as ``trial.attrs["budget"]``.
+        scheduler_data: under a scheduler, the values to learn from at one rung level
+            (:class:`SchedulerData`); None without a scheduler. ``history`` stays the
+            append-only record of finished trials either way.
+
+    Samplers that fit a model read :meth:`training_trials` (and :meth:`losses`), which
+    picks ``scheduler_data`` when there is one, so they need no scheduler branch.
     """
 
     space: SearchSpace
@@ -63,14 +89,23 @@ class SamplingContext:
     seed: int | None
     rng: np.random.Generator = field(repr=False)
     fidelity: Fidelity | None = None
+    scheduler_data: SchedulerData | None = None
 
     def completed(self) -> list[FrozenTrial]:
-        """COMPLETE trials whose values are all finite (safe to hand to a model)."""
+        """COMPLETE trials of ``history`` whose values are all finite (safe to hand to a model)."""
         return [t for t in self.history if t.state is TrialState.COMPLETE and t.values]
 
+    def training_trials(self) -> list[FrozenTrial]:
+        """The trials a model should be fitted on: ``scheduler_data.trials`` under a scheduler,
+        else :meth:`completed`."""
+        if self.scheduler_data is not None:
+            return list(self.scheduler_data.trials)
+        return self.completed()
+
     def losses(self, trials: Sequence[FrozenTrial] | None = None) -> np.ndarray:
-        """Objective values signed for minimisation, shape ``(n_trials, n_objectives)``."""
-        trials = self.completed() if trials is None else trials
+        """Objective values signed for minimisation (the one sign normalisation), shape
+        ``(n_trials, n_objectives)``; ``trials`` defaults to :meth:`training_trials`."""
+        trials = self.training_trials() if trials is None else trials
         signs = np.array([o.sign for o in self.objectives])
         values = np.array([[t.values[o.name] for o in self.objectives] for t in trials], dtype=float)
         return values.reshape(len(trials), len(self.objectives)) * signs
@@ -134,6 +169,7 @@ class Sampler(ABC):
                 seed=context.seed,
                 rng=trial_rng(context.seed, context.number + i),
                 fidelity=context.fidelity,
+                scheduler_data=context.scheduler_data,
             )
             params = self.suggest(ctx)
             out.append(params)

@@ -11,15 +11,15 @@ writes anything. Passing a :class:`Sampler` instance uses it as is.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from hpo.errors import HpoError, SamplerError, UnknownNameError
+from hpo.errors import HpoError, SamplerError
+from hpo.registry import Registry, check_options
 from hpo.samplers.base import Sampler
 from hpo.samplers.options import check_option_types
 
-__all__ = ["make_sampler", "sampler_names", "register_sampler"]
+__all__ = ["make_sampler", "sampler_names", "register_sampler", "SAMPLERS"]
 
 
 def _checked(owner: str, constructor: Callable[..., Any], build: Callable[[], Sampler], options: dict[str, Any],
@@ -77,18 +77,18 @@ def _simple(cls_name: str) -> Callable[..., Sampler]:
 
         cls = getattr(simple, cls_name)
         own_init = cls.__init__ is not object.__init__
-        accepted = set(inspect.signature(cls.__init__).parameters) - {"self"} if own_init else set()
-        unknown = sorted(set(options) - accepted)
-        if unknown:
-            raise SamplerError(f"{cls.name}: unknown option(s) {unknown}; valid options: {sorted(accepted)}")
         if not own_init:
+            if options:
+                raise SamplerError(f"{cls.name}: unknown option(s) {sorted(options)}; valid options: []")
             return cls()
+        check_options(cls.name, cls, options, SamplerError)
         return _checked(cls.name, cls.__init__, lambda: cls(**options), options)
 
     return factory
 
 
-_REGISTRY: dict[str, Callable[..., Sampler]] = {
+SAMPLERS: Registry[Sampler] = Registry("sampler", Sampler, SamplerError)
+for _name, _factory in {
     "random": _simple("RandomSampler"),
     "sobol": _simple("SobolSampler"),
     "grid": _simple("GridSampler"),
@@ -101,35 +101,19 @@ _REGISTRY: dict[str, Callable[..., Sampler]] = {
     "pfn": _bo("pfn"),
     "pfn-ei": _pfn_exact,
     "mfbo": _mfbo,
-}
+}.items():
+    SAMPLERS.register(_name, _factory)
 
 
 def register_sampler(name: str, factory: Callable[..., Sampler]) -> None:
     """Make ``name`` usable in ``create_study(sampler=name)`` and config files."""
-    _REGISTRY[name] = factory
+    SAMPLERS.register(name, factory)
 
 
 def sampler_names() -> list[str]:
-    return sorted(_REGISTRY)
+    return SAMPLERS.names()
 
 
 def make_sampler(spec: str | Sampler | Mapping[str, Any] | None, **options: Any) -> Sampler:
     """Build a sampler from a name (plus options), a ``{"name", "options"}`` mapping or an instance."""
-    if isinstance(spec, Sampler):
-        if options:
-            raise SamplerError(f"sampler: options {sorted(options)} cannot be applied to an instance {spec!r}")
-        return spec
-    if isinstance(spec, Mapping):
-        extra = sorted(set(spec) - {"name", "options"})
-        if extra or "name" not in spec:
-            raise SamplerError(f"sampler: a mapping needs 'name' and optional 'options', but got keys {sorted(spec)}")
-        opts = spec.get("options") or {}
-        if not isinstance(opts, Mapping):
-            raise SamplerError(f"sampler.options: expected a mapping, but got {opts!r}")
-        return make_sampler(spec["name"], **{**opts, **options})
-    if not isinstance(spec, str):
-        raise SamplerError(f"sampler: expected a name, a mapping or a Sampler, but got {spec!r}")
-    factory = _REGISTRY.get(spec)
-    if factory is None:
-        raise UnknownNameError(f"sampler: unknown name {spec!r}; valid names: {sampler_names()}")
-    return factory(**options)
+    return SAMPLERS.make(spec, **options)

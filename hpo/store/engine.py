@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError
 
+from hpo.registry import lazy_exports
 from hpo.errors import StorageError, StorageURLError
 from hpo.store.errors import driver_missing, install, mask_password
 
@@ -269,10 +270,5 @@ def dispose_engines() -> None:
 os.register_at_fork(after_in_child=lambda: _engines.clear())
 
 
-def __getattr__(name: str) -> Any:
-    """``ensure_schema`` and ``current_revision`` live in :mod:`hpo.store.migrate` (kept importable here)."""
-    if name in ("ensure_schema", "current_revision", "_current_revision"):
-        from hpo.store import migrate
-
-        return getattr(migrate, name.lstrip("_"))
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# ``ensure_schema`` and ``current_revision`` live in :mod:`hpo.store.migrate` (kept importable here).
+__getattr__ = lazy_exports(__name__, {"ensure_schema": "hpo.store.migrate", "current_revision": "hpo.store.migrate"})

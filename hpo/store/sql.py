@@ -39,7 +39,8 @@ from hpo.records import (
     parse_objectives,
 )
 from hpo.store.base import Evaluation, Report, StudyStore, StudySummary, split_suggestion
-from hpo.store.engine import ensure_schema, get_engine, normalize_url, write_connection
+from hpo.store.engine import get_engine, normalize_url, write_connection
+from hpo.store.migrate import ensure_schema
 from hpo.store.rows import (
     aware as _aware,
     evaluations,

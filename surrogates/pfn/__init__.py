@@ -14,7 +14,7 @@ Submodules load on first use.
 
 from __future__ import annotations
 
-from typing import Any
+from hpo.registry import lazy_exports
 
 _LAZY = {
     "PFNSurrogate": "hpo.surrogates.pfn.surrogate",
@@ -31,13 +31,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'hpo.surrogates.pfn' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = sorted(_LAZY)
