@@ -43,8 +43,9 @@ from botorch.posteriors.gpytorch import GPyTorchPosterior
 from gpytorch.distributions import MultitaskMultivariateNormal, MultivariateNormal
 from torch import Tensor, nn
 
-from hpo.errors import SamplerError
+from hpo.errors import SurrogateError
 from hpo.surrogates.base import Surrogate, check_test_inputs, check_training_data, seeded
+from hpo.validators import is_int, is_number
 
 __all__ = ["EnsembleSurrogate", "EnsembleMLPModel"]
 
@@ -138,7 +139,7 @@ class EnsembleMLPModel(Model):
 
 def _check(name: str, ok: bool, value: Any, rule: str) -> None:
     if not ok:
-        raise SamplerError(f"ensemble: `{rule}` must hold, but got {name}={value!r}")
+        raise SurrogateError(f"ensemble: `{rule}` must hold, but got {name}={value!r}")
 
 
 class EnsembleSurrogate(Surrogate):
@@ -160,19 +161,17 @@ class EnsembleSurrogate(Surrogate):
 
     def __init__(self, n_members: int = 10, hidden: tuple[int, ...] | list[int] = (64, 64), steps: int = 300,
                  lr: float = 1e-2, weight_decay: float = 1e-2, subsample: float = 0.8) -> None:
-        _check("n_members", isinstance(n_members, int) and not isinstance(n_members, bool) and n_members >= 2,
-               n_members, "n_members >= 2")
+        _check("n_members", is_int(n_members) and n_members >= 2, n_members, "n_members >= 2")
         hidden = tuple(hidden) if isinstance(hidden, (tuple, list)) else hidden
         _check("hidden", isinstance(hidden, tuple) and len(hidden) >= 1
-               and all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden),
+               and all(is_int(h) and h >= 1 for h in hidden),
                hidden, "hidden is a non-empty list of widths >= 1")
-        _check("steps", isinstance(steps, int) and not isinstance(steps, bool) and steps >= 1, steps, "steps >= 1")
+        _check("steps", is_int(steps) and steps >= 1, steps, "steps >= 1")
         for key, value in (("lr", lr), ("weight_decay", weight_decay)):
-            _check(key, isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            _check(key, is_number(value) and math.isfinite(value)
                    and value >= (0 if key == "weight_decay" else 1e-12), value, f"{key} > 0 and finite"
                    if key == "lr" else f"{key} >= 0 and finite")
-        _check("subsample", isinstance(subsample, (int, float)) and not isinstance(subsample, bool)
-               and 0 < subsample <= 1, subsample, "0 < subsample <= 1")
+        _check("subsample", is_number(subsample) and 0 < subsample <= 1, subsample, "0 < subsample <= 1")
         self.n_members, self.hidden, self.steps = n_members, hidden, steps
         self.lr, self.weight_decay, self.subsample = float(lr), float(weight_decay), float(subsample)
 
@@ -196,7 +195,7 @@ class EnsembleSurrogate(Surrogate):
         """
         X, Y, Yvar, _ = check_training_data(X, Y, Yvar, categorical, who="ensemble")
         if Yvar is not None:
-            raise SamplerError("ensemble: known observation noise (Yvar) is not supported; use the 'gp' surrogate")
+            raise SurrogateError("ensemble: known observation noise (Yvar) is not supported; use the 'gp' surrogate")
         n, d = X.shape
         m = Y.shape[-1]
         y_mean = Y.mean(0)

@@ -39,8 +39,9 @@ from botorch.models.transforms.outcome import Standardize
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from torch import Tensor
 
-from hpo.errors import SamplerError
+from hpo.errors import SurrogateError
 from hpo.kernels.categorical import mixed_kernel
+from hpo.validators import optional, positive_int
 from hpo.surrogates.base import (
     FitFallbackWarning,
     Surrogate,
@@ -59,15 +60,6 @@ class HpoSingleTaskGP(SingleTaskGP):
     def posterior(self, X: Tensor, *args: Any, **kwargs: Any) -> Any:
         check_test_inputs(X, self.train_inputs[0].shape[-1], "gp")
         return super().posterior(X, *args, **kwargs)
-
-
-def _positive_int(name: str, value: Any, allow_none: bool = False, minimum: int = 1) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise SamplerError(f"gp: `{name} >= {minimum}` must hold (an integer{' or None' if allow_none else ''}), "
-                           f"but got {name}={value!r}")
-    return value
 
 
 class GPSurrogate(Surrogate):
@@ -90,10 +82,10 @@ class GPSurrogate(Surrogate):
 
     def __init__(self, max_points: int | None = 300, warm_start: bool = True, max_attempts: int = 3,
                  maxiter: int = 200) -> None:
-        self.max_points = _positive_int("max_points", max_points, allow_none=True, minimum=3)
+        self.max_points = optional(positive_int, "gp: max_points", max_points, SurrogateError, minimum=3)
         self.warm_start = bool(warm_start)
-        self.max_attempts = _positive_int("max_attempts", max_attempts)
-        self.maxiter = _positive_int("maxiter", maxiter)
+        self.max_attempts = positive_int("gp: max_attempts", max_attempts, SurrogateError)
+        self.maxiter = positive_int("gp: maxiter", maxiter, SurrogateError)
         self._warm: dict[str, Tensor] | None = None
         self._warm_key: tuple | None = None
         #: Whether the last fit fell back to fixed hyperparameters.

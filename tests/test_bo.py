@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 import hpo
-from hpo.errors import SamplerError, UnknownNameError
+from hpo.errors import SamplerError, SurrogateError, UnknownNameError
 from hpo.records import TrialState
 from hpo.samplers import Sampler, make_sampler
 from hpo.samplers.bo import BOSampler
@@ -143,7 +143,7 @@ def test_constraints_are_modelled(tmp_path) -> None:
         ({"device": "tpu9"}, SamplerError, "device must be 'auto' or a torch device"),
         ({"restarts": 3}, SamplerError, r"unknown option\(s\) \['restarts'\]; valid options: \[.*'num_restarts'"),
         ({"surrogate": "ensemble"}, SamplerError, "fixed by the sampler name"),
-        ({"surrogate_options": {"max_points": 1}}, SamplerError, "max_points >= 3"),
+        ({"surrogate_options": {"max_points": 1}}, SurrogateError, "max_points: must be an integer >= 3"),
     ],
 )
 def test_invalid_options_raise_clear_errors(options: dict, error: type, match: str) -> None:

@@ -39,9 +39,9 @@ def test_registry_names_and_errors() -> None:
         make_surrogate("gpp")
     with pytest.raises(SurrogateError, match=r"unknown option\(s\) \['lengthscale'\]; valid options: \[.*'max_points'"):
         make_surrogate("gp", lengthscale=0.1)
-    with pytest.raises(SamplerError, match="max_points >= 3"):
+    with pytest.raises(SurrogateError, match="max_points: must be an integer >= 3"):
         make_surrogate({"name": "gp", "options": {"max_points": 0}})
-    with pytest.raises(SamplerError, match="n_members >= 2"):
+    with pytest.raises(SurrogateError, match="n_members >= 2"):
         make_surrogate("ensemble", n_members=1)
     gp = GPSurrogate()
     assert make_surrogate(gp) is gp

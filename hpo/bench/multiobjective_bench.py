@@ -27,6 +27,7 @@ import numpy as np
 
 from hpo.bench.mo_problems import MO_PROBLEM_NAMES, MOProblemInfo, get_mo_problem
 from hpo.bench.samplers_bench import BenchPlan, RunResult, _Job, _processor_name, run_studies, run_timed_study
+from hpo.validators import optional, positive_int
 
 __all__ = ["METHODS", "BO_OPTIONS", "MOBenchResult", "make_mo_plan", "run_mo_benchmark", "hv_curves",
            "best_known_hv", "QUICK_PROBLEMS"]
@@ -67,7 +68,7 @@ def make_mo_plan(quick: bool = False, methods: Sequence[str] | None = None, prob
         UnknownNameError: an unknown problem or method (the valid ones are listed).
         ConfigError: ``processes`` or ``seeds`` below 1.
     """
-    from hpo.errors import ConfigError, UnknownNameError
+    from hpo.errors import UnknownNameError
 
     problems = tuple(problems or (QUICK_PROBLEMS if quick else MO_PROBLEM_NAMES))
     for p in problems:
@@ -77,8 +78,7 @@ def make_mo_plan(quick: bool = False, methods: Sequence[str] | None = None, prob
     if unknown:
         raise UnknownNameError(f"bench multiobjective: unknown method(s) {unknown}; valid: {list(METHODS)}")
     for key, value in (("processes", processes), ("seeds", seeds if isinstance(seeds, int) else None)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ConfigError(f"bench multiobjective: `{key} >= 1` must hold, but got {key}={value!r}")
+        optional(positive_int, f"bench multiobjective: {key}", value)
     if seeds is None:
         seeds = 1 if quick else 10
     seed_list = tuple(range(seeds)) if isinstance(seeds, int) else tuple(seeds)

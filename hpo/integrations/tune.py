@@ -35,6 +35,7 @@ from ray.tune.search import Searcher
 
 from hpo.errors import ConfigError, HpoError, SamplerExhausted, TrialStateError
 from hpo.records import Direction, TrialState
+from hpo.validators import is_number, optional, positive_number
 
 if TYPE_CHECKING:
     from hpo.study import Study
@@ -77,8 +78,7 @@ class HpoSearch(Searcher):
                               f"so mode must be {expected_mode!r}, but got {mode!r}")
         super().__init__(metric=metric or objective.name, mode=expected_mode)
         self.study = study
-        if max_t is not None and (isinstance(max_t, bool) or not isinstance(max_t, (int, float)) or not max_t > 0):
-            raise ConfigError(f"max_t: must be a positive number or None, but got {max_t!r}")
+        optional(positive_number, "max_t", max_t)
         self.step_key = step_key
         self.max_t = max_t
         self._live: dict[str, Trial] = {}
@@ -112,7 +112,7 @@ class HpoSearch(Searcher):
     def _report(self, trial: Trial, result: Mapping[str, Any]) -> None:
         values = self._values(result)
         step = result.get(self.step_key)
-        if values and isinstance(step, (int, float)) and not isinstance(step, bool) and math.isfinite(step):
+        if values and is_number(step) and math.isfinite(step):
             trial.report(step, values)
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
@@ -155,7 +155,7 @@ class HpoSearch(Searcher):
         out = {}
         for name in self._names():
             value = result.get(name)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if is_number(value):
                 out[name] = float(value)
         if self._metric != self.study.objectives[0].name and self._metric in out:
             out.setdefault(self.study.objectives[0].name, out[self._metric])
