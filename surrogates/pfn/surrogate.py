@@ -63,6 +63,7 @@ from hpo.surrogates.pfn.acquisition import (
     make_pfn_acquisition,
 )
 from hpo.surrogates.pfn.model import PFN, ModelConfig
+from hpo.validators import positive_int
 
 __all__ = ["PFNSurrogate", "PFNModel", "load_pfn", "DEFAULT_WEIGHTS", "ACQUISITIONS"]
 
@@ -427,11 +428,8 @@ class PFNSurrogate(Surrogate):
                  precision: str = "float32") -> None:
         if y_transform not in ("power", "rank"):
             raise SamplerError(f"pfn: y_transform must be 'power' or 'rank', but got {y_transform!r}")
-        if max_context is not None and (isinstance(max_context, bool) or not isinstance(max_context, int)
-                                        or max_context < 1):
-            raise SamplerError(f"pfn: max_context must be an integer >= 1, but got {max_context!r}")
         self.weights = weights
-        self.max_context = max_context
+        self.max_context = None if max_context is None else positive_int("pfn: max_context", max_context, SamplerError)
         self.y_transform = y_transform
         self.precision = _check_precision(precision)
 
