@@ -5,17 +5,12 @@ the space's ``names`` order:
 
 
 * Fixed: no column.
-* Float without step: ``u = (x - low) / (high - low)``; with ``log=True``
-  ``u = (log x - log low) / (log high - log low)``. Decoding inverts this and
-  clamps into ``[low, high]`` (round trip up to floating-point error).
-* Int (``log=False``) and stepped Float: with ``n`` grid values and ``i`` the index
-  of ``x``, ``u = (i + 0.5) / n``; decoding ``i = min(floor(u * n), n - 1)``.
-* Int with ``log=True``: ``u = (log x - log low) / (log high - log low)``; decoding
-  ``round(exp(log low + u * (log high - log low)))`` (half to even) clamped into
-  ``[low, high]``; encoding then decoding returns ``x`` exactly.
+* Float and Int: one column, ``param.encode(x)`` / ``param.decode_array(u)`` (the
+  rules for linear, log and stepped parameters are in :mod:`hpo.params`).
 * Categorical, ``onehot=True``: one column per choice, 1.0 for the chosen one and
   0.0 elsewhere; decoding takes the argmax (the first on ties). ``onehot=False``:
-  one column ``u = (i + 0.5) / k``; decoding ``min(floor(u * k), k - 1)``.
+  one column, the index coordinate ``param.encode(x) = (i + 0.5) / k``; decoding
+  ``min(floor(u * k), k - 1)``.
 * Imputation: every column of an inactive parameter is 0.5 (the cube's centre; a
   one-hot group of 0.5s is equally far from every choice). Decoding never reads
   them, since conditions are evaluated on the decoded parents.
@@ -106,13 +101,11 @@ class SpaceEncoder:
                 p = self.space[name]
                 if name not in c:
                     continue
-                if not isinstance(p, Categorical):
-                    X[r, a] = p._encode(c[name])
-                elif self.onehot:
+                if isinstance(p, Categorical) and self.onehot:
                     X[r, a:b] = 0.0
-                    X[r, a + p._position(c[name], name)] = 1.0
+                    X[r, a + p.index(c[name], name)] = 1.0
                 else:
-                    X[r, a] = (p._position(c[name], name) + 0.5) / len(p.choices)
+                    X[r, a] = p.encode(c[name])
         return X
 
     def decode(self, X: np.ndarray) -> list[dict[str, Any]]:
@@ -137,17 +130,8 @@ class SpaceEncoder:
         values: dict[str, list] = {}
         for name, (a, b) in self._slices.items():
             p = self.space[name]
-            if isinstance(p, Categorical):
-                k = len(p.choices)
-                idx = U[:, a:b].argmax(axis=1) if self.onehot else np.minimum(np.floor(U[:, a] * k), k - 1)
-                values[name] = [p.choices[int(i)] for i in idx]
+            if isinstance(p, Categorical) and self.onehot:
+                values[name] = [p.choices[int(i)] for i in U[:, a:b].argmax(axis=1)]
             else:
-                values[name] = p._decode(U[:, a])
-        out = []
-        for r in range(U.shape[0]):
-            c: dict[str, Any] = {}
-            for name, p in self.space._params.items():
-                if self.space._holds(name, c):
-                    c[name] = p.value if isinstance(p, Fixed) else values[name][r]
-            out.append(c)
-        return out
+                values[name] = p.decode_array(U[:, a])
+        return [self.space.select_active({name: v[r] for name, v in values.items()}) for r in range(U.shape[0])]

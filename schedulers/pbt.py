@@ -60,7 +60,7 @@ def explore(space: SearchSpace, params: dict[str, Any], rng: np.random.Generator
             continue  # kept (resampled above with resample_probability)
         factor = float(factors[int(rng.integers(len(factors)))])
         moved = min(max(value * factor, param.low), param.high)
-        out[name] = param._decode(np.array([param._encode(moved)]))[0]  # back on the grid / integers
+        out[name] = param.decode(param.encode(moved))  # back on the grid / integers
     try:
         return space.validate(out)
     except SpaceError:  # a conditional parameter changed what is active: keep the parent's config

@@ -12,6 +12,15 @@ from hpo.errors import SamplerError, ValidationError
 from hpo.surrogates.pfn.bar_distribution import BarDistribution, borders_from_samples
 from hpo.surrogates.pfn.model import PFN, ModelConfig
 from hpo.surrogates.pfn.prior import PriorBatch, PriorConfig, sample_batch
+from hpo.surrogates.pfn.acquisition import (
+    ACQUISITIONS,
+    PFNConstrainedExpectedImprovement,
+    PFNExpectedImprovement,
+    PFNProbabilityOfFeasibility,
+    PFNProbabilityOfImprovement,
+    PFNUpperConfidenceBound,
+    make_pfn_acquisition,
+)
 from hpo.surrogates.pfn.surrogate import DEFAULT_WEIGHTS, PFNModel, PFNSurrogate, load_pfn
 from hpo.testing.sampler_suite import SamplerConformance
 from hpo.testing.surrogate_suite import SurrogateConformance
@@ -178,6 +187,75 @@ def test_constrained_ei_is_ei_times_probabilities_of_feasibility(tiny_net: PFN) 
     assert torch.allclose(pof1, tiny_net.bar.cdf(logits[1], model.transformed(0.2, 1)[0]).clamp(0, 1))
     x, value = model.suggest(n_candidates=64, acquisition="cei+", constraints=cons, n_refine=2, refine_rounds=1, n_local=4)
     assert x.shape == (3,) and bool(((x >= 0) & (x <= 1)).all()) and math.isfinite(float(value))
+
+
+def test_acquisition_functions_equal_the_bar_distribution_formulas(tiny_net: PFN) -> None:
+    """The BoTorch classes compute what PFNModel.ei/aei/pi/ucb/pof/cei computed before they moved."""
+    g = torch.Generator().manual_seed(1)
+    X = torch.rand(12, 3, generator=g, dtype=torch.float64)
+    Y = torch.randn(12, 3, generator=g, dtype=torch.float64)
+    model = PFNModel(tiny_net, X, Y)
+    cand = torch.rand(9, 3, generator=g, dtype=torch.float64)
+    bar, logits = tiny_net.bar, model.logits(cand)
+    noise = bar.variance(model.logits(X)).min(-1).values
+
+    def factor(j: int) -> torch.Tensor:
+        return (1 - torch.sqrt(noise[j] / bar.variance(logits[j]).clamp_min(1e-12))).clamp_min(0)
+
+    t = model.transformed
+    feasible = (Y[:, 1] <= 0.2) & (Y[:, 2] >= -0.1)
+    best_feasible = model.y_t[0][feasible].max() if bool(feasible.any()) else model.y_t[0].max()
+    pof1, pi2 = bar.pof(logits[1], t(0.2, 1)[0]), bar.pi(logits[2], t(-0.1, 2)[0])
+    cons = {1: 0.2, 2: (">=", -0.1)}
+    cases = [
+        (PFNExpectedImprovement(model), bar.ei(logits[0], model.y_t[0].max())),
+        (PFNExpectedImprovement(model, 1, best_f=0.3), bar.ei(logits[1], t(0.3, 1)[0])),
+        (PFNExpectedImprovement(model, augmented=True), bar.ei(logits[0], model.y_t[0].max()) * factor(0)),
+        (PFNProbabilityOfImprovement(model, 2, best_f=-0.3), bar.pi(logits[2], t(-0.3, 2)[0])),
+        (PFNUpperConfidenceBound(model, 1, rest_prob=0.3), bar.ucb(logits[1], 0.3)),
+        (PFNProbabilityOfFeasibility(model, 1, 0.2), pof1),
+        (PFNConstrainedExpectedImprovement(model, cons), bar.ei(logits[0], best_feasible) * pof1 * pi2),
+        (PFNConstrainedExpectedImprovement(model, cons, plus=True, augmented=True),
+         bar.ei(logits[0], best_feasible) * factor(0) * (2 * pof1).clamp_max(1) * (2 * pi2).clamp_max(1)),
+    ]
+    for acqf, want in cases:
+        got = acqf(cand.unsqueeze(-2))  # batch x q=1 x d -> batch
+        assert got.shape == (9,) and got.dtype == torch.float64, type(acqf).__name__
+        assert torch.allclose(got, want.double(), rtol=1e-6, atol=1e-7), type(acqf).__name__
+        assert torch.equal(acqf.score(cand), got.float()), "score (N x d) and forward agree"
+    # the names of PFNModel.acquisition / suggest build the same classes
+    assert torch.equal(model.acquisition(cand, "acei+", cons), cases[-1][0].score(cand))
+    assert torch.equal(model.acquisition(cand, "pi", output=2, best_f=-0.3), cases[3][0].score(cand))
+    assert set(ACQUISITIONS) == {"ei", "aei", "pi", "ucb", "cei", "cei+", "acei", "acei+"}
+    assert isinstance(make_pfn_acquisition(model, "cei"), PFNExpectedImprovement)
+    # t-batches of any shape; q > 1 is refused (no joint predictive)
+    assert PFNExpectedImprovement(model)(cand.reshape(3, 3, 1, 3)).shape == (3, 3)
+    with pytest.raises(AssertionError, match="q=1"):
+        PFNExpectedImprovement(model)(cand.reshape(3, 3, 3))
+    with pytest.raises(SamplerError, match=r"must use '<=' or '>=', but got '=='"):
+        PFNConstrainedExpectedImprovement(model, {1: ("==", 0.0)})
+    with pytest.raises(SamplerError, match=r"constraints need an EI acquisition .* but got 'ucb'"):
+        make_pfn_acquisition(model, "ucb", {1: 0.0})
+
+
+def test_optimize_acqf_maximises_a_pfn_acquisition() -> None:
+    from botorch.optim import optimize_acqf
+
+    g = torch.Generator().manual_seed(2)
+    X = torch.rand(20, 2, generator=g, dtype=torch.float64)
+    model = PFNSurrogate().fit(X, -(X - 0.3).pow(2).sum(-1, keepdim=True), seed=0)
+    acqf = PFNExpectedImprovement(model, augmented=True)
+    start = torch.rand(64, 1, 2, generator=g, dtype=torch.float64)
+    start_values = acqf(start)
+    x = start[:2].clone().requires_grad_(True)
+    acqf(x).sum().backward()
+    assert x.grad is not None and bool(torch.isfinite(x.grad).all()) and float(x.grad.abs().sum()) > 0
+    bounds = torch.tensor([[0.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
+    best, value = optimize_acqf(acqf, bounds, q=1, num_restarts=2,
+                                batch_initial_conditions=start[start_values.topk(2).indices])
+    assert best.shape == (1, 2) and bool(((best >= 0) & (best <= 1)).all())
+    assert float(value) >= float(start_values.max()) - 1e-9
+    assert float(value) == pytest.approx(float(acqf(best.unsqueeze(0))), rel=1e-5)
 
 
 def test_suggest_snaps_categorical_columns(tiny_net: PFN) -> None:
@@ -369,11 +447,11 @@ def test_pending_points_join_the_context_with_their_believed_value() -> None:
     model = PFNSurrogate().fit(X, Y, seed=0)
     x1, _ = model.suggest(acquisition="aei", seed=1)
     before = model.acquisition(x1.unsqueeze(0), "aei")
-    best_f, noise = model._best_f(0), model.noise_variance()
+    best_f, noise = model.incumbent(0), model.noise_variance()
     model.add_pending(x1.unsqueeze(0))
     # the acquisition drops where a worker is busy; the incumbent and noise level stay the observations'
     assert float(model.acquisition(x1.unsqueeze(0), "aei")) < 0.5 * float(before)
-    assert model._best_f(0) == best_f and model.noise_variance() == noise
+    assert model.incumbent(0) == best_f and model.noise_variance() == noise
     assert model.X_pending.shape == (1, 2)
     # the context never exceeds max_context: the worst observations make room
     capped = PFNSurrogate(max_context=20).fit(X, Y, seed=0)

@@ -216,6 +216,89 @@ def test_log_int_round_trip_is_exact(low: int, data: st.DataObject) -> None:
     assert enc.decode(enc.encode([{"n": x}])) == [{"n": x}]
 
 
+def any_param() -> st.SearchStrategy[Param]:
+    return st.one_of(floats_params(), ints_params(), categoricals(), fixeds())
+
+
+@SETTINGS
+@given(data=st.data())
+def test_param_decode_inverts_encode(data: st.DataObject) -> None:
+    """The public per-parameter API: decode(encode(v)) == v for every kind (log, step, int, categorical, fixed)."""
+    p = data.draw(any_param())
+    v = p.validate(data.draw(param_values(p)), "p")
+    u = p.encode(v)
+    assert type(u) is float and 0.0 <= u <= 1.0
+    back = p.decode(u)
+    assert p.validate(back, "p") == back and type(back) is type(v)
+    if isinstance(p, Float) and p.step is None:
+        assert math.isclose(back, v, rel_tol=1e-9, abs_tol=1e-12 * (p.high - p.low))
+    else:
+        assert back == v
+    assert p.decode_array(np.array([u, u])) == [back, back]
+
+
+@SETTINGS
+@given(data=st.data())
+def test_param_decode_gives_valid_values_anywhere(data: st.DataObject) -> None:
+    p = data.draw(any_param())
+    u = data.draw(arrays(np.float64, data.draw(st.integers(0, 4)), elements=st.floats(-0.5, 1.5)))
+    values = p.decode_array(u)
+    assert len(values) == len(u)
+    for x, ui in zip(values, u):
+        assert p.validate(x, "p") == x and p.decode(float(ui)) == x
+        assert p.decode(p.encode(x)) == x or (isinstance(p, Float) and p.step is None)
+
+
+@SETTINGS
+@given(p=any_param(), data=st.data())
+def test_grid_values_are_the_distinct_values_in_order(p: Param, data: st.DataObject) -> None:
+    n = p.grid_size
+    if n is None:
+        assert isinstance(p, Float) and p.step is None
+        with pytest.raises(SpaceError, match=r"continuous Float has no grid"):
+            p.grid_value(0)
+        return
+    i = data.draw(st.integers(0, n - 1))
+    x = p.grid_value(i)
+    assert p.validate(x, "p") == x
+    if not isinstance(p, Fixed) and not (isinstance(p, Int) and p.log):  # index coordinates (i + 0.5) / n
+        assert math.isclose(p.encode(x), (i + 0.5) / n, rel_tol=1e-12)
+    for bad in (-1, n, 1.5, True):
+        with pytest.raises(SpaceError, match=r"`0 <= i < grid_size`"):
+            p.grid_value(bad)
+
+
+def test_param_encoding_examples_and_errors() -> None:
+    lr, grid, cat = Float(1e-4, 1.0, log=True), Int(0, 10, step=5), Categorical(["a", 1, True])
+    assert lr.encode(1e-2) == pytest.approx(0.5) and lr.decode(0.0) == 1e-4 and lr.decode(1.0) == 1.0
+    assert lr.encode(5.0) == 1.0 and lr.decode(7.0) == 1.0  # clamped
+    assert (grid.grid_size, grid.encode(5), grid.decode(0.99), grid.encode(7)) == (3, 0.5, 10, 0.5)
+    assert cat.encode(1.0) == 0.5 and cat.decode(0.9) is True and cat.index(True) == 2
+    assert Fixed("x").encode("x") == 0.5 and Fixed("x").decode(0.1) == "x" and Fixed("x").grid_value(0) == "x"
+    with pytest.raises(SpaceError, match=r"Categorical: value must be one of \['a', 1, True\], but got 'b'"):
+        cat.encode("b")
+    with pytest.raises(SpaceError, match=r"space\['c'\]: value must be one of"):
+        cat.index("b", "c")
+    with pytest.raises(SpaceError, match=r"fixed value 'x', but got 'y'"):
+        Fixed("x").encode("y")
+    with pytest.raises(SpaceError, match=r"Float: encode value must be a number, but got 'a'"):
+        lr.encode("a")
+    with pytest.raises(SpaceError, match=r"coordinate must be a number in \[0, 1\], but got nan"):
+        lr.decode(float("nan"))
+    with pytest.raises(SpaceError, match=r"must not be NaN, but got NaN at positions \[1\]"):
+        grid.decode_array([0.1, float("nan")])
+    with pytest.raises(SpaceError, match=r"shape \(n,\), but got shape \(1, 2\)"):
+        cat.decode_array([[0.1, 0.2]])
+
+
+def test_select_active_keeps_the_active_values(cond_space: SearchSpace) -> None:
+    values = {"optimizer": "sgd", "momentum": 0.5, "nesterov": True, "layers": 1, "batch": 16, "width": 64}
+    got = cond_space.select_active(values)
+    assert list(got) == cond_space.active_names(got) and cond_space.validate(got) == got
+    with pytest.raises(SpaceError, match=r"space\['optimizer'\]: active parameter has no value"):
+        cond_space.select_active({})
+
+
 # ------------------------------------------------------------- definitions
 
 

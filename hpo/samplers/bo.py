@@ -492,8 +492,8 @@ def _discrete_columns(encoder: SpaceEncoder) -> tuple[dict[int, list[float]], di
         if isinstance(param, Categorical):
             k = len(param.choices)
             cats[j] = [(i + 0.5) / k for i in range(k)]
-        elif getattr(param, "_n", None) is not None and param._n <= _MAX_DISCRETE_VALUES:
-            discrete[j] = sorted({param._encode(param._at(i)) for i in range(param._n)})
+        elif param.grid_size is not None and param.grid_size <= _MAX_DISCRETE_VALUES:
+            discrete[j] = sorted({param.encode(param.grid_value(i)) for i in range(param.grid_size)})
     return discrete, cats
 
 

@@ -20,19 +20,19 @@ independent Normal per point and outcome (a diagonal ``GPyTorchPosterior``). The
 PFN predicts noisy observations, so ``observation_noise`` changes nothing, and
 points in a ``q``-batch are independent (the PFN has no joint predictive).
 
-Exact acquisitions straight from the bar distribution (in the transformed
-scale, where the PFN was trained; the transforms are monotone, so rankings are
-those of the original scale): :meth:`PFNModel.ei`, the augmented
-:meth:`~PFNModel.aei` (EI without the improvement that is only observation noise,
-the default of the ``"pfn-ei"`` sampler: with plain EI the search kept
-re-sampling next to the incumbent), :meth:`~PFNModel.pi`,
-:meth:`~PFNModel.ucb`, :meth:`~PFNModel.pof` and the constrained
-:meth:`~PFNModel.cei` (PFN4sBO: ``EI x prod_j PoF_j``; the CEI+ variant
-``EI x prod_j min(2 PoF_j, 1)``), and :meth:`PFNModel.suggest`, which maximises
+Exact acquisitions straight from the bar distribution: BoTorch
+``AcquisitionFunction`` classes in :mod:`hpo.surrogates.pfn.acquisition` (EI, the
+augmented EI, the default of the ``"pfn-ei"`` sampler: with plain EI the search
+kept re-sampling next to the incumbent; PI, UCB, the probability of feasibility
+and the constrained EI of PFN4sBO, with its CEI+ variant). :meth:`PFNModel.ei`,
+:meth:`~PFNModel.aei`, :meth:`~PFNModel.pi`, :meth:`~PFNModel.ucb`,
+:meth:`~PFNModel.pof`, :meth:`~PFNModel.cei` and :meth:`~PFNModel.acquisition`
+evaluate them on ``N x d`` points, and :meth:`PFNModel.suggest` maximises
 one of them over a scrambled Sobol candidate set (plus perturbations of the best
 observations) in one batched forward pass, then refines the best candidates by
 two rounds of batched local perturbation (gradient steps through the network
-cost about ten times more per unit of improvement on a CPU). The context's keys and values are cached, so
+cost about ten times more per unit of improvement on a CPU; the classes also
+work with ``botorch.optim.optimize_acqf``). The context's keys and values are cached, so
 each forward pass costs only its queries.
 """
 
@@ -53,14 +53,22 @@ from torch import Tensor
 
 from hpo.errors import SamplerError
 from hpo.surrogates.base import Surrogate, check_test_inputs, check_training_data, seeded, training_subset
+from hpo.surrogates.pfn.acquisition import (
+    ACQUISITIONS,
+    PFNConstrainedExpectedImprovement,
+    PFNExpectedImprovement,
+    PFNProbabilityOfFeasibility,
+    PFNProbabilityOfImprovement,
+    PFNUpperConfidenceBound,
+    make_pfn_acquisition,
+)
 from hpo.surrogates.pfn.model import PFN, ModelConfig
+from hpo.validators import positive_int
 
-__all__ = ["PFNSurrogate", "PFNModel", "load_pfn", "DEFAULT_WEIGHTS"]
+__all__ = ["PFNSurrogate", "PFNModel", "load_pfn", "DEFAULT_WEIGHTS", "ACQUISITIONS"]
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "pfn_gp_d8.pt"
 _CACHE: dict[str, tuple[PFN, dict[str, Any]]] = {}
-#: Acquisitions of :meth:`PFNModel.acquisition` (the ``c`` ones take outcome constraints).
-ACQUISITIONS = ("ei", "aei", "pi", "ucb", "cei", "cei+", "acei", "acei+")
 _HN_Q = torch.tensor([0.1, 0.3, 0.5, 0.7, 0.9], dtype=torch.float64)  # tail quadrature levels
 
 
@@ -299,19 +307,18 @@ class PFNModel(Model):
         arr = np.atleast_1d(np.asarray(torch.as_tensor(values, dtype=torch.float64).cpu(), dtype=np.float64))
         return torch.from_numpy(self.transforms[output].forward(arr)).float()
 
-    def _best_f(self, output: int, feasible: Tensor | None = None) -> Tensor:
+    def incumbent(self, output: int, feasible: Tensor | None = None) -> Tensor:
+        """The best observed value of ``output`` in the transformed scale (a 0-d tensor; pending points excluded).
+
+        Args:
+            output: The outcome column.
+            feasible: Optional ``n`` bool mask of the observations to consider
+                (ignored when none is True).
+        """
         y = self.y_t[output]
         if feasible is not None and bool(feasible.any()):
             y = y[feasible]
         return y.max()
-
-    def ei(self, X: Tensor, output: int = 0, best_f: float | None = None) -> Tensor:
-        """Exact EI of outcome ``output`` (maximised; transformed scale), ``N`` for ``X`` ``N x d``.
-
-        ``best_f`` is in the original scale (default: the best observation).
-        """
-        f = self._best_f(output) if best_f is None else self.transformed(best_f, output)[0]
-        return self.net.bar.ei(self.logits(X)[output], f)
 
     def noise_variance(self, output: int = 0) -> Tensor:
         """The noise variance the PFN implies (transformed scale): its smallest predictive variance at the context."""
@@ -320,85 +327,39 @@ class PFNModel(Model):
                 self._noise_var = self.net.bar.variance(self.logits(self.X_ctx)).min(-1).values  # m
         return self._noise_var[output]
 
-    def aei(self, X: Tensor, output: int = 0, best_f: float | None = None) -> Tensor:
-        """Augmented EI (Huang et al. 2006), ``N``: ``EI x (1 - sqrt(noise_var / var(x)))``.
+    # the exact acquisitions (classes in hpo.surrogates.pfn.acquisition) on ``N x d`` points -> ``N``
+    def ei(self, X: Tensor, output: int = 0, best_f: float | None = None) -> Tensor:
+        """Exact EI, ``N`` for ``X`` ``N x d`` (:class:`~hpo.surrogates.pfn.acquisition.PFNExpectedImprovement`)."""
+        return PFNExpectedImprovement(self, output, best_f).score(X)
 
-        The PFN predicts noisy observations, so its EI stays positive next to the
-        incumbent however often that spot was sampled (about ``0.4 x`` the noise
-        standard deviation); the factor removes that noise-only improvement, so the
-        search moves on once a region is resolved. The noise variance is
-        :meth:`noise_variance`.
-        """
-        logits = self.logits(X)[output]
-        f = self._best_f(output) if best_f is None else self.transformed(best_f, output)[0]
-        var = self.net.bar.variance(logits)
-        factor = (1.0 - torch.sqrt(self.noise_variance(output) / var.clamp_min(1e-12))).clamp_min(0.0)
-        return self.net.bar.ei(logits, f) * factor
+    def aei(self, X: Tensor, output: int = 0, best_f: float | None = None) -> Tensor:
+        """Augmented EI, ``N`` (:class:`~hpo.surrogates.pfn.acquisition.PFNExpectedImprovement`, ``augmented``)."""
+        return PFNExpectedImprovement(self, output, best_f, augmented=True).score(X)
 
     def pi(self, X: Tensor, output: int = 0, best_f: float | None = None) -> Tensor:
-        """Probability of improving on ``best_f`` (default: the best observation), ``N``."""
-        f = self._best_f(output) if best_f is None else self.transformed(best_f, output)[0]
-        return self.net.bar.pi(self.logits(X)[output], f)
+        """Probability of improvement, ``N`` (:class:`~hpo.surrogates.pfn.acquisition.PFNProbabilityOfImprovement`)."""
+        return PFNProbabilityOfImprovement(self, output, best_f).score(X)
 
     def ucb(self, X: Tensor, output: int = 0, rest_prob: float = 0.159) -> Tensor:
-        """The ``1 - rest_prob`` quantile of outcome ``output`` (transformed scale), ``N``."""
-        return self.net.bar.ucb(self.logits(X)[output], rest_prob)
+        """The ``1 - rest_prob`` quantile, ``N`` (:class:`~hpo.surrogates.pfn.acquisition.PFNUpperConfidenceBound`)."""
+        return PFNUpperConfidenceBound(self, output, rest_prob).score(X)
 
     def pof(self, X: Tensor, output: int, threshold: float = 0.0) -> Tensor:
-        """Probability that outcome ``output`` is ``<= threshold`` (original scale), ``N``."""
-        return self.net.bar.pof(self.logits(X)[output], self.transformed(threshold, output)[0])
+        """``P(outcome <= threshold)``, ``N`` (:class:`~hpo.surrogates.pfn.acquisition.PFNProbabilityOfFeasibility`)."""
+        return PFNProbabilityOfFeasibility(self, output, threshold).score(X)
 
     def cei(self, X: Tensor, constraints: Mapping[int, float | tuple[str, float]], objective: int = 0,
             plus: bool = False, augmented: bool = False) -> Tensor:
-        """Constrained EI (PFN4sBO), ``N``: ``EI x prod_j PoF_j`` (``plus``: ``EI x prod_j min(2 PoF_j, 1)``).
-
-        Args:
-            X: ``N x d`` candidates.
-            constraints: outcome column -> threshold (feasible: value ``<= threshold``)
-                or ``(op, bound)`` with ``op`` ``"<="`` or ``">="``.
-            objective: the maximised outcome column.
-            plus: the CEI+ variant.
-            augmented: use the augmented EI (:meth:`aei`) for the objective.
-
-        ``f*`` is the best feasible observation (the best observation when none is feasible).
-        """
-        logits = self.logits(X)
-        rules = {j: (c if isinstance(c, tuple) else ("<=", c)) for j, c in constraints.items()}
-        for j, (op, _) in rules.items():
-            if op not in ("<=", ">="):
-                raise SamplerError(f"pfn: constraint on output {j} must use '<=' or '>=', but got {op!r}")
-        feasible = torch.ones(self.y_t.shape[1], dtype=torch.bool)
-        for j, (op, bound) in rules.items():
-            col = self.Y_ctx[:, j].double()
-            feasible &= (col <= float(bound)) if op == "<=" else (col >= float(bound))
-        value = self.net.bar.ei(logits[objective], self._best_f(objective, feasible))
-        if augmented:
-            var = self.net.bar.variance(logits[objective])
-            value = value * (1.0 - torch.sqrt(self.noise_variance(objective) / var.clamp_min(1e-12))).clamp_min(0.0)
-        for j, (op, bound) in rules.items():
-            t = self.transformed(bound, j)[0]
-            pof = self.net.bar.pof(logits[j], t) if op == "<=" else self.net.bar.pi(logits[j], t)
-            value = value * ((2.0 * pof).clamp_max(1.0) if plus else pof)
-        return value
+        """Constrained EI, ``N`` (:class:`~hpo.surrogates.pfn.acquisition.PFNConstrainedExpectedImprovement`)."""
+        return PFNConstrainedExpectedImprovement(self, constraints, objective, plus, augmented).score(X)
 
     def acquisition(self, X: Tensor, name: str = "ei", constraints: Mapping[int, Any] | None = None,
                     **options: Any) -> Tensor:
-        """``"ei"``, ``"aei"``, ``"pi"``, ``"ucb"``, ``"cei"``, ``"cei+"`` (``"acei"``, ``"acei+"``: with AEI) -> ``N``."""
-        if name not in ACQUISITIONS:
-            raise SamplerError(f"pfn: unknown acquisition {name!r}; valid: {list(ACQUISITIONS)}")
-        augmented = name in ("aei", "acei", "acei+")
-        if constraints:
-            if name not in ("ei", "aei", "cei", "cei+", "acei", "acei+"):
-                raise SamplerError(f"pfn: constraints need an EI acquisition ('cei', 'cei+', 'acei', 'acei+'), "
-                                   f"but got {name!r}")
-            return self.cei(X, constraints, plus=name.endswith("+"), augmented=augmented, **options)
-        if name in ("ei", "cei", "cei+"):
-            return self.ei(X, **options)
-        if augmented:
-            return self.aei(X, **options)
-        if name == "pi":
-            return self.pi(X, **options)
-        return self.ucb(X, **options)
+        """``"ei"``, ``"aei"``, ``"pi"``, ``"ucb"``, ``"cei"``, ``"cei+"`` (``"acei"``, ``"acei+"``: with AEI) -> ``N``.
+
+        See :func:`hpo.surrogates.pfn.acquisition.make_pfn_acquisition`.
+        """
+        return make_pfn_acquisition(self, name, constraints, **options).score(X)
 
     def snap(self, X: Tensor) -> Tensor:
         """Categorical columns of ``X`` (``N x d``) moved to their category codes ``(i + 0.5) / k``."""
@@ -431,8 +392,9 @@ class PFNModel(Model):
             base = self.X_ctx[top[torch.randint(0, len(top), (n_near,), generator=gen)]]
             cands[:n_near] = (base + 0.05 * torch.randn(n_near, d, generator=gen)).clamp(0.0, 1.0)
         cands = self.snap(cands)
+        acqf = make_pfn_acquisition(self, acquisition, constraints)
         with torch.no_grad():
-            values = torch.cat([self.acquisition(c, acquisition, constraints) for c in cands.split(chunk)])
+            values = torch.cat([acqf.score(c) for c in cands.split(chunk)])
             sd = 0.05
             for _ in range(refine_rounds if n_refine and n_local else 0):
                 k = min(n_refine, len(cands))
@@ -440,7 +402,7 @@ class PFNModel(Model):
                 local = cands[top].repeat_interleave(n_local, 0)
                 local = self.snap((local + sd * torch.randn(local.shape, generator=gen)).clamp(0.0, 1.0))
                 cands = torch.cat([cands[top], local])
-                values = torch.cat([values[top], self.acquisition(local, acquisition, constraints)])
+                values = torch.cat([values[top], acqf.score(local)])
                 sd /= 2
         best = int(values.argmax())
         return cands[best].to(self._dtype).to(self._device), values[best]
@@ -466,11 +428,8 @@ class PFNSurrogate(Surrogate):
                  precision: str = "float32") -> None:
         if y_transform not in ("power", "rank"):
             raise SamplerError(f"pfn: y_transform must be 'power' or 'rank', but got {y_transform!r}")
-        if max_context is not None and (isinstance(max_context, bool) or not isinstance(max_context, int)
-                                        or max_context < 1):
-            raise SamplerError(f"pfn: max_context must be an integer >= 1, but got {max_context!r}")
         self.weights = weights
-        self.max_context = max_context
+        self.max_context = None if max_context is None else positive_int("pfn: max_context", max_context, SamplerError)
         self.y_transform = y_transform
         self.precision = _check_precision(precision)
 
