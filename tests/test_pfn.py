@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from hpo.errors import SamplerError, ValidationError
+from hpo.errors import SamplerError, SurrogateError, ValidationError
 from hpo.surrogates.pfn.bar_distribution import BarDistribution, borders_from_samples
 from hpo.surrogates.pfn.model import PFN, ModelConfig
 from hpo.surrogates.pfn.prior import PriorBatch, PriorConfig, sample_batch
@@ -232,9 +232,9 @@ def test_acquisition_functions_equal_the_bar_distribution_formulas(tiny_net: PFN
     assert PFNExpectedImprovement(model)(cand.reshape(3, 3, 1, 3)).shape == (3, 3)
     with pytest.raises(AssertionError, match="q=1"):
         PFNExpectedImprovement(model)(cand.reshape(3, 3, 3))
-    with pytest.raises(SamplerError, match=r"must use '<=' or '>=', but got '=='"):
+    with pytest.raises(SurrogateError, match=r"must use '<=' or '>=', but got '=='"):
         PFNConstrainedExpectedImprovement(model, {1: ("==", 0.0)})
-    with pytest.raises(SamplerError, match=r"constraints need an EI acquisition .* but got 'ucb'"):
+    with pytest.raises(SurrogateError, match=r"constraints need an EI acquisition .* but got 'ucb'"):
         make_pfn_acquisition(model, "ucb", {1: 0.0})
 
 
@@ -264,7 +264,7 @@ def test_suggest_snaps_categorical_columns(tiny_net: PFN) -> None:
     for name in ("ei", "pi", "ucb"):
         x, _ = model.suggest(n_candidates=32, acquisition=name, n_refine=2, n_local=4, seed=1)
         assert float(x[1]) * 3 - 0.5 == pytest.approx(round(float(x[1]) * 3 - 0.5))
-    with pytest.raises(SamplerError, match="unknown acquisition"):
+    with pytest.raises(SurrogateError, match="unknown acquisition"):
         model.acquisition(X.float(), "kg")
 
 
@@ -293,7 +293,7 @@ def test_shipped_model_suggests_a_good_point() -> None:
 
 def test_too_many_dimensions_names_the_limit_and_suggests_gp() -> None:
     X = torch.rand(5, 9, dtype=torch.float64)
-    with pytest.raises(SamplerError, match=r"9 dimensions.*at most 8.*'gp'"):
+    with pytest.raises(SurrogateError, match=r"9 dimensions.*at most 8.*'gp'"):
         PFNSurrogate().fit(X, X.sum(-1, keepdim=True))
 
 
@@ -303,7 +303,7 @@ def test_more_observations_than_the_context_are_subsampled() -> None:
     model = PFNSurrogate(max_context=40).fit(X, Y, seed=0)
     assert model.X_ctx.shape == (40, 3)
     assert float(model.Y_ctx.max()) == float(Y.max()), "the best observations are kept"
-    with pytest.raises(SamplerError, match="max_context"):
+    with pytest.raises(SurrogateError, match="max_context"):
         PFNSurrogate(max_context=0)
 
 
@@ -433,7 +433,7 @@ def test_rank_transform_is_monotone_and_inverts() -> None:
         fwd = tr.forward(grid)
         assert (fwd[1:] >= fwd[:-1] - 1e-12).all(), mode
         assert torch.allclose(torch.from_numpy(tr.inverse(t)), torch.from_numpy(y), rtol=1e-6, atol=1e-6), mode
-    with pytest.raises(SamplerError, match="y_transform"):
+    with pytest.raises(SurrogateError, match="y_transform"):
         PFNSurrogate(y_transform="log")
     model = PFNSurrogate(y_transform="rank").fit(torch.rand(8, 2, dtype=torch.float64),
                                                 torch.randn(8, 1, dtype=torch.float64))
@@ -521,7 +521,7 @@ def test_bfloat16_precision_ranks_candidates_like_float32() -> None:
     ranks = torch.stack([a.argsort().argsort(), b.argsort().argsort()]).double()
     assert float(torch.corrcoef(ranks)[0, 1]) > 0.99
     assert int(b.argmax()) in set(torch.topk(a, 5).indices.tolist())
-    with pytest.raises(SamplerError, match="precision must be 'float32' or 'bfloat16'"):
+    with pytest.raises(SurrogateError, match="precision must be 'float32' or 'bfloat16'"):
         PFNSurrogate(precision="float16")
 
 

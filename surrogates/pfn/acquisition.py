@@ -39,7 +39,7 @@ from botorch.acquisition.acquisition import AcquisitionFunction
 from botorch.utils.transforms import t_batch_mode_transform
 from torch import Tensor
 
-from hpo.errors import SamplerError
+from hpo.errors import SurrogateError
 
 if TYPE_CHECKING:
     from hpo.surrogates.pfn.surrogate import PFNModel
@@ -160,7 +160,7 @@ class PFNConstrainedExpectedImprovement(PFNAcquisition):
         augmented: Use the augmented EI for the objective.
 
     Raises:
-        SamplerError: A constraint operator other than ``"<="`` or ``">="``.
+        SurrogateError: A constraint operator other than ``"<="`` or ``">="``.
     """
 
     def __init__(self, model: PFNModel, constraints: Mapping[int, float | tuple[str, float]], objective: int = 0,
@@ -169,7 +169,7 @@ class PFNConstrainedExpectedImprovement(PFNAcquisition):
         rules = {int(j): (c if isinstance(c, tuple) else ("<=", c)) for j, c in constraints.items()}
         for j, (op, _) in rules.items():
             if op not in ("<=", ">="):
-                raise SamplerError(f"pfn: constraint on output {j} must use '<=' or '>=', but got {op!r}")
+                raise SurrogateError(f"pfn: constraint on output {j} must use '<=' or '>=', but got {op!r}")
         feasible = torch.ones(model.y_t.shape[1], dtype=torch.bool)
         for j, (op, bound) in rules.items():
             col = model.Y_ctx[:, j].double()
@@ -204,14 +204,14 @@ def make_pfn_acquisition(model: PFNModel, name: str = "ei", constraints: Mapping
             ``rest_prob``; ``objective`` with constraints).
 
     Raises:
-        SamplerError: An unknown name, or constraints with a non-EI acquisition.
+        SurrogateError: An unknown name, or constraints with a non-EI acquisition.
     """
     if name not in ACQUISITIONS:
-        raise SamplerError(f"pfn: unknown acquisition {name!r}; valid: {list(ACQUISITIONS)}")
+        raise SurrogateError(f"pfn: unknown acquisition {name!r}; valid: {list(ACQUISITIONS)}")
     augmented = name in ("aei", "acei", "acei+")
     if constraints:
         if name not in ("ei", "aei", "cei", "cei+", "acei", "acei+"):
-            raise SamplerError(f"pfn: constraints need an EI acquisition ('cei', 'cei+', 'acei', 'acei+'), "
+            raise SurrogateError(f"pfn: constraints need an EI acquisition ('cei', 'cei+', 'acei', 'acei+'), "
                                f"but got {name!r}")
         return PFNConstrainedExpectedImprovement(model, constraints, plus=name.endswith("+"), augmented=augmented,
                                                  **options)

@@ -51,7 +51,7 @@ from botorch.posteriors.gpytorch import GPyTorchPosterior
 from gpytorch.distributions import MultitaskMultivariateNormal, MultivariateNormal
 from torch import Tensor
 
-from hpo.errors import SamplerError
+from hpo.errors import SurrogateError
 from hpo.surrogates.base import Surrogate, check_test_inputs, check_training_data, seeded, training_subset
 from hpo.surrogates.pfn.acquisition import (
     ACQUISITIONS,
@@ -81,10 +81,10 @@ def load_pfn(weights: str | Path | None = None) -> tuple[PFN, dict[str, Any]]:
     key = str(path.resolve())
     if key not in _CACHE:
         if not path.is_file():
-            raise SamplerError(f"pfn: weights file {str(path)!r} does not exist")
+            raise SurrogateError(f"pfn: weights file {str(path)!r} does not exist")
         payload = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(payload, dict) or payload.get("format") != "hpo-pfn-v1":
-            raise SamplerError(f"pfn: {str(path)!r} is not an hpo PFN weights file (format 'hpo-pfn-v1')")
+            raise SurrogateError(f"pfn: {str(path)!r} is not an hpo PFN weights file (format 'hpo-pfn-v1')")
         config = payload["config"]
         sd = {k: v.float() for k, v in payload["state_dict"].items()}
         model = PFN(ModelConfig(**config["model"]), sd["bar.borders"])
@@ -96,7 +96,7 @@ def load_pfn(weights: str | Path | None = None) -> tuple[PFN, dict[str, Any]]:
 
 def _check_precision(precision: str) -> str:
     if precision not in ("float32", "bfloat16"):
-        raise SamplerError(f"pfn: precision must be 'float32' or 'bfloat16', but got {precision!r}")
+        raise SurrogateError(f"pfn: precision must be 'float32' or 'bfloat16', but got {precision!r}")
     return precision
 
 
@@ -427,9 +427,9 @@ class PFNSurrogate(Surrogate):
     def __init__(self, weights: str | None = None, max_context: int | None = None, y_transform: str = "power",
                  precision: str = "float32") -> None:
         if y_transform not in ("power", "rank"):
-            raise SamplerError(f"pfn: y_transform must be 'power' or 'rank', but got {y_transform!r}")
+            raise SurrogateError(f"pfn: y_transform must be 'power' or 'rank', but got {y_transform!r}")
         self.weights = weights
-        self.max_context = None if max_context is None else positive_int("pfn: max_context", max_context, SamplerError)
+        self.max_context = None if max_context is None else positive_int("pfn: max_context", max_context, SurrogateError)
         self.y_transform = y_transform
         self.precision = _check_precision(precision)
 
@@ -446,11 +446,11 @@ class PFNSurrogate(Surrogate):
         """Condition the PFN on the observations (``X``: ``n x d``, ``Y``: ``n x m``); no training."""
         X, Y, Yvar, cats = check_training_data(X, Y, Yvar, categorical, who="pfn")
         if Yvar is not None:
-            raise SamplerError("pfn: known observation noise (Yvar) is not supported; use the 'gp' surrogate")
+            raise SurrogateError("pfn: known observation noise (Yvar) is not supported; use the 'gp' surrogate")
         net, config = load_pfn(self.weights)
         limit = int(config["model"]["max_dim"])
         if X.shape[-1] > limit:
-            raise SamplerError(f"pfn: the search space has {X.shape[-1]} dimensions, but the PFN was trained for at "
+            raise SurrogateError(f"pfn: the search space has {X.shape[-1]} dimensions, but the PFN was trained for at "
                                f"most {limit} (max_dim={limit}); use surrogate 'gp' for this space")
         cap = self.max_context if self.max_context is not None else int(config["max_context"])
         rows = training_subset(Y[:, 0], cap, seed=0 if seed is None else seed)
