@@ -9,7 +9,8 @@ Per suggestion of trial ``number``:
    rule of Ax, with ``d`` the encoded dimension), or while fewer than two
    trials have completed, the configuration is point ``number`` of the scrambled
    Sobol sequence of :class:`~hpo.samplers.SobolSampler` (the same points).
-2. Data: COMPLETE trials only (FAILED/PRUNED are ignored), encoded into the unit
+2. Data: the training trials (``context.training_trials()``: COMPLETE trials, or under a
+   scheduler the values at its rung level; FAILED/PRUNED are ignored), encoded into the unit
    cube (``space.encoder(onehot=False)``; inactive parameters are imputed as 0.5)
    on ``device`` in double precision. BoTorch maximises, so the outcome is the
    negated minimisation-signed loss, power-warped (Yeo-Johnson, strictly
@@ -34,10 +35,11 @@ Per suggestion of trial ``number``:
    ``suggest_batch(context, n)`` optimises ``q = n`` points (sequential greedy).
 5. A decoded point that repeats an evaluated, pending or already chosen
    configuration is replaced by a random one; if fitting or optimisation raises,
-   the sampler warns and suggests random configurations (never a crash).
+   the sampler warns and suggests random configurations (never a crash). Steps 1,
+   2 and 5 and the seeding are :class:`~hpo.samplers.model_based.ModelBasedSampler`'s.
 
 Determinism: every random choice is seeded from (study seed, trial number)
-inside :func:`torch.random.fork_rng`, so a seeded study replays the same
+(:func:`~hpo.samplers.model_based.model_seed`) inside :func:`torch.random.fork_rng`, so a seeded study replays the same
 suggestions and the caller's global random state is untouched. The GP's warm
 start makes suggestions depend on the sampler's previous fits, so a study
 resumed in a fresh process may differ slightly from an uninterrupted run.

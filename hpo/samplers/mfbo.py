@@ -14,7 +14,7 @@ combined with a scheduler. Per suggestion of trial ``number``:
    first ``d`` coordinates are the configuration, the last is the fidelity in unit scale
    (``Fidelity.to_unit``; 1 = the target fidelity). The initial trials therefore spread
    evenly over cheap and expensive budgets (mean unit fidelity 1/2).
-2. Data: COMPLETE trials, encoded by ``space.encoder(onehot=False)`` (categorical and
+2. Data: the training trials (``context.training_trials()``, COMPLETE trials), encoded by ``space.encoder(onehot=False)`` (categorical and
    integer columns relaxed to the unit interval) with the unit fidelity of their
    ``attrs["budget"]`` (a trial without one counts as evaluated at ``fidelity.max``)
    as the last column: ``n x (d + 1)``. BoTorch maximises, so the outcome is the
@@ -44,7 +44,9 @@ combined with a scheduler. Per suggestion of trial ``number``:
    repeats a pending configuration, or an evaluated configuration at the same budget,
    is replaced by a random configuration (same budget), so concurrent asks never
    coincide. If fitting or optimisation raises, the sampler warns and suggests a random
-   configuration at a random budget (never a crash).
+   configuration at a random budget (never a crash). The initial design / model switch, the
+   seeding, the fallback and the de-duplication are
+   :class:`~hpo.samplers.model_based.ModelBasedSampler`'s.
 
 :meth:`MultiFidelityBOSampler.recommend` makes the recommendation at the target
 fidelity: the evaluated configuration with the highest posterior mean at ``max``.
