@@ -29,7 +29,7 @@ from hpo.errors import (
 from hpo.fidelity import Fidelity, parse_fidelity
 from hpo.records import FrozenTrial, Objective, StudyRecord, TrialState, parse_constraints, parse_objectives
 from hpo.records import check_study_name
-from hpo.samplers import Sampler, SamplingContext, make_sampler, trial_rng
+from hpo.samplers import Sampler, SamplingContext, Suggestion, make_sampler, trial_rng
 from hpo.space import SearchSpace
 from hpo.store import StudyStore, open_store
 from hpo.trial import Trial
@@ -161,7 +161,7 @@ def _check_scheduler(scheduler: Any, fidelity: Fidelity | None, objectives: tupl
     if len(objectives) != 1:
         raise ConfigError(f"scheduler {scheduler.name!r}: schedulers rank trials by one objective, but the study has "
                           f"{[o.name for o in objectives]}")
-    if getattr(sampler, "chooses_budget", False):
+    if sampler.chooses_budget:
         raise ConfigError(f"scheduler {scheduler.name!r} cannot be combined with sampler {sampler!r}, which chooses "
                           "the budget itself (multi-fidelity BO); use one or the other")
 
@@ -345,8 +345,8 @@ class Study:
         with self._lock:
             if self.scheduler is not None:
                 return self._planned(number)
-            suggestion = self.sampler.suggest(self._context(number))
-            budget = getattr(suggestion, "budget", None)
+            suggestion = Suggestion.of(self.sampler.suggest(self._context(number)))
+            budget = suggestion.budget
             params = self.space.validate(dict(suggestion))
             if self.fidelity is None:
                 if budget is not None:
@@ -380,7 +380,7 @@ class Study:
             NothingToRun: the scheduler can start nothing until a running trial finishes.
         """
         self._reclaim_now_and_then()
-        in_transaction = self.sampler.fast and self.scheduler is None
+        in_transaction = self.sampler.suggests_in_transaction and self.scheduler is None
         lease = self.lease(heartbeat)
         frozen = self.store.start_trial(
             self.study_id, _worker_id(), self._suggest, heartbeat=heartbeat, in_transaction=in_transaction,
@@ -576,12 +576,10 @@ class Study:
         """The configuration to deploy: the sampler's recommendation at the target fidelity when the
         sampler makes one (multi-fidelity BO: the best posterior mean at ``fidelity.max``, possibly
         never evaluated there), else :attr:`best_params`."""
-        recommend = getattr(self.sampler, "recommend", None)
-        if recommend is None:
-            return self.best_params
         with self._lock:
             number = max((t.number for t in self.store.get_trials(self.study_id)), default=-1) + 1
-            return dict(recommend(self._context(number)))
+            recommended = self.sampler.recommend(self._context(number))
+        return self.best_params if recommended is None else dict(recommended)
 
     @property
     def best_value(self) -> float:
@@ -694,7 +692,7 @@ def create_study(
         scheduler_obj.bind(fid, space)
         settings["scheduler"] = {"name": scheduler_obj.name, "options": scheduler_obj.options()}
         _check_json("scheduler.options", settings["scheduler"]["options"], ConfigError)
-    elif fid is None and getattr(sampler_obj, "chooses_budget", False):
+    elif fid is None and sampler_obj.chooses_budget:
         raise ConfigError(f"sampler {sampler_obj!r} chooses the budget of each trial: the study needs a fidelity, "
                           "e.g. fidelity=hpo.Fidelity('epochs', min=1, max=81)")
     if checkpoint_root is not None:

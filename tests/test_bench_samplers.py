@@ -205,13 +205,13 @@ def test_failed_runs_are_reported_without_paths(tmp_path: Path) -> None:
 def test_default_samplers(monkeypatch: pytest.MonkeyPatch) -> None:
     from hpo.samplers import registry
 
-    monkeypatch.delitem(registry._REGISTRY, "gp", raising=False)
-    monkeypatch.delitem(registry._REGISTRY, "ensemble", raising=False)
+    monkeypatch.delitem(registry.SAMPLERS._factories, "gp", raising=False)
+    monkeypatch.delitem(registry.SAMPLERS._factories, "ensemble", raising=False)
     assert default_samplers() == ["tpe", "optuna-gp", "random", "sobol"]
     assert default_samplers(quick=True) == ["random", "sobol", "tpe"]
-    monkeypatch.setitem(registry._REGISTRY, "gp", registry._REGISTRY["random"])
+    monkeypatch.setitem(registry.SAMPLERS._factories, "gp", registry.SAMPLERS._factories["random"])
     assert default_samplers() == ["gp", "tpe", "optuna-gp", "random", "sobol"]
-    monkeypatch.setitem(registry._REGISTRY, "ensemble", registry._REGISTRY["random"])
+    monkeypatch.setitem(registry.SAMPLERS._factories, "ensemble", registry.SAMPLERS._factories["random"])
     assert default_samplers() == ["gp", "ensemble", "tpe", "optuna-gp", "random", "sobol"]
     assert default_samplers(quick=True) == ["gp", "random", "sobol", "tpe"]
 

@@ -137,8 +137,8 @@ def test_constraints_are_modelled(tmp_path) -> None:
     "options, error, match",
     [
         ({"acquisition": "ei"}, SamplerError, r"unknown acquisition 'ei'; valid acquisitions: \['auto', 'kg', 'logei', 'mes', 'ucb', 'nehvi', 'parego'\]"),
-        ({"num_restarts": 0}, SamplerError, "num_restarts >= 1"),
-        ({"n_initial": -1}, SamplerError, "n_initial >= 1"),
+        ({"num_restarts": 0}, SamplerError, "num_restarts: must be an integer >= 1"),
+        ({"n_initial": -1}, SamplerError, "n_initial: must be an integer >= 1"),
         ({"beta": -1.0}, SamplerError, "0 <= beta < inf"),
         ({"device": "tpu9"}, SamplerError, "device must be 'auto' or a torch device"),
         ({"restarts": 3}, SamplerError, r"unknown option\(s\) \['restarts'\]; valid options: \[.*'num_restarts'"),

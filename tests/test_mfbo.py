@@ -19,7 +19,7 @@ import hpo
 from hpo.errors import ConfigError, SamplerError
 from hpo.records import FrozenTrial, Objective, TrialState
 from hpo.samplers import SamplingContext, make_sampler, trial_rng
-from hpo.schedulers.mfbo import (
+from hpo.samplers.mfbo import (
     ACQUISITIONS,
     COSTS,
     KERNELS,
@@ -210,9 +210,9 @@ def test_a_study_with_the_learned_cost_runs(tmp_path: Any) -> None:
     ("kernel", "rbf", r"valid values: \['linear_truncated', 'exp_decay', 'downsampling'\]"),
     ("cost", "free", r"valid values: \['affine', 'learned'\]"),
     ("fixed_cost", 0.0, r"0 < fixed_cost"),
-    ("num_fantasies", 0, r"num_fantasies must be an integer >= 1"),
-    ("mes_candidates", 1.5, r"mes_candidates must be an integer >= 2"),
-    ("n_initial", True, r"n_initial must be an integer >= 1 \(or None\)"),
+    ("num_fantasies", 0, r"num_fantasies: must be an integer >= 1"),
+    ("mes_candidates", 1.5, r"mes_candidates: must be an integer >= 2"),
+    ("n_initial", True, r"n_initial: must be an integer >= 1, but got True"),
     ("restarts", 3, r"unknown option\(s\) \['restarts'\]; valid options: \["),
 ])
 def test_invalid_options_name_the_valid_values(option: str, value: Any, message: str) -> None:

@@ -41,7 +41,7 @@ class PendingSpy(RandomSampler):
     """A random sampler that records how many trials were pending at each suggestion."""
 
     uses_pending = True
-    fast = False
+    suggests_in_transaction = False
 
     def __init__(self) -> None:
         super().__init__()

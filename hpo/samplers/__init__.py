@@ -9,7 +9,13 @@ from hpo.samplers.simple import GridSampler, RandomSampler, SobolSampler
 
 
 # Optuna, BoTorch and torch are imported lazily
-__getattr__ = lazy_exports(__name__, {"OptunaSampler": "hpo.samplers.optuna_adapter", "BOSampler": "hpo.samplers.bo"})
+__getattr__ = lazy_exports(__name__, {
+    "OptunaSampler": "hpo.samplers.optuna_adapter",
+    "ModelBasedSampler": "hpo.samplers.model_based",
+    "BOSampler": "hpo.samplers.bo",
+    "PFNSampler": "hpo.samplers.pfn",
+    "MultiFidelityBOSampler": "hpo.samplers.mfbo",
+})
 
 
 __all__ = [
@@ -24,5 +30,8 @@ __all__ = [
     "SobolSampler",
     "GridSampler",
     "OptunaSampler",
+    "ModelBasedSampler",
     "BOSampler",
+    "PFNSampler",
+    "MultiFidelityBOSampler",
 ]

@@ -14,6 +14,7 @@ minimise, so samplers never branch on minimise/maximise.
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -124,6 +125,12 @@ class Suggestion(dict):
         super().__init__(params)
         self.budget = budget
 
+    @classmethod
+    def of(cls, suggestion: dict[str, Any]) -> Suggestion:
+        """``suggestion`` as a :class:`Suggestion`: itself, or a plain dict of params with budget None
+        (the study then evaluates it at ``fidelity.max``)."""
+        return suggestion if isinstance(suggestion, Suggestion) else cls(suggestion)
+
     def __repr__(self) -> str:
         return f"Suggestion({dict.__repr__(self)}, budget={self.budget!r})"
 
@@ -136,14 +143,48 @@ class Sampler(ABC):
 
     - ``uses_history``: the study keeps ``context.history`` up to date;
     - ``uses_pending``: the study lists running/waiting trials in ``context.pending``;
-    - ``fast``: a suggestion takes microseconds and reads no store (model-free
-      samplers), so it may be made inside the transaction that starts the trial.
+    - ``suggests_in_transaction`` (default False): a suggestion takes microseconds and
+      reads no store (model-free samplers), so the study may make it inside the store's
+      write transaction that starts the trial (the store serialises suggestions then).
+      It was called ``fast`` before; a subclass that still sets ``fast`` keeps working
+      for one release, with a :class:`DeprecationWarning`.
+
+    Optional capabilities, declared here with their defaults:
+
+    - ``chooses_budget`` (default False): :meth:`suggest` returns a :class:`Suggestion`
+      with a budget (multi-fidelity BO), so the study needs a fidelity and refuses a
+      scheduler. Without it, a suggestion is evaluated at ``fidelity.max`` (or the
+      scheduler's budget).
+    - :meth:`recommend` (default: None): the configuration to deploy, which
+      :meth:`hpo.Study.recommend` returns; None lets the study fall back to its best trial.
     """
 
     name: ClassVar[str] = "sampler"
     uses_history: ClassVar[bool] = True
     uses_pending: ClassVar[bool] = False
-    fast: ClassVar[bool] = False
+    suggests_in_transaction: ClassVar[bool] = False
+    chooses_budget: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "fast" in cls.__dict__:  # the old name of suggests_in_transaction (deprecated)
+            warnings.warn(f"{cls.__qualname__}: the sampler attribute `fast` is deprecated and will be removed in "
+                          f"the next release; set `suggests_in_transaction = {bool(cls.__dict__['fast'])!r}` instead",
+                          DeprecationWarning, stacklevel=2)
+            if "suggests_in_transaction" not in cls.__dict__:
+                cls.suggests_in_transaction = bool(cls.__dict__["fast"])
+
+    @property
+    def fast(self) -> bool:
+        """Deprecated alias of :attr:`suggests_in_transaction`."""
+        warnings.warn("the sampler attribute `fast` is deprecated; read `suggests_in_transaction` instead",
+                      DeprecationWarning, stacklevel=2)
+        return type(self).suggests_in_transaction
+
+    def recommend(self, context: SamplingContext) -> dict[str, Any] | None:
+        """The configuration to deploy, or None (the default): the study then recommends the params of
+        its best trial. Multi-fidelity BO overrides it (the best posterior mean at the target fidelity)."""
+        return None
 
     @abstractmethod
     def suggest(self, context: SamplingContext) -> dict[str, Any]:

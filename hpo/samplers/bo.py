@@ -9,7 +9,8 @@ Per suggestion of trial ``number``:
    rule of Ax, with ``d`` the encoded dimension), or while fewer than two
    trials have completed, the configuration is point ``number`` of the scrambled
    Sobol sequence of :class:`~hpo.samplers.SobolSampler` (the same points).
-2. Data: COMPLETE trials only (FAILED/PRUNED are ignored), encoded into the unit
+2. Data: the training trials (``context.training_trials()``: COMPLETE trials, or under a
+   scheduler the values at its rung level; FAILED/PRUNED are ignored), encoded into the unit
    cube (``space.encoder(onehot=False)``; inactive parameters are imputed as 0.5)
    on ``device`` in double precision. BoTorch maximises, so the outcome is the
    negated minimisation-signed loss, power-warped (Yeo-Johnson, strictly
@@ -34,10 +35,11 @@ Per suggestion of trial ``number``:
    ``suggest_batch(context, n)`` optimises ``q = n`` points (sequential greedy).
 5. A decoded point that repeats an evaluated, pending or already chosen
    configuration is replaced by a random one; if fitting or optimisation raises,
-   the sampler warns and suggests random configurations (never a crash).
+   the sampler warns and suggests random configurations (never a crash). Steps 1,
+   2 and 5 and the seeding are :class:`~hpo.samplers.model_based.ModelBasedSampler`'s.
 
 Determinism: every random choice is seeded from (study seed, trial number)
-inside :func:`torch.random.fork_rng`, so a seeded study replays the same
+(:func:`~hpo.samplers.model_based.model_seed`) inside :func:`torch.random.fork_rng`, so a seeded study replays the same
 suggestions and the caller's global random state is untouched. The GP's warm
 start makes suggestions depend on the sampler's previous fits, so a study
 resumed in a fresh process may differ slightly from an uninterrupted run.
@@ -57,17 +59,19 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import warnings
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from hpo.errors import SamplerError
 from hpo.records import Constraint, FrozenTrial
-from hpo.samplers.base import Sampler, SamplingContext, trial_rng
+from hpo.registry import check_options
+from hpo.samplers.base import SamplingContext, trial_rng
+from hpo.samplers.model_based import ModelBasedSampler
 from hpo.samplers.mo_acquisition import MO_ACQUISITIONS
 from hpo.samplers.simple import SobolSampler
 from hpo.samplers.warping import OUTPUT_WARPINGS, power_warp
+from hpo.validators import optional, positive_int
 
 if TYPE_CHECKING:
     import torch
@@ -89,23 +93,9 @@ _CONSTRAINED = ("logei", "nehvi", "parego")
 _ALL_ACQUISITIONS = ["auto", *sorted(ACQUISITIONS), *sorted(MO_ACQUISITIONS)]
 _MAX_DISCRETE_VALUES = 20  # integer columns with more grid values are relaxed (BoTorch's MAX_DISCRETE_VALUES)
 _MAX_ENUMERATED = 10  # BoTorch's ALTERNATING_OPTIMIZER_THRESHOLD
-_MIN_COMPLETED = 2
 
 
-def _int_option(name: str, value: Any, minimum: int, allow_none: bool = False) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        extra = " or None" if allow_none else ""
-        raise SamplerError(f"bo: `{name} >= {minimum}` must hold (an integer{extra}), but got {name}={value!r}")
-    return int(value)
-
-
-def _fingerprint(config: dict[str, Any]) -> str:
-    return repr(sorted(config.items()))
-
-
-class BOSampler(Sampler):
+class BOSampler(ModelBasedSampler):
     """Bayesian optimisation with a pluggable surrogate and a BoTorch acquisition.
 
     Args:
@@ -132,8 +122,8 @@ class BOSampler(Sampler):
     """
 
     name: ClassVar[str] = "bo"
-    uses_history: ClassVar[bool] = True
-    uses_pending: ClassVar[bool] = True
+    min_trials: ClassVar[int] = 2
+    seed_salt: ClassVar[int] = 0xB0
 
     def __init__(
         self,
@@ -164,12 +154,12 @@ class BOSampler(Sampler):
             raise SamplerError(f"bo: acquisition {acquisition!r} needs a surrogate that supports fantasies (e.g. 'gp'); "
                                f"the {self.surrogate.name!r} surrogate supports acquisitions {valid}")
         self.acquisition = acquisition
-        self.n_initial = _int_option("n_initial", n_initial, 1, allow_none=True)
-        self.num_restarts = _int_option("num_restarts", num_restarts, 1)
-        self.raw_samples = _int_option("raw_samples", raw_samples, 1)
-        self.mc_samples = _int_option("mc_samples", mc_samples, 1)
-        self.num_fantasies = _int_option("num_fantasies", num_fantasies, 1)
-        self.mes_candidates = _int_option("mes_candidates", mes_candidates, 2)
+        self.n_initial = optional(positive_int, "bo: n_initial", n_initial, SamplerError)
+        self.num_restarts = positive_int("bo: num_restarts", num_restarts, SamplerError)
+        self.raw_samples = positive_int("bo: raw_samples", raw_samples, SamplerError)
+        self.mc_samples = positive_int("bo: mc_samples", mc_samples, SamplerError)
+        self.num_fantasies = positive_int("bo: num_fantasies", num_fantasies, SamplerError)
+        self.mes_candidates = positive_int("bo: mes_candidates", mes_candidates, SamplerError, minimum=2)
         if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0 <= beta < float("inf"):
             raise SamplerError(f"bo: `0 <= beta < inf` must hold, but got beta={beta!r}")
         self.beta = float(beta)
@@ -231,29 +221,22 @@ class BOSampler(Sampler):
             return "logei" if n_objectives == 1 else "nehvi"
         return self.acquisition
 
-    # -- suggestions ----------------------------------------------------------------
-    def suggest(self, context: SamplingContext) -> dict[str, Any]:
-        return self.suggest_batch(context, 1)[0]
-
+    # -- suggestions (the pipeline is ModelBasedSampler's) ------------------------------
     def suggest_batch(self, context: SamplingContext, n: int) -> list[dict[str, Any]]:
-        self._check_context(context)
-        encoder = context.space.encoder(onehot=False)
-        if encoder.dim == 0:
+        if context.space.encoder(onehot=False).dim == 0:
+            self.check_context(context)
             return [context.space.validate({}) for _ in range(n)]
-        n_initial = self.n_initial if self.n_initial is not None else max(5, 2 * encoder.dim)
-        trials = self._usable(context)
-        out: list[dict[str, Any]] = []
-        while len(out) < n and (context.number + len(out) < n_initial or len(trials) < _MIN_COMPLETED):
-            out.append(self._sobol.suggest(self._at(context, context.number + len(out))))
-        if len(out) < n:
-            out += self._bo(context, encoder, trials, [*context.pending, *out], n - len(out))
-        return out
+        return super().suggest_batch(context, n)
+
+    def initial(self, context: SamplingContext, number: int) -> dict[str, Any]:
+        """Point ``number`` of the scrambled Sobol sequence (:class:`~hpo.samplers.SobolSampler`'s points)."""
+        return self._sobol.suggest(self._at(context, number))
 
     @staticmethod
     def _at(context: SamplingContext, number: int) -> SamplingContext:
         return dataclasses.replace(context, number=number, rng=trial_rng(context.seed, number))
 
-    def _check_context(self, context: SamplingContext) -> None:
+    def check_context(self, context: SamplingContext) -> None:
         names = [o.name for o in context.objectives]
         acquisition = self.resolved_acquisition(len(names))
         if len(names) == 1 and acquisition in MO_ACQUISITIONS:
@@ -279,10 +262,9 @@ class BOSampler(Sampler):
                 raise SamplerError(f"bo: outcome constraints need a multi-output surrogate, but "
                                    f"{self.surrogate.name!r} has one output")
 
-    @staticmethod
-    def _usable(context: SamplingContext) -> list[FrozenTrial]:
-        """COMPLETE trials with finite objective and constraint values."""
-        trials = context.completed()
+    def training_data(self, context: SamplingContext) -> list[FrozenTrial]:
+        """The training trials (:meth:`SamplingContext.training_trials`) with finite constraint values."""
+        trials = context.training_trials()
         if not context.constraints:
             return trials
         out = []
@@ -293,19 +275,13 @@ class BOSampler(Sampler):
                 out.append(t)
         return out
 
-    def _seed(self, context: SamplingContext) -> int:
-        if context.seed is None:
-            return int(context.rng.integers(2**31))
-        return int(np.random.SeedSequence([int(context.seed) & 0xFFFFFFFF, int(context.number), 0xB0]).generate_state(1)[0])
-
-    def _bo(self, context: SamplingContext, encoder: SpaceEncoder, trials: list[FrozenTrial],
-            pending: list[dict[str, Any]], q: int) -> list[dict[str, Any]]:
+    def propose(self, context: SamplingContext, trials: list[FrozenTrial], pending: list[dict[str, Any]],
+                q: int, seed: int) -> list[dict[str, Any]]:
         import torch
-        from botorch.exceptions.errors import BotorchError
 
         from hpo.surrogates.base import seeded
 
-        seed = self._seed(context)
+        encoder = context.space.encoder(onehot=False)
         device, dtype = self.device, torch.float64
         X = torch.as_tensor(encoder.encode([t.params for t in trials]), dtype=dtype, device=device)  # n x d
         raw = -context.losses(trials)  # n x k, maximised
@@ -315,36 +291,14 @@ class BOSampler(Sampler):
             columns.append(np.array([[t.constraint_values[c.name] for c in context.constraints] for t in trials]))
         Y = torch.as_tensor(np.hstack(columns), dtype=dtype, device=device)  # n x (k + n_constraints)
         X_pending = (torch.as_tensor(encoder.encode(pending), dtype=dtype, device=device) if pending else None)
-        categorical = encoder.category_counts
-        try:
-            with seeded(seed, device):
-                model = self.surrogate.fit(X, Y, categorical=categorical, seed=seed)
-                if len(context.objectives) > 1:
-                    candidates = self._multi_objective(context, model, X, Y, raw, warped, trials, X_pending,
-                                                       encoder, q, seed)
-                else:
-                    candidates = self.select_candidates(model, X, X_pending, context.constraints, encoder, q,
-                                                        seed)
-            configs = encoder.decode(candidates.detach().cpu().numpy())
-        except (BotorchError, RuntimeError) as exc:
-            warnings.warn(f"bo: the {self.surrogate.name!r} model step failed for trial {context.number} "
-                          f"({type(exc).__name__}: {exc}); suggesting random configurations instead", stacklevel=3)
-            configs = [context.space.sample(trial_rng(context.seed, context.number + i, salt=1)) for i in range(q)]
-        return self._distinct(context, configs, pending)
-
-    @staticmethod
-    def _distinct(context: SamplingContext, configs: list[dict[str, Any]],
-                  pending: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        seen = {_fingerprint(t.params) for t in context.history} | {_fingerprint(p) for p in pending}
-        out = []
-        for i, config in enumerate(configs):
-            salt = 2
-            while _fingerprint(config) in seen and salt < 12:  # a repeat: explore instead
-                config = context.space.sample(trial_rng(context.seed, context.number + len(pending) + i, salt=salt))
-                salt += 1
-            seen.add(_fingerprint(config))
-            out.append(context.space.validate(config))
-        return out
+        with seeded(seed, device):
+            model = self.surrogate.fit(X, Y, categorical=encoder.category_counts, seed=seed)
+            if len(context.objectives) > 1:
+                candidates = self._multi_objective(context, model, X, Y, raw, warped, trials, X_pending,
+                                                   encoder, q, seed)
+            else:
+                candidates = self.select_candidates(model, X, X_pending, context.constraints, encoder, q, seed)
+        return encoder.decode(candidates.detach().cpu().numpy())
 
     # -- acquisition ----------------------------------------------------------------
     def select_candidates(self, model: Any, X: torch.Tensor, X_pending: torch.Tensor | None,
@@ -354,7 +308,7 @@ class BOSampler(Sampler):
 
         The extension point for a sampler with its own acquisition path (the
         PFN's exact acquisitions over a candidate set,
-        :class:`hpo.surrogates.pfn.sampler.PFNSampler`): it receives the fitted
+        :class:`hpo.samplers.pfn.PFNSampler`): it receives the fitted
         ``model`` (outcome 0 the maximised objective, then one outcome per
         constraint), the ``n x d`` observed inputs ``X``, the ``p x d`` pending
         inputs ``X_pending`` (or None), the study's constraints, the space's
@@ -498,15 +452,10 @@ def _discrete_columns(encoder: SpaceEncoder) -> tuple[dict[int, list[float]], di
 
 
 def make_bo_sampler(sampler_name: str, /, **options: Any) -> BOSampler:
-    """The registry's factory for ``"gp"`` and ``"ensemble"``: unknown options list the valid ones."""
-    import inspect
-
-    accepted = set(inspect.signature(BOSampler.__init__).parameters) - {"self", "surrogate"}
+    """The registry's factory for ``"gp"``, ``"ensemble"`` and ``"pfn"``: unknown options list the valid ones."""
     given = options.pop("surrogate", sampler_name)
     if given != sampler_name:
         raise SamplerError(f"{sampler_name}: the surrogate is fixed by the sampler name, but got surrogate={given!r}; "
                            f"use make_sampler({given!r}) or BOSampler(surrogate=...)")
-    unknown = sorted(set(options) - accepted)
-    if unknown:
-        raise SamplerError(f"{sampler_name}: unknown option(s) {unknown}; valid options: {sorted(accepted)}")
+    check_options(sampler_name, BOSampler, options, SamplerError, skip=("self", "surrogate"))
     return BOSampler(surrogate=sampler_name, **options)

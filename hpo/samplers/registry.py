@@ -1,5 +1,6 @@
 """Samplers by name: ``"random"``, ``"sobol"``, ``"grid"``, ``"tpe"``, ``"cmaes"``,
-``"nsga2"``, ``"optuna-gp"``.
+``"nsga2"``, ``"optuna-gp"``, ``"gp"``, ``"ensemble"``, ``"pfn"``, ``"pfn-ei"``, ``"mfbo"``
+(every one defined under ``hpo.samplers``; the model-based ones import torch on first use).
 
 ``make_sampler("tpe", n_startup_trials=5)`` or a mapping
 ``{"name": "tpe", "options": {...}}`` (the config-file form). Unknown names and
@@ -15,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from hpo.errors import HpoError, SamplerError
-from hpo.registry import Registry, check_options
+from hpo.registry import Registry, check_options, load_object
 from hpo.samplers.base import Sampler
 from hpo.samplers.options import check_option_types
 
@@ -59,16 +60,15 @@ def _bo(surrogate: str) -> Callable[..., Sampler]:
     return factory
 
 
-def _pfn_exact(**options: Any) -> Sampler:
-    from hpo.surrogates.pfn.sampler import PFNSampler, make_pfn_sampler
+def _lazy_checked(owner: str, cls: str, make: str) -> Callable[..., Sampler]:
+    """A factory that imports ``make`` (``"module:attribute"``) on first use and type-checks the options
+    against ``cls``'s constructor (:func:`_checked`)."""
 
-    return _checked("pfn-ei", PFNSampler.__init__, lambda: make_pfn_sampler(**options), options)
+    def factory(**options: Any) -> Sampler:
+        return _checked(owner, load_object(cls).__init__, lambda: load_object(make)(**options), options)
 
-
-def _mfbo(**options: Any) -> Sampler:
-    from hpo.schedulers.mfbo import MultiFidelityBOSampler, make_mfbo_sampler
-
-    return _checked("mfbo", MultiFidelityBOSampler.__init__, lambda: make_mfbo_sampler(**options), options)
+    factory.__name__ = f"make_{owner.replace('-', '_')}"
+    return factory
 
 
 def _simple(cls_name: str) -> Callable[..., Sampler]:
@@ -99,8 +99,8 @@ for _name, _factory in {
     "gp": _bo("gp"),
     "ensemble": _bo("ensemble"),
     "pfn": _bo("pfn"),
-    "pfn-ei": _pfn_exact,
-    "mfbo": _mfbo,
+    "pfn-ei": _lazy_checked("pfn-ei", "hpo.samplers.pfn:PFNSampler", "hpo.samplers.pfn:make_pfn_sampler"),
+    "mfbo": _lazy_checked("mfbo", "hpo.samplers.mfbo:MultiFidelityBOSampler", "hpo.samplers.mfbo:make_mfbo_sampler"),
 }.items():
     SAMPLERS.register(_name, _factory)
 

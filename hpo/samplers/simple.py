@@ -27,7 +27,7 @@ class RandomSampler(Sampler):
 
     name: ClassVar[str] = "random"
     uses_history: ClassVar[bool] = False
-    fast: ClassVar[bool] = True
+    suggests_in_transaction: ClassVar[bool] = True
 
     def suggest(self, context: SamplingContext) -> dict[str, Any]:
         return context.space.sample(context.rng)
@@ -42,7 +42,7 @@ class SobolSampler(Sampler):
 
     name: ClassVar[str] = "sobol"
     uses_history: ClassVar[bool] = False
-    fast: ClassVar[bool] = True
+    suggests_in_transaction: ClassVar[bool] = True
 
     def __init__(self, scramble: bool = True) -> None:
         self.scramble = bool(scramble)
@@ -78,7 +78,7 @@ class GridSampler(Sampler):
 
     name: ClassVar[str] = "grid"
     uses_history: ClassVar[bool] = False
-    fast: ClassVar[bool] = True
+    suggests_in_transaction: ClassVar[bool] = True
 
     def __init__(self, resolution: int = 5, shuffle: bool = True) -> None:
         if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 2:

@@ -14,7 +14,7 @@ combined with a scheduler. Per suggestion of trial ``number``:
    first ``d`` coordinates are the configuration, the last is the fidelity in unit scale
    (``Fidelity.to_unit``; 1 = the target fidelity). The initial trials therefore spread
    evenly over cheap and expensive budgets (mean unit fidelity 1/2).
-2. Data: COMPLETE trials, encoded by ``space.encoder(onehot=False)`` (categorical and
+2. Data: the training trials (``context.training_trials()``, COMPLETE trials), encoded by ``space.encoder(onehot=False)`` (categorical and
    integer columns relaxed to the unit interval) with the unit fidelity of their
    ``attrs["budget"]`` (a trial without one counts as evaluated at ``fidelity.max``)
    as the last column: ``n x (d + 1)``. BoTorch maximises, so the outcome is the
@@ -44,7 +44,9 @@ combined with a scheduler. Per suggestion of trial ``number``:
    repeats a pending configuration, or an evaluated configuration at the same budget,
    is replaced by a random configuration (same budget), so concurrent asks never
    coincide. If fitting or optimisation raises, the sampler warns and suggests a random
-   configuration at a random budget (never a crash).
+   configuration at a random budget (never a crash). The initial design / model switch, the
+   seeding, the fallback and the de-duplication are
+   :class:`~hpo.samplers.model_based.ModelBasedSampler`'s.
 
 :meth:`MultiFidelityBOSampler.recommend` makes the recommendation at the target
 fidelity: the evaluated configuration with the highest posterior mean at ``max``.
@@ -56,7 +58,6 @@ when resumed in a new process. One objective only; outcome constraints are refus
 
 from __future__ import annotations
 
-import inspect
 import warnings
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -68,8 +69,10 @@ from botorch.models.deterministic import DeterministicModel
 from hpo.errors import SamplerError
 from hpo.fidelity import Fidelity
 from hpo.records import FrozenTrial
-from hpo.samplers.base import Sampler, SamplingContext, Suggestion, trial_rng
-from hpo.samplers.bo import _fingerprint
+from hpo.registry import check_options
+from hpo.samplers.base import SamplingContext, Suggestion, trial_rng
+from hpo.samplers.model_based import ModelBasedSampler, model_seed
+from hpo.validators import optional, positive_int
 
 __all__ = [
     "MultiFidelityBOSampler",
@@ -86,18 +89,8 @@ KERNELS: tuple[str, ...] = ("linear_truncated", "exp_decay", "downsampling")
 #: acquisition option -> BoTorch class.
 ACQUISITIONS: dict[str, str] = {"kg": "qMultiFidelityKnowledgeGradient", "mes": "qMultiFidelityMaxValueEntropy"}
 COSTS: tuple[str, ...] = ("affine", "learned")
-_MIN_COMPLETED = 3
 _MIN_DURATIONS = 3
 _DTYPE = torch.float64
-
-
-def _positive_int(name: str, value: Any, minimum: int = 1, allow_none: bool = False) -> int | None:
-    if allow_none and value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        hint = " (or None)" if allow_none else ""
-        raise SamplerError(f"mfbo: {name} must be an integer >= {minimum}{hint}, but got {name}={value!r}")
-    return int(value)
 
 
 def _choice(name: str, value: Any, valid: Sequence[str]) -> str:
@@ -162,7 +155,7 @@ def fit_duration_cost(trials: Sequence[FrozenTrial], fidelity: Fidelity) -> tupl
 
 
 # -- the sampler ---------------------------------------------------------------------
-class MultiFidelityBOSampler(Sampler):
+class MultiFidelityBOSampler(ModelBasedSampler):
     """Multi-fidelity BO with ``SingleTaskMultiFidelityGP`` and a cost-aware acquisition.
 
     Args:
@@ -183,9 +176,9 @@ class MultiFidelityBOSampler(Sampler):
     """
 
     name: ClassVar[str] = "mfbo"
-    uses_history: ClassVar[bool] = True
-    uses_pending: ClassVar[bool] = True
     chooses_budget: ClassVar[bool] = True
+    min_trials: ClassVar[int] = 3
+    seed_salt: ClassVar[int] = 0xF1
 
     def __init__(
         self,
@@ -208,12 +201,12 @@ class MultiFidelityBOSampler(Sampler):
         if not ok:
             raise SamplerError(f"mfbo: `0 < fixed_cost < inf` must hold, but got fixed_cost={fixed_cost!r}")
         self.fixed_cost = float(fixed_cost)
-        self.n_initial = _positive_int("n_initial", n_initial, allow_none=True)
-        self.num_restarts = _positive_int("num_restarts", num_restarts)
-        self.raw_samples = _positive_int("raw_samples", raw_samples)
-        self.num_fantasies = _positive_int("num_fantasies", num_fantasies)
-        self.mes_candidates = _positive_int("mes_candidates", mes_candidates, minimum=2)
-        self.maxiter = _positive_int("maxiter", maxiter)
+        self.n_initial = optional(positive_int, "mfbo: n_initial", n_initial, SamplerError)
+        self.num_restarts = positive_int("mfbo: num_restarts", num_restarts, SamplerError)
+        self.raw_samples = positive_int("mfbo: raw_samples", raw_samples, SamplerError)
+        self.num_fantasies = positive_int("mfbo: num_fantasies", num_fantasies, SamplerError)
+        self.mes_candidates = positive_int("mfbo: mes_candidates", mes_candidates, SamplerError, minimum=2)
+        self.maxiter = positive_int("mfbo: maxiter", maxiter, SamplerError)
 
     def options(self) -> dict[str, Any]:
         return {
@@ -224,7 +217,12 @@ class MultiFidelityBOSampler(Sampler):
         }
 
     # -- checks and data ---------------------------------------------------------------
-    def _check_context(self, context: SamplingContext) -> Fidelity:
+    def check_context(self, context: SamplingContext) -> None:
+        self._fidelity(context)
+
+    @staticmethod
+    def _fidelity(context: SamplingContext) -> Fidelity:
+        """The study's fidelity, after checking that the study fits this sampler."""
         if context.fidelity is None:
             raise SamplerError("mfbo: multi-fidelity BO chooses a budget per trial, so the study needs a fidelity, "
                                "e.g. create_study(..., fidelity=hpo.Fidelity('epochs', 1, 81))")
@@ -250,12 +248,6 @@ class MultiFidelityBOSampler(Sampler):
         X = torch.as_tensor(np.hstack([configs, units]), dtype=_DTYPE)
         Y = torch.as_tensor(-context.losses(trials), dtype=_DTYPE)  # n x 1
         return X, Y
-
-    def _seed(self, context: SamplingContext, salt: int = 0xF1) -> int:
-        if context.seed is None:
-            return int(context.rng.integers(2**31))
-        return int(np.random.SeedSequence([int(context.seed) & 0xFFFFFFFF, int(context.number), salt])
-                   .generate_state(1)[0])
 
     def fit_model(self, X: torch.Tensor, Y: torch.Tensor) -> Any:
         """A fitted ``SingleTaskMultiFidelityGP`` on ``X``: ``n x (d + 1)``, ``Y``: ``n x 1``."""
@@ -285,63 +277,77 @@ class MultiFidelityBOSampler(Sampler):
 
     def cost_model(self, context: SamplingContext, dim: int) -> DeterministicModel:
         """The cost of a point whose unit fidelity is column ``dim`` (see the module docstring)."""
-        fidelity = self._check_context(context)
+        fidelity = self._fidelity(context)
         if self.cost == "learned":
-            fitted = fit_duration_cost(context.completed(), fidelity)
+            fitted = fit_duration_cost(context.training_trials(), fidelity)
             if fitted is not None:
                 return budget_cost_model(fidelity, dim, fixed=fitted[0], weight=fitted[1])
         return budget_cost_model(fidelity, dim, fixed=self.fixed_cost)
 
-    # -- suggestions ---------------------------------------------------------------------
+    # -- suggestions (the pipeline is ModelBasedSampler's) --------------------------------
     def suggest(self, context: SamplingContext) -> Suggestion:
-        fidelity = self._check_context(context)
+        return Suggestion.of(self.suggest_batch(context, 1)[0])
+
+    def model_errors(self) -> tuple[type[BaseException], ...]:
+        from botorch.exceptions.errors import ModelFittingError
+
+        return (*super().model_errors(), ModelFittingError, ValueError)
+
+    def same_evaluation(self, context: SamplingContext, trial: FrozenTrial, budget: float | None) -> bool:
+        """An evaluated configuration repeats a suggestion only at the same budget."""
+        fidelity = self._fidelity(context)
+        return budget is None or fidelity.round(float(trial.attrs.get("budget", fidelity.max))) == budget
+
+    def _suggestion(self, context: SamplingContext, point: np.ndarray) -> Suggestion:
+        """The configuration and budget of a point ``(d + 1,)`` of the unit box (unit fidelity last)."""
+        fidelity = self._fidelity(context)
         encoder = context.space.encoder(onehot=False)
         d = encoder.dim
-        n_initial = self.n_initial if self.n_initial is not None else max(5, 2 * d)
-        trials = context.completed()
-        if context.number < n_initial or len(trials) < _MIN_COMPLETED:
-            point = self._initial_point(context, d)  # (d + 1,)
-        else:
-            point = self._model_point(context, fidelity, trials, d)
         config = encoder.decode(point[:d])[0] if d else context.space.validate({})
-        budget = fidelity.from_unit(float(point[d]))
-        return Suggestion(self._distinct(context, fidelity, config, budget), budget=budget)
+        return Suggestion(config, budget=fidelity.from_unit(float(point[d])))
 
-    @staticmethod
-    def _initial_point(context: SamplingContext, d: int) -> np.ndarray:
+    def initial(self, context: SamplingContext, number: int) -> Suggestion:
         """Point ``number`` of the scrambled Sobol sequence in ``d + 1`` dims (unit fidelity last)."""
         from scipy.stats import qmc
 
+        d = context.space.encoder(onehot=False).dim
         seed = context.seed if context.seed is not None else int(context.rng.integers(2**31))
         engine = qmc.Sobol(d=d + 1, scramble=True, seed=seed)
-        if context.number:
-            engine.fast_forward(context.number)
-        return engine.random(1)[0]
+        if number:
+            engine.fast_forward(number)
+        return self.distinct(context, [self._suggestion(context, engine.random(1)[0])], list(context.pending))[0]
 
-    def _model_point(self, context: SamplingContext, fidelity: Fidelity, trials: list[FrozenTrial],
-                     d: int) -> np.ndarray:
-        from botorch.exceptions.errors import BotorchError, ModelFittingError
+    def random_suggestion(self, context: SamplingContext, number: int) -> Suggestion:
+        """A random configuration at a random budget."""
+        u = trial_rng(context.seed, number, salt=self.seed_salt).random()
+        return Suggestion(super().random_suggestion(context, number), budget=self._fidelity(context).from_unit(u))
 
+    def propose(self, context: SamplingContext, trials: list[FrozenTrial], pending: list[dict[str, Any]],
+                q: int, seed: int) -> list[dict[str, Any]]:
+        """Fit the multi-fidelity GP once, then maximise the acquisition ``q`` times, each chosen point joining
+        ``X_pending`` (pending configurations at the target fidelity)."""
         from hpo.surrogates.base import seeded
 
-        seed = self._seed(context)
+        fidelity = self._fidelity(context)
         X, Y = self._data(context, fidelity, trials)
         encoder = context.space.encoder(onehot=False)
+        d = encoder.dim
         X_pending = None
-        if context.pending:
-            configs = torch.as_tensor(encoder.encode(context.pending), dtype=_DTYPE)  # p x d
-            X_pending = torch.cat([configs, torch.ones(len(context.pending), 1, dtype=_DTYPE)], dim=-1)
-        try:
-            with seeded(seed), warnings.catch_warnings():
-                warnings.simplefilter("ignore", category=UserWarning)  # BoTorch's input-scaling/fit chatter
-                model = self.fit_model(X, Y)
-                acqf = self._acquisition(context, model, d, X_pending, seed)
-                point = self._optimize(acqf, d)
-            return point.detach().cpu().numpy().reshape(-1)
-        except (BotorchError, ModelFittingError, RuntimeError, ValueError) as exc:
-            warnings.warn(f"mfbo: the model step failed for trial {context.number} ({type(exc).__name__}: {exc}); "
-                          f"suggesting a random configuration and budget instead", stacklevel=3)
-            return trial_rng(context.seed, context.number, salt=1).random(d + 1)
+        if pending:
+            configs = torch.as_tensor(encoder.encode(pending), dtype=_DTYPE)  # p x d
+            X_pending = torch.cat([configs, torch.ones(len(pending), 1, dtype=_DTYPE)], dim=-1)  # p x (d + 1)
+        out: list[dict[str, Any]] = []
+        with seeded(seed), warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=UserWarning)  # BoTorch's input-scaling/fit chatter
+            model = self.fit_model(X, Y)
+            for i in range(q):
+                acqf = self._acquisition(context, model, d, X_pending, seed + i)
+                point = self._optimize(acqf, d).detach()  # 1 x (d + 1)
+                out.append(self._suggestion(context, point.cpu().numpy().reshape(-1)))
+                target = point.clone()
+                target[:, -1] = 1.0
+                X_pending = target if X_pending is None else torch.cat([X_pending, target])
+        return out
 
     def _acquisition(self, context: SamplingContext, model: Any, d: int, X_pending: torch.Tensor | None,
                      seed: int) -> Any:
@@ -395,19 +401,6 @@ class MultiFidelityBOSampler(Sampler):
                                      options={"batch_limit": 8, "maxiter": self.maxiter})
         return candidate
 
-    @staticmethod
-    def _distinct(context: SamplingContext, fidelity: Fidelity, config: dict[str, Any],
-                  budget: float) -> dict[str, Any]:
-        """``config``, or a random one if it repeats a pending one or an evaluation at ``budget``."""
-        seen = {_fingerprint(p) for p in context.pending}
-        seen |= {_fingerprint(t.params) for t in context.history
-                 if fidelity.round(float(t.attrs.get("budget", fidelity.max))) == budget}
-        salt = 2
-        while _fingerprint(config) in seen and salt < 12:
-            config = context.space.sample(trial_rng(context.seed, context.number + len(context.pending), salt=salt))
-            salt += 1
-        return context.space.validate(config)
-
     # -- recommendation --------------------------------------------------------------------
     def recommend(self, context: SamplingContext, evaluated_only: bool = False) -> dict[str, Any]:
         """The configuration to deploy, judged at the target fidelity.
@@ -423,15 +416,15 @@ class MultiFidelityBOSampler(Sampler):
         Raises:
             SamplerError: no trial has completed.
         """
-        fidelity = self._check_context(context)
-        trials = context.completed()
+        fidelity = self._fidelity(context)
+        trials = self.training_data(context)
         if not trials:
             raise SamplerError("mfbo: nothing to recommend: no trial has completed")
         units = np.array([self._unit(t, fidelity) for t in trials])
         losses = context.losses(trials)[:, 0]
         top = np.flatnonzero(units >= units.max() - 1e-12)
         fallback = dict(trials[int(top[np.argmin(losses[top])])].params)
-        if len(trials) < _MIN_COMPLETED:
+        if len(trials) < self.min_trials:
             return fallback
         from botorch.exceptions.errors import BotorchError, ModelFittingError
 
@@ -442,7 +435,7 @@ class MultiFidelityBOSampler(Sampler):
         X_target[:, -1] = 1.0  # every evaluated configuration at the target fidelity
         encoder = context.space.encoder(onehot=False)
         try:
-            with seeded(self._seed(context, salt=0x5EC)), warnings.catch_warnings():
+            with seeded(model_seed(context.seed, context.number, 0x5EC)), warnings.catch_warnings():
                 warnings.simplefilter("ignore", category=UserWarning)
                 model = self.fit_model(X, Y)
                 with torch.no_grad():
@@ -461,8 +454,5 @@ class MultiFidelityBOSampler(Sampler):
 
 def make_mfbo_sampler(**options: Any) -> MultiFidelityBOSampler:
     """The registry's factory for ``"mfbo"``: unknown options list the valid ones."""
-    accepted = set(inspect.signature(MultiFidelityBOSampler.__init__).parameters) - {"self"}
-    unknown = sorted(set(options) - accepted)
-    if unknown:
-        raise SamplerError(f"mfbo: unknown option(s) {unknown}; valid options: {sorted(accepted)}")
+    check_options("mfbo", MultiFidelityBOSampler, options, SamplerError)
     return MultiFidelityBOSampler(**options)

@@ -24,13 +24,14 @@ posterior (slow: L-BFGS through the network) and ``"gp"`` is the default.
 
 from __future__ import annotations
 
-import inspect
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
 from hpo.errors import SamplerError
+from hpo.registry import check_options
 from hpo.samplers.bo import BOSampler
+from hpo.validators import non_negative_int, positive_int
 
 if TYPE_CHECKING:
     from hpo.encoding import SpaceEncoder
@@ -68,10 +69,10 @@ class PFNSampler(BOSampler):
                  max_context: int | None = None, y_transform: str = "power", precision: str = "float32") -> None:
         if acquisition not in _EXACT:
             raise SamplerError(f"pfn-ei: unknown acquisition {acquisition!r}; valid: {list(_EXACT)}")
-        for key, value, low in (("n_candidates", n_candidates, 1), ("n_refine", n_refine, 0),
-                                ("refine_rounds", refine_rounds, 0), ("n_local", n_local, 0)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise SamplerError(f"pfn-ei: `{key} >= {low}` must hold, but got {key}={value!r}")
+        n_candidates = positive_int("pfn-ei: n_candidates", n_candidates, SamplerError)
+        n_refine = non_negative_int("pfn-ei: n_refine", n_refine, SamplerError)
+        refine_rounds = non_negative_int("pfn-ei: refine_rounds", refine_rounds, SamplerError)
+        n_local = non_negative_int("pfn-ei: n_local", n_local, SamplerError)
         super().__init__(surrogate="pfn", acquisition="logei", n_initial=n_initial,
                          surrogate_options={"weights": weights, "max_context": max_context,
                                             "y_transform": y_transform, "precision": precision},
@@ -84,12 +85,12 @@ class PFNSampler(BOSampler):
         return {"acquisition": self.exact, "n_initial": self.n_initial, "n_candidates": self.n_candidates,
                 "n_refine": self.n_refine, "refine_rounds": self.refine_rounds, "n_local": self.n_local, **self.surrogate.options()}
 
-    def suggest_batch(self, context: SamplingContext, n: int) -> list[dict[str, Any]]:
+    def check_context(self, context: SamplingContext) -> None:
         names = [o.name for o in context.objectives]
         if len(names) > 1:
             raise SamplerError(f"pfn-ei: handles one objective, but the study has {len(names)}: {names}; for "
                                f"several objectives use sampler 'gp' (qLogNEHVI) or 'pfn' (qLogNEHVI on the PFN)")
-        return super().suggest_batch(context, n)
+        super().check_context(context)
 
     def select_candidates(self, model: Any, X: torch.Tensor, X_pending: torch.Tensor | None,
                           constraints: tuple[Constraint, ...], encoder: SpaceEncoder, q: int,
@@ -116,8 +117,5 @@ class PFNSampler(BOSampler):
 
 def make_pfn_sampler(**options: Any) -> PFNSampler:
     """``make_sampler("pfn-ei", ...)``: unknown options are errors listing the valid ones."""
-    accepted = set(inspect.signature(PFNSampler.__init__).parameters) - {"self"}
-    unknown = sorted(set(options) - accepted)
-    if unknown:
-        raise SamplerError(f"pfn-ei: unknown option(s) {unknown}; valid options: {sorted(accepted)}")
+    check_options("pfn-ei", PFNSampler, options, SamplerError)
     return PFNSampler(**options)
