@@ -22,7 +22,7 @@ from hpo.schedulers import Decision, Plan, Scheduler, SchedulerState
 
 ray = pytest.importorskip("ray")
 
-from hpo.ray_executor import RayExecutor, check_resources, ray_options  # noqa: E402
+from hpo.execution.ray_driver import RayExecutor, check_resources, ray_options  # noqa: E402
 from hpo.testing.ray_local import local_ray  # noqa: E402
 
 
@@ -379,7 +379,8 @@ def test_resources_map_to_ray_options() -> None:
 
 def test_backend_options_are_validated(sqlite_url: str) -> None:
     study = _study(sqlite_url)
-    with pytest.raises(ConfigError, match=r"backend 'local' takes no \['resources'\]"):
+    with pytest.raises(ConfigError, match=r"backend 'local': unknown option\(s\) \['resources'\]; valid options: "
+                       r"\['max_retries'\]; they are for backend='ray'"):
         study.optimize(lambda t: 0.0, n_trials=1, resources={"cpu": 1})
     with pytest.raises(ConfigError, match=r"max_retries: must be a non-negative integer, but got -1"):
         study.optimize(lambda t: 0.0, n_trials=1, backend="ray", max_retries=-1)
@@ -406,7 +407,7 @@ def test_config_execution_block() -> None:
 
 
 def test_import_hpo_does_not_import_ray() -> None:
-    code = ("import sys, hpo, hpo.study, hpo.execution, hpo.ray_executor, hpo.ray_worker, hpo.config, hpo.cli\n"
+    code = ("import sys, hpo, hpo.study, hpo.execution, hpo.execution.ray_driver, hpo.execution.ray_worker, hpo.config, hpo.cli\n"
             "print('ray' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr

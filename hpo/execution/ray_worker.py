@@ -1,4 +1,4 @@
-"""The worker side of the Ray backend (see :mod:`hpo.ray_executor`).
+"""The worker side of the Ray backend (see :mod:`hpo.execution.ray_driver`).
 
 A trial runs as a Ray task, :func:`execute`, in a Ray worker process. Its
 objective gets a :class:`RemoteTrial`: the same interface as
@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import math
 import threading
-import traceback
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from hpo.errors import ConfigError, TrialPruned, TrialStateError
+from hpo.errors import ConfigError, TrialStateError
+from hpo.execution.base import evaluate
 from hpo.records import FrozenTrial, TrialState
 from hpo.trial import Trial
 
@@ -164,22 +164,22 @@ def execute(key: str, number: int, params: dict[str, Any], attrs: dict[str, Any]
 
     ``outcome`` is ``"complete"`` (payload: the objective's return value),
     ``"pruned"`` (payload: None) or ``"failed"`` (payload: the traceback of an
-    exception in ``catch``). Other exceptions propagate to the driver, which
-    fails the trial and stops the study. ``key`` names the run, whose context
-    the worker fetches from the hub once. ``folders``: trial number -> checkpoint folder, derived
-    by the driver (``trial.checkpoint_dir``, ``trial.load_checkpoint()``).
+    exception in ``catch``): the outcome rule of :func:`hpo.execution.base.evaluate`.
+    Other exceptions propagate to the driver, which fails the trial and stops the
+    study. ``key`` names the run, whose context the worker fetches from the hub once.
+    ``folders``: trial number -> checkpoint folder, derived by the driver
+    (``trial.checkpoint_dir``, ``trial.load_checkpoint()``).
     """
     objective, catch, metric, hub = _context(key)
     trial = RemoteTrial(number, params, attrs, metric, hub, folders)
     try:
-        try:
-            return "complete", objective(trial), trial.n_reports
-        except TrialPruned:
-            return "pruned", None, trial.n_reports
-        except catch:
-            return "failed", traceback.format_exc(), trial.n_reports
+        outcome = evaluate(lambda: objective(trial), catch)
     finally:
         trial.flush()
+    if outcome.fatal is not None:
+        raise outcome.fatal
+    payload = outcome.error if outcome.kind == "failed" else outcome.value
+    return outcome.kind, payload, trial.n_reports
 
 
 def remote_execute(ray_module: Any) -> Any:
