@@ -23,6 +23,7 @@ from hpo.schedulers import Decision, Plan, Scheduler, SchedulerState
 ray = pytest.importorskip("ray")
 
 from hpo.execution.ray_driver import RayExecutor, check_resources, ray_options  # noqa: E402
+from hpo.testing.executor_suite import ExecutorConformance  # noqa: E402
 from hpo.testing.ray_local import local_ray  # noqa: E402
 
 
@@ -30,6 +31,14 @@ from hpo.testing.ray_local import local_ray  # noqa: E402
 def ray_session() -> Iterator[Any]:
     with local_ray(num_cpus=2) as r:
         yield r
+
+
+class TestRayExecutorConformance(ExecutorConformance):
+    """The executor contract on the module's local Ray instance (two CPUs, half a CPU per trial)."""
+
+    @pytest.fixture
+    def executor_factory(self, ray_session: Any) -> Any:
+        return lambda problem, **options: RayExecutor(resources={"cpu": 0.5}, stop_grace=2.0, **options)
 
 
 def _study(url: str, name: str = "ray", **kwargs: Any) -> hpo.Study:
@@ -384,7 +393,7 @@ def test_backend_options_are_validated(sqlite_url: str) -> None:
         study.optimize(lambda t: 0.0, n_trials=1, resources={"cpu": 1})
     with pytest.raises(ConfigError, match=r"max_retries: must be a non-negative integer, but got -1"):
         study.optimize(lambda t: 0.0, n_trials=1, backend="ray", max_retries=-1)
-    with pytest.raises(UnknownNameError, match=r"valid backends: \['local', 'ray'\]"):
+    with pytest.raises(UnknownNameError, match=r"backend: unknown name 'dask'; valid names: \['local', 'ray'\]"):
         study.optimize(lambda t: 0.0, n_trials=1, backend="dask")
     assert study.trials == []
 
