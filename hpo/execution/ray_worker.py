@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Hub", "RemoteTrial", "execute", "remote_execute", "remote_hub"]
 
-#: (objective, catch, metric, hub) already loaded in this worker process, by the driver's key.
-_CONTEXTS: dict[str, tuple[Callable[[Any], Any], tuple[type[BaseException], ...], str, Any]] = {}
+#: (objective, catch, metric, fidelity max, hub) already loaded in this worker process, by the driver's key.
+_CONTEXTS: dict[str, tuple[Callable[[Any], Any], tuple[type[BaseException], ...], str, float | None, Any]] = {}
 _CONTEXTS_LOCK = threading.Lock()
 
 
@@ -87,7 +87,7 @@ class RemoteTrial(Trial):
     """
 
     def __init__(self, number: int, params: dict[str, Any], attrs: dict[str, Any], metric: str, hub: Any,
-                 folders: dict[int, str] | None = None) -> None:
+                 folders: dict[int, str] | None = None, fidelity_max: float | None = None) -> None:
         # No Study on a worker: the fields Trial reads are set here directly.
         self.study = None  # type: ignore[assignment]
         self._folders = dict(folders or {})  # trial number -> checkpoint folder, derived by the driver
@@ -96,12 +96,18 @@ class RemoteTrial(Trial):
         self.params = dict(params)
         self._stop_requested = False
         self._metric = metric
+        self._max_budget = fidelity_max  # the study's fidelity max (the budget of a trial without one)
         self._hub = hub
         self._last: Any = None  # the ObjectRef of the last report sent
         self.n_reports = 0
 
     def _default_metric(self) -> str:
         return self._metric
+
+    def _fidelity_max(self) -> float:
+        if self._max_budget is None:
+            return super()._fidelity_max()  # raises: the study declares no fidelity
+        return self._max_budget
 
     def _checkpoint_folder(self, number: int) -> str:
         """The folder the driver derived with ``study.checkpoint_path(number)`` (this trial's and its parent's)."""
@@ -142,7 +148,7 @@ class RemoteTrial(Trial):
         return f"RemoteTrial(number={self.number}, params={self.params!r})"
 
 
-def _context(key: str) -> tuple[Callable[[Any], Any], tuple[type[BaseException], ...], str, Any]:
+def _context(key: str) -> tuple[Callable[[Any], Any], tuple[type[BaseException], ...], str, float | None, Any]:
     with _CONTEXTS_LOCK:
         context = _CONTEXTS.get(key)
     if context is None:
@@ -150,8 +156,8 @@ def _context(key: str) -> tuple[Callable[[Any], Any], tuple[type[BaseException],
         from ray import cloudpickle
 
         hub = ray.get_actor(hub_name(key))
-        objective, catch, metric = cloudpickle.loads(ray.get(hub.context.remote()))
-        context = (objective, catch, metric, hub)
+        objective, catch, metric, fidelity_max = cloudpickle.loads(ray.get(hub.context.remote()))
+        context = (objective, catch, metric, fidelity_max, hub)
         with _CONTEXTS_LOCK:
             _CONTEXTS.clear()  # one run's context at a time per worker process
             _CONTEXTS[key] = context
@@ -170,8 +176,8 @@ def execute(key: str, number: int, params: dict[str, Any], attrs: dict[str, Any]
     ``folders``: trial number -> checkpoint folder, derived by the driver
     (``trial.checkpoint_dir``, ``trial.load_checkpoint()``).
     """
-    objective, catch, metric, hub = _context(key)
-    trial = RemoteTrial(number, params, attrs, metric, hub, folders)
+    objective, catch, metric, fidelity_max, hub = _context(key)
+    trial = RemoteTrial(number, params, attrs, metric, hub, folders, fidelity_max)
     try:
         outcome = evaluate(lambda: objective(trial), catch)
     finally:
