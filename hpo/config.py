@@ -40,6 +40,7 @@ from typing import Any
 
 from hpo.errors import ConfigError, HpoError, short_repr
 from hpo.space import SearchSpace, param_from_dict
+from hpo.validators import is_int
 
 __all__ = ["StudyConfig", "load_config", "parse_config", "resolve_objective"]
 
@@ -60,7 +61,8 @@ _TOP_LEVEL = {
     "scheduler",
     "checkpoint_root",
 }
-_EXECUTION = {"backend", "n_workers", "address", "resources", "max_retries"}
+#: Keys of the ``execution`` block that are not options of the backend (those its executor validates).
+_EXECUTION = {"backend", "n_workers"}
 _SETTINGS = {"heartbeat_interval", "stale_after", "stale_policy", "ask_lease"}
 
 
@@ -109,10 +111,10 @@ class StudyConfig:
         return str(self.base_dir / self.checkpoint_root)
 
     def executor(self) -> Any:
-        """The executor of the ``execution`` block (Ray's options go to :class:`hpo.ray_executor.RayExecutor`)."""
+        """The executor of the ``execution`` block (the keys besides ``backend``/``n_workers`` are its options)."""
         from hpo.execution import get_executor
 
-        options = {k: v for k, v in self.execution.items() if k not in ("backend", "n_workers")}
+        options = {k: v for k, v in self.execution.items() if k not in _EXECUTION}
         return get_executor(self.execution["backend"], **options)
 
 
@@ -141,6 +143,37 @@ def _mapping(field_name: str, value: Any, allowed: set[str] | None = None) -> di
             unknown.sort(key=lambda k: short_repr(k))
             raise ConfigError(f"{field_name}: unknown key(s) {short_repr(unknown)}; allowed: {sorted(allowed)}")
     return dict(value)
+
+
+def _execution(block: Any) -> dict[str, Any]:
+    """The ``execution`` block: ``backend``, ``n_workers`` and the options of that backend, which its
+    executor validates (:func:`hpo.execution.check_executor_options`)."""
+    from hpo.execution import EXECUTORS, check_executor_options, executor_names
+
+    execution = {"backend": "local", "n_workers": 1, **_mapping("execution", block)}
+    n_workers = execution["n_workers"]
+    if not is_int(n_workers) or n_workers < 1:
+        raise ConfigError(f"execution.n_workers: expected an integer >= 1, but got {short_repr(n_workers)}")
+    backend = execution["backend"]
+    if not isinstance(backend, str) or backend not in executor_names():
+        raise ConfigError(f"execution.backend: expected one of {executor_names()}, but got {short_repr(backend)}")
+    options = {k: v for k, v in execution.items() if k not in _EXECUTION}
+    accepted = EXECUTORS.factory(backend).option_names()
+    unknown = [k for k in options if k not in accepted]
+    if unknown:
+        others = [name for name in executor_names()
+                  if name != backend and set(unknown) <= EXECUTORS.factory(name).option_names()]
+        if others:
+            raise ConfigError(f"execution: {sorted(unknown)} need backend: {others[0]}, but got backend: "
+                              f"{short_repr(backend)}")
+        unknown.sort(key=lambda k: short_repr(k))
+        raise ConfigError(f"execution: unknown key(s) {short_repr(unknown)}; allowed: "
+                          f"{sorted(_EXECUTION | accepted)} (backend {backend!r})")
+    try:
+        check_executor_options(backend, options)
+    except ConfigError as exc:
+        raise ConfigError(f"execution.{_clip(exc)}") from None
+    return execution
 
 
 def _optional_number(field_name: str, value: Any, integer: bool, positive: bool = False) -> Any:
@@ -181,27 +214,7 @@ def parse_config(data: Any, base_dir: Path | None = None) -> StudyConfig:
     storage = data.get("storage")
     if storage is not None and not isinstance(storage, str):
         raise ConfigError(f"storage: expected a URL string, but got {short_repr(storage)}")
-    execution = {"backend": "local", "n_workers": 1, **_mapping("execution", data.get("execution") or {}, _EXECUTION)}
-    n_workers = execution["n_workers"]
-    if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
-        raise ConfigError(f"execution.n_workers: expected an integer >= 1, but got {short_repr(n_workers)}")
-    from hpo.execution import executor_names
-
-    if not isinstance(execution["backend"], str) or execution["backend"] not in executor_names():
-        raise ConfigError(
-            f"execution.backend: expected one of {executor_names()}, but got {short_repr(execution['backend'])}"
-        )
-    ray_only = sorted(k for k in ("address", "resources", "max_retries") if k in execution)
-    if execution["backend"] != "ray" and ray_only:
-        raise ConfigError(
-            f"execution: {ray_only} need backend: ray, but got backend: {short_repr(execution['backend'])}")
-    if execution["backend"] == "ray":
-        from hpo.ray_executor import RayExecutor  # validates without importing Ray
-
-        try:
-            RayExecutor(**{k: execution[k] for k in ray_only})
-        except ConfigError as exc:
-            raise ConfigError(f"execution.{_clip(exc)}") from None
+    execution = _execution(data.get("execution") or {})
     constraints = data.get("constraints")
     if constraints is not None:
         constraints = {k: tuple(v) if isinstance(v, list) else v for k, v in _mapping("constraints", constraints).items()}

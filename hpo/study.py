@@ -504,24 +504,17 @@ class Study:
                 and let the study go on; others fail the trial and propagate.
             callbacks: called as ``callback(study, frozen_trial)`` after each trial.
             show_progress_bar: a progress bar with the best value so far.
-            backend: ``"local"`` (threads here), ``"ray"`` (Ray tasks, see :mod:`hpo.ray_executor`)
+            backend: ``"local"`` (threads here), ``"ray"`` (Ray tasks, see :mod:`hpo.execution.ray_driver`)
                 or an :class:`hpo.execution.Executor`.
             resources: per-trial resources of the Ray backend, e.g. ``{"cpu": 1, "gpu": 0.5}``.
-            max_retries: Ray backend: times a failed trial's configuration is re-queued (default 0).
+            max_retries: times a failed trial's configuration is re-queued (default 0).
         """
-        from hpo.execution import get_executor
+        from hpo.execution import RunSpec, get_executor
 
+        spec = RunSpec(n_trials=n_trials, timeout=timeout, n_workers=n_workers, catch=catch,
+                       callbacks=tuple(callbacks or ()), show_progress_bar=show_progress_bar)
         options = {k: v for k, v in (("resources", resources), ("max_retries", max_retries)) if v is not None}
-        get_executor(backend, **options).run(
-            self,
-            objective,
-            n_trials=n_trials,
-            timeout=timeout,
-            n_workers=n_workers,
-            catch=(catch,) if isinstance(catch, type) else tuple(catch),
-            callbacks=list(callbacks or []),
-            show_progress_bar=show_progress_bar,
-        )
+        get_executor(backend, **options).run(self, objective, spec)
 
     def reclaim_stale(self) -> list[int]:
         """Fail (and per ``stale_policy`` re-queue) RUNNING trials whose lease ended: their worker stopped

@@ -14,7 +14,8 @@ from hpo.bench.fidelity_bench import FidelityRun, regret_on_grid, time_to_target
 from hpo.bench.fidelity_problems import CURVE_PROBLEMS, get_curve_problem
 from hpo.errors import ConfigError
 from hpo.records import TrialState
-from hpo.simulation import BUDGET_SPENT, CurveProblem, SimulatedExecutor, report_steps
+from hpo.bench.fidelity_problems import CurveProblem, report_steps
+from hpo.execution.simulated import BUDGET_SPENT, SimulatedExecutor
 
 
 @pytest.fixture(scope="module")

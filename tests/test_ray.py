@@ -22,7 +22,8 @@ from hpo.schedulers import Decision, Plan, Scheduler, SchedulerState
 
 ray = pytest.importorskip("ray")
 
-from hpo.ray_executor import RayExecutor, check_resources, ray_options  # noqa: E402
+from hpo.execution.ray_driver import RayExecutor, check_resources, ray_options  # noqa: E402
+from hpo.testing.executor_suite import ExecutorConformance  # noqa: E402
 from hpo.testing.ray_local import local_ray  # noqa: E402
 
 
@@ -30,6 +31,19 @@ from hpo.testing.ray_local import local_ray  # noqa: E402
 def ray_session() -> Iterator[Any]:
     with local_ray(num_cpus=2) as r:
         yield r
+
+
+class TestRayExecutorConformance(ExecutorConformance):
+    """The executor contract on the module's local Ray instance (two CPUs, half a CPU per trial)."""
+
+    not_applicable = {
+        "ctrl_c": "Ray turns a KeyboardInterrupt raised in a task into a cancelled task; Ctrl-C reaches the "
+                  "driver, tested by test_ctrl_c_stops_running_trials_and_keeps_completed_ones",
+    }
+
+    @pytest.fixture
+    def executor_factory(self, ray_session: Any) -> Any:
+        return lambda problem, **options: RayExecutor(resources={"cpu": 0.5}, stop_grace=2.0, **options)
 
 
 def _study(url: str, name: str = "ray", **kwargs: Any) -> hpo.Study:
@@ -379,11 +393,12 @@ def test_resources_map_to_ray_options() -> None:
 
 def test_backend_options_are_validated(sqlite_url: str) -> None:
     study = _study(sqlite_url)
-    with pytest.raises(ConfigError, match=r"backend 'local' takes no \['resources'\]"):
+    with pytest.raises(ConfigError, match=r"backend 'local': unknown option\(s\) \['resources'\]; valid options: "
+                       r"\['max_retries'\]; they are for backend='ray'"):
         study.optimize(lambda t: 0.0, n_trials=1, resources={"cpu": 1})
     with pytest.raises(ConfigError, match=r"max_retries: must be a non-negative integer, but got -1"):
         study.optimize(lambda t: 0.0, n_trials=1, backend="ray", max_retries=-1)
-    with pytest.raises(UnknownNameError, match=r"valid backends: \['local', 'ray'\]"):
+    with pytest.raises(UnknownNameError, match=r"backend: unknown name 'dask'; valid names: \['local', 'ray'\]"):
         study.optimize(lambda t: 0.0, n_trials=1, backend="dask")
     assert study.trials == []
 
@@ -406,7 +421,7 @@ def test_config_execution_block() -> None:
 
 
 def test_import_hpo_does_not_import_ray() -> None:
-    code = ("import sys, hpo, hpo.study, hpo.execution, hpo.ray_executor, hpo.ray_worker, hpo.config, hpo.cli\n"
+    code = ("import sys, hpo, hpo.study, hpo.execution, hpo.execution.ray_driver, hpo.execution.ray_worker, hpo.config, hpo.cli\n"
             "print('ray' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr

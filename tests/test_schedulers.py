@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 
 import hpo
+from hpo.bench.fidelity_problems import SyntheticCurves
 from hpo.errors import ConfigError, NothingToRun, SamplerExhausted, UnknownNameError
+from hpo.execution import SimulatedExecutor
 from hpo.records import TrialState
 from hpo.schedulers import ASHA, PBT, Hyperband, MedianStopping, make_scheduler
 from hpo.schedulers.pbt import explore
@@ -284,11 +286,11 @@ def test_the_sampler_learns_from_the_highest_rung_with_enough_data(tmp_path: Pat
 
 
 def test_asha_with_bo_proposals(tmp_path: Path) -> None:
-    problem = hpo.simulation.SyntheticCurves(seed=0)
+    problem = SyntheticCurves(seed=0)
     study = hpo.create_study(space=problem.space, fidelity=problem.fidelity, scheduler="asha", seed=0,
                              sampler={"name": "gp", "options": {"num_restarts": 2, "raw_samples": 32}},
                              storage=f"sqlite:///{tmp_path / 'bo.db'}")
-    executor = hpo.simulation.SimulatedExecutor(problem, max_resource=81 * 4)
+    executor = SimulatedExecutor(problem, max_resource=81 * 4)
     study.optimize(problem, n_trials=None, n_workers=2, backend=executor, show_progress_bar=False)
     assert len(study.trials) > 8  # past the Sobol design of max(5, 2d) = 8 trials: BO proposed the rest
     assert TrialState.PRUNED in {t.state for t in study.trials}

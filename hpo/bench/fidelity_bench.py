@@ -1,6 +1,6 @@
 """``hpo bench fidelity``: schedulers and multi-fidelity BO against random search at full fidelity.
 
-Every study runs on the simulated backend (:mod:`hpo.simulation`) with
+Every study runs on the simulated backend (:mod:`hpo.execution.simulated`) with
 ``WORKERS`` asynchronous workers until it has used ``budget`` full-fidelity
 evaluations' worth of training (the cost axis: fidelity units / max). After
 each trial the incumbent is recorded with the cost so far:
@@ -92,7 +92,7 @@ class _Job:
 def _run_job(job: _Job) -> FidelityRun:
     import hpo
     from hpo.records import TrialState
-    from hpo.simulation import SimulatedExecutor
+    from hpo.execution.simulated import SimulatedExecutor
 
     problem = get_curve_problem(job.problem)
     sampler, scheduler = METHODS[job.method]

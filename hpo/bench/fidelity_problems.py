@@ -1,9 +1,14 @@
-"""Learning-curve problems of ``hpo bench fidelity`` (all :class:`~hpo.simulation.CurveProblem`).
+"""Learning-curve problems: :class:`CurveProblem` and those of ``hpo bench fidelity``.
+
+A :class:`CurveProblem` knows, for any configuration, the loss after every step of
+training and how many (simulated) seconds each step takes; it may be synthetic or a
+table of measured curves. Called as an objective it runs for real (reporting each
+step); :class:`hpo.execution.SimulatedExecutor` plays it on a simulated clock.
 
 - ``augmented-branin`` / ``augmented-hartmann``: BoTorch's multi-fidelity test
   functions; the budget ``b`` in 1..27 steps is the fidelity ``s = (b - 1) / 26``
   (``s = 1`` is the target), and a run to ``b`` costs ``b`` steps.
-- ``synthetic-curves``: :class:`hpo.simulation.SyntheticCurves` (4 parameters,
+- ``synthetic-curves``: :class:`SyntheticCurves` (4 parameters,
   1..81 epochs, crossing saturating curves).
 - ``mlp-digits``: a real task: a torch MLP trained with Adam on scikit-learn's
   digits (1,200 training, 597 validation images), epochs 1..27 as fidelity,
@@ -16,15 +21,123 @@ from __future__ import annotations
 
 import math
 import zlib
-from typing import Any, ClassVar
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from hpo.fidelity import Fidelity
-from hpo.simulation import CurveProblem, SyntheticCurves
 from hpo.space import Float, Int, SearchSpace
 
-__all__ = ["get_curve_problem", "CURVE_PROBLEMS", "BotorchCurves", "MLPDigitsCurves"]
+if TYPE_CHECKING:
+    from hpo.trial import Trial
+
+__all__ = [
+    "get_curve_problem", "report_steps", "CURVE_PROBLEMS", "BotorchCurves", "CurveProblem", "MLPDigitsCurves",
+    "SyntheticCurves",
+]
+
+
+def report_steps(fidelity: Fidelity, start: float, budget: float, n_grid: int = 32) -> list[float]:
+    """The steps at which a trial trained from ``start`` to ``budget`` reports: every whole
+    step for an integer fidelity, else a grid of ``n_grid`` levels over the fidelity's range
+    (plus ``budget``)."""
+    if fidelity.integer:
+        first = max(int(math.floor(start)) + 1, int(fidelity.min))
+        return [float(s) for s in range(first, int(budget) + 1)]
+    grid = [fidelity.from_unit(u) for u in np.linspace(0.0, 1.0, n_grid)]
+    steps = sorted({g for g in grid if start < g < budget} | {float(budget)})
+    return steps
+
+
+class CurveProblem(ABC):
+    """A problem with learning curves: the loss after each step, and each step's time.
+
+    Subclasses set ``space`` and ``fidelity`` and implement :meth:`loss`; the
+    study minimises the loss (reported under the study's first objective's name).
+    """
+
+    name: ClassVar[str] = "curves"
+    space: SearchSpace
+    fidelity: Fidelity
+
+    @abstractmethod
+    def loss(self, params: dict[str, Any], step: float) -> float:
+        """The loss of ``params`` after training to ``step`` (the value that would be reported)."""
+
+    def step_time(self, params: dict[str, Any], step: float) -> float:
+        """Simulated seconds per fidelity unit of training around ``step`` (default 1)."""
+        return 1.0
+
+    def optimum(self) -> float | None:
+        """The best loss at the target fidelity, when known (for regret)."""
+        return None
+
+    def __call__(self, trial: Trial) -> float:
+        """Run the problem for real (without simulated time): report each step, honour stops."""
+        from hpo.errors import TrialPruned
+
+        loss = math.nan
+        for step in report_steps(self.fidelity, trial.start_step, trial.budget):
+            loss = self.loss(trial.params, step)
+            trial.report(step, loss)
+            if trial.should_stop():
+                raise TrialPruned()
+        return loss
+
+
+class SyntheticCurves(CurveProblem):
+    """Exponentially saturating curves whose final loss is a 4-dimensional function.
+
+    ``loss(x, t) = final(x) + (start - final(x)) * exp(-t / tau(x))`` with ``final``
+    a shifted Hartmann-4-like bowl mixture and ``tau`` depending on the learning rate
+    parameter, so that fast starters are not always the best finishers (curves
+    cross). Steps are epochs 1..81; an epoch takes ``0.5 + width`` simulated seconds.
+    """
+
+    name: ClassVar[str] = "synthetic-curves"
+
+    def __init__(self, seed: int = 0) -> None:
+        self.space = SearchSpace({
+            "lr": Float(1e-4, 1e-1, log=True),
+            "width": Float(0.0, 1.0),
+            "dropout": Float(0.0, 0.8),
+            "decay": Float(1e-6, 1e-2, log=True),
+        })
+        self.fidelity = Fidelity("epochs", 1, 81)
+        rng = np.random.default_rng(seed)
+        self._centres = rng.uniform(0.15, 0.85, size=(4, 4))
+        self._depths = np.array([1.0, 0.8, 0.6, 0.4])
+        self._widths = rng.uniform(0.15, 0.35, size=4)
+
+    def _unit(self, params: dict[str, Any]) -> np.ndarray:
+        encoder = self.space.encoder(onehot=False)
+        return encoder.encode([params])[0]
+
+    def final(self, params: dict[str, Any]) -> float:
+        u = self._unit(params)
+        d2 = ((u[None, :] - self._centres) ** 2).sum(axis=1) / self._widths**2
+        return float(1.0 - (self._depths * np.exp(-d2)).sum())
+
+    def loss(self, params: dict[str, Any], step: float) -> float:
+        u = self._unit(params)
+        tau = 2.0 + 40.0 * (1.0 - u[0]) ** 2  # small learning rates learn slowly
+        start = 2.0
+        return self.final(params) + (start - self.final(params)) * math.exp(-step / tau)
+
+    def step_time(self, params: dict[str, Any], step: float) -> float:
+        return 0.5 + float(params["width"])
+
+    def optimum(self) -> float:
+        from scipy.optimize import minimize
+
+        encoder = self.space.encoder(onehot=False)
+        best = math.inf
+        for centre in self._centres:
+            res = minimize(lambda u: self.final(encoder.decode(np.clip(u, 0, 1)[None, :])[0]), centre,
+                           method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-9})
+            best = min(best, float(res.fun))
+        return best
 
 
 class BotorchCurves(CurveProblem):

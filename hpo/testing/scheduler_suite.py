@@ -9,7 +9,7 @@ fixture returning a zero-argument callable that builds a fresh scheduler::
             return lambda: MyScheduler(option=1)
 
 The tests run real studies on SQLite files in ``tmp_path``, on the simulated
-backend (:mod:`hpo.simulation`) and on the local executor.
+backend (:mod:`hpo.execution.simulated`) and on the local executor.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ import pytest
 import hpo
 from hpo.records import TrialState
 from hpo.schedulers import Decision, Scheduler, make_scheduler
-from hpo.simulation import BUDGET_SPENT, SimulatedExecutor, SyntheticCurves
+from hpo.bench.fidelity_problems import SyntheticCurves
+from hpo.execution.simulated import BUDGET_SPENT, SimulatedExecutor
 
 __all__ = ["SchedulerConformance"]
 

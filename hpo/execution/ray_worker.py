@@ -1,4 +1,4 @@
-"""The worker side of the Ray backend (see :mod:`hpo.ray_executor`).
+"""The worker side of the Ray backend (see :mod:`hpo.execution.ray_driver`).
 
 A trial runs as a Ray task, :func:`execute`, in a Ray worker process. Its
 objective gets a :class:`RemoteTrial`: the same interface as
@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import math
 import threading
-import traceback
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from hpo.errors import ConfigError, TrialPruned, TrialStateError
+from hpo.errors import ConfigError, TrialStateError
+from hpo.execution.base import evaluate
 from hpo.records import FrozenTrial, TrialState
 from hpo.trial import Trial
 
@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Hub", "RemoteTrial", "execute", "remote_execute", "remote_hub"]
 
-#: (objective, catch, metric, hub) already loaded in this worker process, by the driver's key.
-_CONTEXTS: dict[str, tuple[Callable[[Any], Any], tuple[type[BaseException], ...], str, Any]] = {}
+#: (objective, catch, metric, fidelity max, hub) already loaded in this worker process, by the driver's key.
+_CONTEXTS: dict[str, tuple[Callable[[Any], Any], tuple[type[BaseException], ...], str, float | None, Any]] = {}
 _CONTEXTS_LOCK = threading.Lock()
 
 
@@ -87,7 +87,7 @@ class RemoteTrial(Trial):
     """
 
     def __init__(self, number: int, params: dict[str, Any], attrs: dict[str, Any], metric: str, hub: Any,
-                 folders: dict[int, str] | None = None) -> None:
+                 folders: dict[int, str] | None = None, fidelity_max: float | None = None) -> None:
         # No Study on a worker: the fields Trial reads are set here directly.
         self.study = None  # type: ignore[assignment]
         self._folders = dict(folders or {})  # trial number -> checkpoint folder, derived by the driver
@@ -96,12 +96,18 @@ class RemoteTrial(Trial):
         self.params = dict(params)
         self._stop_requested = False
         self._metric = metric
+        self._max_budget = fidelity_max  # the study's fidelity max (the budget of a trial without one)
         self._hub = hub
         self._last: Any = None  # the ObjectRef of the last report sent
         self.n_reports = 0
 
     def _default_metric(self) -> str:
         return self._metric
+
+    def _fidelity_max(self) -> float:
+        if self._max_budget is None:
+            return super()._fidelity_max()  # raises: the study declares no fidelity
+        return self._max_budget
 
     def _checkpoint_folder(self, number: int) -> str:
         """The folder the driver derived with ``study.checkpoint_path(number)`` (this trial's and its parent's)."""
@@ -142,7 +148,7 @@ class RemoteTrial(Trial):
         return f"RemoteTrial(number={self.number}, params={self.params!r})"
 
 
-def _context(key: str) -> tuple[Callable[[Any], Any], tuple[type[BaseException], ...], str, Any]:
+def _context(key: str) -> tuple[Callable[[Any], Any], tuple[type[BaseException], ...], str, float | None, Any]:
     with _CONTEXTS_LOCK:
         context = _CONTEXTS.get(key)
     if context is None:
@@ -150,8 +156,8 @@ def _context(key: str) -> tuple[Callable[[Any], Any], tuple[type[BaseException],
         from ray import cloudpickle
 
         hub = ray.get_actor(hub_name(key))
-        objective, catch, metric = cloudpickle.loads(ray.get(hub.context.remote()))
-        context = (objective, catch, metric, hub)
+        objective, catch, metric, fidelity_max = cloudpickle.loads(ray.get(hub.context.remote()))
+        context = (objective, catch, metric, fidelity_max, hub)
         with _CONTEXTS_LOCK:
             _CONTEXTS.clear()  # one run's context at a time per worker process
             _CONTEXTS[key] = context
@@ -164,22 +170,22 @@ def execute(key: str, number: int, params: dict[str, Any], attrs: dict[str, Any]
 
     ``outcome`` is ``"complete"`` (payload: the objective's return value),
     ``"pruned"`` (payload: None) or ``"failed"`` (payload: the traceback of an
-    exception in ``catch``). Other exceptions propagate to the driver, which
-    fails the trial and stops the study. ``key`` names the run, whose context
-    the worker fetches from the hub once. ``folders``: trial number -> checkpoint folder, derived
-    by the driver (``trial.checkpoint_dir``, ``trial.load_checkpoint()``).
+    exception in ``catch``): the outcome rule of :func:`hpo.execution.base.evaluate`.
+    Other exceptions propagate to the driver, which fails the trial and stops the
+    study. ``key`` names the run, whose context the worker fetches from the hub once.
+    ``folders``: trial number -> checkpoint folder, derived by the driver
+    (``trial.checkpoint_dir``, ``trial.load_checkpoint()``).
     """
-    objective, catch, metric, hub = _context(key)
-    trial = RemoteTrial(number, params, attrs, metric, hub, folders)
+    objective, catch, metric, fidelity_max, hub = _context(key)
+    trial = RemoteTrial(number, params, attrs, metric, hub, folders, fidelity_max)
     try:
-        try:
-            return "complete", objective(trial), trial.n_reports
-        except TrialPruned:
-            return "pruned", None, trial.n_reports
-        except catch:
-            return "failed", traceback.format_exc(), trial.n_reports
+        outcome = evaluate(lambda: objective(trial), catch)
     finally:
         trial.flush()
+    if outcome.fatal is not None:
+        raise outcome.fatal
+    payload = outcome.error if outcome.kind == "failed" else outcome.value
+    return outcome.kind, payload, trial.n_reports
 
 
 def remote_execute(ray_module: Any) -> Any:

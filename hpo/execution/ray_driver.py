@@ -1,7 +1,7 @@
 """The Ray backend: ``study.optimize(..., n_workers=N, backend="ray", resources={"cpu": 1, "gpu": 0.5})``.
 
 The driver (this process) owns the sampler and is the only writer of the
-store. Each trial runs as a Ray task (:func:`hpo.ray_worker.execute`) with the
+store. Each trial runs as a Ray task (:func:`hpo.execution.ray_worker.execute`) with the
 trial's resource request; Ray sets ``CUDA_VISIBLE_DEVICES`` for its GPU share,
 so two trials asking for ``gpu: 0.5`` share one GPU. As soon as a task ends, the
 driver tells the outcome and asks the sampler for the next configuration
@@ -12,6 +12,8 @@ use pending trials see them).
   every ``report_interval`` seconds (and before telling a trial) and writes the
   reports to the store. A stop decision (the study's scheduler, Ctrl-C) goes
   back through the hub to ``trial.should_stop()``.
+- The worker applies the outcome rule of :mod:`hpo.execution.base` (:func:`evaluate`)
+  and the driver tells it (:func:`tell_outcome`), as the local executor does.
 - An exception in the objective (one in ``catch``), a worker process that
   dies or a node that goes away fail the trial with the error; with
   ``max_retries`` the configuration is re-queued (``attrs["retry_of"]``) and
@@ -35,9 +37,20 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from hpo.errors import ConfigError, NothingToRun, ObjectiveError, SamplerExhausted, TrialStateError, ValueTypeError
-from hpo.execution import Executor, Heartbeat, _check_run_args, _Progress
-from hpo.records import FrozenTrial, TrialState
+from hpo.errors import ConfigError, NothingToRun, SamplerExhausted, TrialStateError
+from hpo.execution.base import (
+    INTERRUPTED,
+    Budget,
+    Executor,
+    Heartbeat,
+    Outcome,
+    Progress,
+    RunSpec,
+    finish_trial,
+    tell_outcome,
+)
+from hpo.records import TrialState
+from hpo.validators import is_number, non_negative_int
 
 if TYPE_CHECKING:
     from hpo.study import Study
@@ -90,12 +103,6 @@ def ray_options(resources: Mapping[str, float]) -> dict[str, Any]:
     return options
 
 
-def _check_max_retries(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(f"max_retries: must be a non-negative integer, but got {value!r}")
-    return value
-
-
 def _import_ray() -> Any:
     try:
         import ray
@@ -137,28 +144,6 @@ def _on_this_node(ray: Any) -> Any:
     return NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
 
 
-class _Budget:
-    """How many more trials may start in this call (retries give their slot back)."""
-
-    def __init__(self, n_trials: int | None, timeout: float | None) -> None:
-        self.left = n_trials
-        self.deadline = None if timeout is None else time.monotonic() + timeout
-        self.stopped = False
-
-    def take(self) -> bool:
-        if self.stopped or (self.deadline is not None and time.monotonic() >= self.deadline):
-            return False
-        if self.left is not None:
-            if self.left <= 0:
-                return False
-            self.left -= 1
-        return True
-
-    def give_back(self) -> None:
-        if self.left is not None:
-            self.left += 1
-
-
 class RayExecutor(Executor):
     """Runs each trial as a Ray task with its resources; the driver keeps the sampler and the store.
 
@@ -184,12 +169,12 @@ class RayExecutor(Executor):
         stop_grace: float = 5.0,
     ) -> None:
         self.resources = check_resources(resources)
-        self.max_retries = _check_max_retries(max_retries)
+        self.max_retries = non_negative_int("max_retries", max_retries)
         if address is not None and (not isinstance(address, str) or not address):
             raise ConfigError(f"address: expected a Ray address such as 'auto' or 'host:6379', but got {address!r}")
         self.address = address
         for field, value in (("report_interval", report_interval), ("stop_grace", stop_grace)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+            if not is_number(value) or not 0 <= value < math.inf:
                 raise ConfigError(f"{field}: must be a non-negative number of seconds, but got {value!r}")
         self.report_interval = max(float(report_interval), 0.01)
         self.stop_grace = float(stop_grace)
@@ -219,29 +204,17 @@ class RayExecutor(Executor):
                 f"lower the request or add nodes"
             )
 
-    def run(
-        self,
-        study: Study,
-        objective: Callable[[Trial], Any],
-        *,
-        n_trials: int | None,
-        timeout: float | None,
-        n_workers: int,
-        catch: tuple[type[BaseException], ...],
-        callbacks: list[Callable[[Study, FrozenTrial], None]],
-        show_progress_bar: bool,
-    ) -> None:
-        _check_run_args(n_trials, timeout, n_workers)
+    def run(self, study: Study, objective: Callable[[Trial], Any], spec: RunSpec) -> None:
         ray = _import_ray()
         started = self._connect(ray)
         try:
             self._check_cluster(ray)
             study.reclaim_stale()
-            progress = _Progress(study, n_trials, show_progress_bar)
+            progress = Progress(study, spec.n_trials, spec.show_progress_bar)
             try:
                 with Heartbeat(study) as heartbeat:
-                    driver = _Driver(self, ray, study, objective, n_workers, catch, callbacks, progress, heartbeat)
-                    driver.loop(_Budget(n_trials, timeout))
+                    driver = _Driver(self, ray, study, objective, spec, progress, heartbeat)
+                    driver.loop(Budget(spec.n_trials, spec.timeout))
             finally:
                 progress.close()
         finally:
@@ -258,22 +231,21 @@ class _Driver:
         ray: Any,
         study: Study,
         objective: Callable[[Trial], Any],
-        n_workers: int,
-        catch: tuple[type[BaseException], ...],
-        callbacks: list[Callable[[Study, FrozenTrial], None]],
-        progress: _Progress,
+        spec: RunSpec,
+        progress: Progress,
         heartbeat: Heartbeat,
     ) -> None:
         from ray import cloudpickle
 
-        from hpo.ray_worker import hub_name, remote_execute, remote_hub
+        from hpo.execution.ray_worker import hub_name, remote_execute, remote_hub
 
         self.ex, self.ray, self.study = executor, ray, study
-        self.n_workers, self.catch, self.callbacks = n_workers, catch, callbacks
+        self.n_workers, self.catch, self.callbacks = spec.n_workers, spec.catch, spec.callbacks
         self.progress, self.heartbeat = progress, heartbeat
         _pickle_by_value(objective)
         self.key = uuid.uuid4().hex
-        context = cloudpickle.dumps((objective, catch, study.objectives[0].name))
+        fidelity_max = None if study.fidelity is None else float(study.fidelity.max)
+        context = cloudpickle.dumps((objective, spec.catch, study.objectives[0].name, fidelity_max))
         hub = remote_hub(ray).options(name=hub_name(self.key), scheduling_strategy=_on_this_node(ray))
         self.hub = hub.remote(context)
         self.task = remote_execute(ray).options(**ray_options(executor.resources))
@@ -283,7 +255,7 @@ class _Driver:
         self.drain_ref: Any = None  # a drain in flight
 
     # -- main loop -------------------------------------------------------------------
-    def loop(self, budget: _Budget) -> None:
+    def loop(self, budget: Budget) -> None:
         self.budget = budget
         try:
             while True:
@@ -312,7 +284,7 @@ class _Driver:
             try:
                 trial = self.study.ask(heartbeat=True)
             except SamplerExhausted:
-                self.budget.stopped = True
+                self.budget.stop()
                 return
             except NothingToRun:  # the scheduler waits for a running trial to finish
                 self.budget.give_back()
@@ -339,43 +311,22 @@ class _Driver:
         """Tell one finished task's outcome (raises for an exception outside ``catch``)."""
         from ray.exceptions import RayError, RayTaskError, TaskCancelledError
 
-        fatal: BaseException | None = None
         try:
-            outcome, payload, n_reports = self.ray.get(ref)
+            kind, payload, n_reports = self.ray.get(ref)
+            outcome = Outcome(kind, value=payload) if kind != "failed" else Outcome(kind, error=str(payload))
         except RayTaskError as exc:  # the objective raised an exception outside `catch`
-            outcome, payload, n_reports, fatal = "failed", str(exc), 1, exc
+            outcome, n_reports = Outcome("failed", error=str(exc), fatal=exc), 1
         except TaskCancelledError:
-            outcome, payload, n_reports = "failed", "cancelled by the driver", 1
+            outcome, n_reports = Outcome("failed", error="cancelled by the driver"), 1
         except RayError as exc:  # the worker process died, its node went away, out of memory...
-            outcome, payload, n_reports = "failed", f"{type(exc).__name__}: {exc}", 1
+            outcome, n_reports = Outcome("failed", error=f"{type(exc).__name__}: {exc}"), 1
         if n_reports:
             self._drain()
-        if outcome == "complete":
-            try:
-                frozen = self.study.tell(trial, payload)
-            except (ObjectiveError, ValueTypeError) as exc:
-                frozen = self.study.tell(
-                    trial, state=TrialState.FAILED, error=f"the objective returned invalid values: {exc}"
-                )
-        elif outcome == "pruned":
-            frozen = self.study.tell(trial, None, state=TrialState.PRUNED)
-        else:
-            frozen = self._fail(trial, str(payload), retry=fatal is None)
+        frozen = tell_outcome(self.study, trial, outcome, max_retries=self.ex.max_retries, budget=self.budget)
         self._forget(ref, trial)
-        self.progress.update(frozen)
-        for callback in self.callbacks:
-            callback(self.study, frozen)
-        if fatal is not None:
-            raise fatal
-
-    def _fail(self, trial: Trial, error: str, retry: bool) -> FrozenTrial:
-        retries = int(trial.attrs.get("retries", 0))
-        if retry and retries < self.ex.max_retries and not self.budget.stopped:
-            attrs = {k: v for k, v in trial.attrs.items() if k not in ("enqueued", "requeued_as")}
-            number = self.study.enqueue(trial.params, attrs={**attrs, "retry_of": trial.number, "retries": retries + 1})
-            error = f"{error.rstrip()}\nre-queued as trial {number} (retry {retries + 1} of {self.ex.max_retries})"
-            self.budget.give_back()
-        return self.study.tell(trial, state=TrialState.FAILED, error=error)
+        finish_trial(self.study, frozen, self.progress, self.callbacks)
+        if outcome.fatal is not None:
+            raise outcome.fatal
 
     def _forget(self, ref: Any, trial: Trial) -> None:
         self.running.pop(ref, None)
@@ -406,11 +357,11 @@ class _Driver:
 
     def _abort(self, exc: BaseException) -> None:
         """Stop every running trial: ask, wait ``stop_grace``, cancel the rest and mark them FAILED."""
-        self.budget.stopped = True
+        self.budget.stop()
         if not self.running:
             return
         interrupted = isinstance(exc, KeyboardInterrupt)
-        reason = "interrupted (KeyboardInterrupt)" if interrupted else f"stopped: the driver raised {type(exc).__name__}"
+        reason = INTERRUPTED if interrupted else f"stopped: the driver raised {type(exc).__name__}"
         print(
             f"hpo: {reason}; asked {len(self.running)} running trial(s) to stop, waiting up to "
             f"{self.ex.stop_grace:g}s before cancelling them" + (" (Ctrl-C again: cancel now)" if interrupted else ""),
