@@ -149,9 +149,9 @@ def _fetch(conn: sa.Connection, stmt: Any) -> list[tuple[Any, ...]]:
 def read_columns(conn: sa.Connection, where: Any, fields: TrialFields, order_by: Any) -> tuple[TrialColumns, int]:
     """The trials matching ``where`` as columns, and the largest change number among them (0 if none)."""
     sqlite = conn.dialect.name == "sqlite"
-    rows = _fetch(conn, sa.select(*_select(fields, sqlite)).where(where).order_by(order_by))
-    width = len(_select(fields, sqlite))
-    data: list[Any] = list(zip(*rows)) if rows else [() for _ in range(width)]
+    selected = _select(fields, sqlite)
+    rows = _fetch(conn, sa.select(*selected).where(where).order_by(order_by))
+    data: list[Any] = list(zip(*rows)) if rows else [() for _ in selected]
     if sqlite and rows:
         _fix_fields(data, fields)
     positions = _positions(fields)
