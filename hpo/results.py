@@ -173,9 +173,4 @@ def trials_frame(columns: TrialColumns, constraints: Sequence[Constraint] = ()) 
 
 def trials_dataframe(study: Study) -> pd.DataFrame:
     """One row per trial, by number: :func:`trials_frame` of every objective, constraint and parameter."""
-    fields = TrialFields(
-        values=tuple(o.name for o in study.objectives),
-        constraints=tuple(c.name for c in study.constraints),
-        params=tuple(study.space.names),
-    )
-    return trials_frame(columns_of(study.trials, fields), study.constraints)
+    return trials_frame(columns_of(study.trials, TrialFields.of(study.record)), study.constraints)

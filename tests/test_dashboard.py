@@ -404,3 +404,7 @@ def test_reader_table_is_the_trials_dataframe(backend: str, request: pytest.Fixt
     assert frame["feasible"].tolist() == expected["feasible"].tolist()
     assert {True, False, None} >= set(frame["feasible"]) and frame["feasible"].isna().sum() == 2
     pd.testing.assert_frame_equal(frame.drop(columns="decision"), expected, check_dtype=False)
+    from hpo.dashboard import analysis
+
+    feasible = [t.number for t in study.trials if t.state.value == "COMPLETE" and t.is_feasible(study.constraints)]
+    assert analysis.completed(frame, study.record).number.tolist() == feasible
