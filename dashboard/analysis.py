@@ -50,12 +50,8 @@ def completed(frame: pd.DataFrame, record: StudyRecord, feasible_only: bool = Tr
     done = frame[frame["state"] == COMPLETE]
     cols = [f"values_{o.name}" for o in record.objectives]
     done = done.dropna(subset=cols)
-    if feasible_only and record.constraints:
-        ok = pd.Series(True, index=done.index)
-        for c in record.constraints:
-            v = done[f"constraints_{c.name}"]
-            ok &= (v <= c.bound) if c.op == "<=" else (v >= c.bound)
-        done = done[ok]
+    if feasible_only and record.constraints:  # the trials table's ``feasible`` column (hpo.results.trials_frame)
+        done = done[done["feasible"].eq(True)]
     return done
 
 

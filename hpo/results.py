@@ -7,14 +7,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hpo.records import TrialState
+from hpo.records import Constraint, TrialState
+from hpo.store.base import TrialColumns, TrialFields, columns_of
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from hpo.study import Study
 
-__all__ = ["non_dominated", "trials_dataframe"]
+__all__ = ["non_dominated", "trials_frame", "trial_table_columns", "trials_dataframe"]
 
 
 #: Most (candidate, front point) pairs compared at once by the blocked filter (bool cells per column).
@@ -113,37 +114,63 @@ def _distinct_front(u: np.ndarray) -> np.ndarray:
     return keep
 
 
-def trials_dataframe(study: Study) -> pd.DataFrame:
-    """One row per trial: number, state, ``values_*``, ``constraints_*``, ``feasible``, ``params_*``, times, error.
+def trial_table_columns(fields: TrialFields, constrained: bool) -> list[str]:
+    """The columns of :func:`trials_frame`, in order."""
+    return (
+        ["number", "state"]
+        + [f"values_{k}" for k in fields.values]
+        + [f"constraints_{k}" for k in fields.constraints]
+        + (["feasible"] if constrained else [])
+        + [f"params_{k}" for k in fields.params]
+        + ["datetime_start", "datetime_complete", "duration_s", "worker_id"]
+        + list(fields.attrs)
+        + ["error"]
+    )
 
-    ``feasible`` (only when the study has constraints): whether a COMPLETE trial satisfies
-    every constraint (None for trials that are not COMPLETE).
+
+def trials_frame(columns: TrialColumns, constraints: Sequence[Constraint] = ()) -> pd.DataFrame:
+    """The trials table: one row per trial of ``columns``, in their order (the one definition, used by
+    :meth:`hpo.Study.trials_dataframe` and the dashboard).
+
+    Columns (:func:`trial_table_columns`): ``number`` (int), ``state``, ``values_<objective>`` and
+    ``constraints_<constraint>`` (floats, NaN where missing), ``feasible`` (only when ``constraints`` are
+    given: whether a COMPLETE trial satisfies every one, None for the other trials), ``params_<name>``,
+    ``datetime_start`` / ``datetime_complete`` (UTC timestamps), ``duration_s``, ``worker_id``, one
+    column per attribute of ``columns.fields.attrs`` (named as the attribute), ``error``.
     """
     import pandas as pd
 
-    rows = []
-    for t in study.trials:
-        row: dict[str, object] = {"number": t.number, "state": t.state.value}
-        for o in study.objectives:
-            row[f"values_{o.name}"] = (t.values or {}).get(o.name)
-        for c in study.constraints:
-            row[f"constraints_{c.name}"] = (t.constraint_values or {}).get(c.name)
-        if study.constraints:
-            row["feasible"] = t.is_feasible(study.constraints) if t.state is TrialState.COMPLETE else None
-        for name in study.space.names:
-            row[f"params_{name}"] = t.params.get(name)
-        row["datetime_start"] = t.started_at
-        row["datetime_complete"] = t.finished_at
-        row["duration_s"] = t.duration.total_seconds() if t.duration is not None else None
-        row["worker_id"] = t.worker_id
-        row["error"] = t.error
-        rows.append(row)
-    columns = (
-        ["number", "state"]
-        + [f"values_{o.name}" for o in study.objectives]
-        + [f"constraints_{c.name}" for c in study.constraints]
-        + (["feasible"] if study.constraints else [])
-        + [f"params_{n}" for n in study.space.names]
-        + ["datetime_start", "datetime_complete", "duration_s", "worker_id", "error"]
-    )
-    return pd.DataFrame(rows, columns=columns)
+    fields = columns.fields
+    frame: dict[str, pd.Series] = {
+        "number": pd.Series(list(columns.number), dtype="int64"),
+        "state": pd.Series(list(columns.state), dtype=object),
+    }
+    for k, col in columns.values.items():
+        frame[f"values_{k}"] = pd.to_numeric(pd.Series(list(col), dtype=object), errors="coerce")
+    for k, col in columns.constraints.items():
+        frame[f"constraints_{k}"] = pd.to_numeric(pd.Series(list(col), dtype=object), errors="coerce")
+    if constraints:
+        ok = np.ones(len(columns), dtype=bool)
+        for c in constraints:
+            v = frame[f"constraints_{c.name}"].to_numpy(dtype=float)
+            with np.errstate(invalid="ignore"):
+                ok &= np.isfinite(v) & ((v <= c.bound) if c.op == "<=" else (v >= c.bound))
+        done = (frame["state"] == TrialState.COMPLETE.value).to_numpy()
+        frame["feasible"] = pd.Series(np.where(done, ok.astype(object), None), dtype=object)
+    for k, col in columns.params.items():
+        frame[f"params_{k}"] = pd.Series(list(col)) if len(col) else pd.Series(dtype=object)
+    start = pd.to_datetime(pd.Series(list(columns.started_at), dtype=object), utc=True, format="ISO8601")
+    end = pd.to_datetime(pd.Series(list(columns.finished_at), dtype=object), utc=True, format="ISO8601")
+    frame["datetime_start"] = start
+    frame["datetime_complete"] = end
+    frame["duration_s"] = (end - start).dt.total_seconds()
+    frame["worker_id"] = pd.Series(list(columns.worker_id), dtype=object)
+    for k, col in columns.attrs.items():
+        frame[k] = pd.Series(list(col), dtype=object)
+    frame["error"] = pd.Series(list(columns.error), dtype=object)
+    return pd.DataFrame(frame)[trial_table_columns(fields, bool(constraints))]
+
+
+def trials_dataframe(study: Study) -> pd.DataFrame:
+    """One row per trial, by number: :func:`trials_frame` of every objective, constraint and parameter."""
+    return trials_frame(columns_of(study.trials, TrialFields.of(study.record)), study.constraints)

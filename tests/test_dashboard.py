@@ -199,7 +199,7 @@ def test_dashboard_connection_cannot_write(backend: str, request: pytest.Fixture
     study.optimize(lambda t: t["dropout"], n_trials=3, show_progress_bar=False)
     reader = DashboardReader(url)
     for statement in _writes():
-        with reader.engine.connect() as conn:
+        with reader.store.engine.connect() as conn:
             with pytest.raises(sa.exc.DBAPIError, match="(?i)read-?only"):
                 conn.exec_driver_sql(statement)
                 conn.commit()
@@ -365,3 +365,46 @@ def test_reader_reads_nan_and_infinity_tokens(odd_url: str) -> None:
     assert frame.loc[2:, "decision"].isna().all() and frame["values_value"].notna().all()
     record = reader.study("nan")
     assert reader.best_value(record, record.objectives[0]) == -1.0
+
+
+# -- the dashboard through the store's read API --------------------------------------------------------
+def test_reader_goes_through_the_store_read_api() -> None:
+    """The reader imports neither SQLAlchemy, the ORM rows nor the SQL store: only the store's seam."""
+    import ast
+
+    from hpo.dashboard import reader
+
+    tree = ast.parse(Path(reader.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    banned = {"sqlalchemy", "hpo.store.schema", "hpo.store.sql", "hpo.store.rows", "hpo.store.engine",
+              "hpo.store.migrate"}
+    assert not {m for m in imported if m and m.split(".")[0] == "sqlalchemy" or m in banned}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_reader_table_is_the_trials_dataframe(backend: str, request: pytest.FixtureRequest) -> None:
+    """One trials-table definition: the reader's frame is ``Study.trials_dataframe()`` plus the decision column."""
+    import pandas as pd
+
+    url = request.getfixturevalue(f"{backend}_url")
+    study = hpo.create_study(name="table", space=SPACE, storage=url, sampler="random", seed=0,
+                             constraints={"mem": ("<=", 0.3)})
+
+    def objective(trial: hpo.Trial) -> dict[str, float]:
+        if trial.number == 2:
+            raise RuntimeError("boom")
+        return {"value": trial["dropout"], "mem": trial["dropout"]}
+
+    study.optimize(objective, n_trials=6, catch=(RuntimeError,), show_progress_bar=False)
+    study.ask()  # one RUNNING trial
+    frame = DashboardReader(url).trial_frame("table").refresh()
+    expected = study.trials_dataframe()
+    assert list(frame.columns) == [c for c in expected.columns if c != "error"] + ["decision", "error"]
+    assert frame["feasible"].tolist() == expected["feasible"].tolist()
+    assert {True, False, None} >= set(frame["feasible"]) and frame["feasible"].isna().sum() == 2
+    pd.testing.assert_frame_equal(frame.drop(columns="decision"), expected, check_dtype=False)
+    from hpo.dashboard import analysis
+
+    feasible = [t.number for t in study.trials if t.state.value == "COMPLETE" and t.is_feasible(study.constraints)]
+    assert analysis.completed(frame, study.record).number.tolist() == feasible

@@ -372,12 +372,20 @@ def test_an_optuna_storage_is_named_as_such(tmp_path: Path, capsys: pytest.Captu
     assert _snapshot(tmp_path) == before
 
 
-def test_current_revision_lives_in_migrate_and_ensure_schema_is_reexported(sqlite_url: str) -> None:
-    from hpo.store.engine import ensure_schema as from_engine
-    from hpo.store.migrate import current_revision, ensure_schema
+def test_current_revision_lives_in_migrate_and_engine_never_imports_migrate(sqlite_url: str) -> None:
+    """The dependency is one way: migrate imports engine, engine never imports migrate (no re-export)."""
+    import ast
+    import inspect
+
+    import hpo.store.engine as engine_module
+    from hpo.store.migrate import current_revision
     from hpo.store.schema import SCHEMA_REVISION
 
-    assert from_engine is ensure_schema
+    tree = ast.parse(inspect.getsource(engine_module))
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert "hpo.store.migrate" not in imported and "hpo.registry" not in imported  # no lazy re-export either
+    assert not hasattr(engine_module, "ensure_schema") and not hasattr(engine_module, "current_revision")
     open_store(sqlite_url)
     with get_engine(sqlite_url).connect() as conn:
         assert current_revision(conn) == SCHEMA_REVISION

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import threading
 
-from hpo.store.base import Evaluation, Report, StudyStore, StudySummary
+from hpo.store.base import Evaluation, Report, StudyStore, StudySummary, TrialColumns, TrialFields
 from hpo.store.engine import normalize_url
 
-__all__ = ["StudyStore", "StudySummary", "Report", "Evaluation", "open_store", "DEFAULT_STORAGE"]
+__all__ = [
+    "StudyStore", "StudySummary", "Report", "Evaluation", "TrialFields", "TrialColumns", "open_store", "DEFAULT_STORAGE",
+]
 
 #: The embedded default store: ``./hpo.db`` (override with the HPO_STORAGE environment variable).
 DEFAULT_STORAGE = "sqlite:///hpo.db"

@@ -22,14 +22,18 @@ Invariants every implementation keeps:
 from __future__ import annotations
 
 import datetime as dt
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hpo.records import FrozenTrial, StudyRecord, TrialState
+from hpo.records import Constraint, FrozenTrial, Objective, StudyRecord, TrialState
 
-__all__ = ["StudyStore", "StudySummary", "Report", "Evaluation"]
+__all__ = ["StudyStore", "StudySummary", "Report", "Evaluation", "TrialFields", "TrialColumns", "columns_of"]
+
+#: The trial states that may still change (read again on every refresh by a column reader).
+LIVE_STATES = (TrialState.RUNNING, TrialState.WAITING)
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,100 @@ class Evaluation:
     state: TrialState
     values: dict[str, float] | None
     error: str | None
+
+
+@dataclass(frozen=True)
+class TrialFields:
+    """Which fields of the trials' JSON documents a column read pulls out (see :class:`TrialColumns`).
+
+    ``values`` / ``constraints`` / ``params`` / ``attrs``: keys of the trials' ``values``,
+    ``constraint_values``, ``params`` and ``attrs`` documents; ``boolean_params``: the params
+    (of ``params``) whose values may be booleans (read back as ``bool``, never as 1 / 0).
+    """
+
+    values: tuple[str, ...] = ()
+    constraints: tuple[str, ...] = ()
+    params: tuple[str, ...] = ()
+    attrs: tuple[str, ...] = ()
+    boolean_params: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, record: StudyRecord, attrs: Sequence[str] = ()) -> TrialFields:
+        """Every objective, constraint and parameter of a study, and the given trial attributes."""
+        booleans = frozenset(
+            name for name, spec in record.space.items()
+            if any(isinstance(c, bool) for c in (spec.get("choices") or []))
+        )
+        return cls(
+            values=tuple(o.name for o in record.objectives),
+            constraints=tuple(c.name for c in record.constraints),
+            params=tuple(record.space),
+            attrs=tuple(attrs),
+            boolean_params=booleans,
+        )
+
+
+@dataclass(frozen=True)
+class TrialColumns:
+    """Trials as columns (one entry per trial in every column, in the read's order): the cheap
+    form of a large read, e.g. a trials table of 100k trials.
+
+    A field missing from a trial's document is None. ``started_at`` / ``finished_at`` are UTC
+    timestamps, as ``datetime`` or as ISO 8601 text (a SQL store may hand over the database's text
+    unparsed; ``pandas.to_datetime(..., utc=True, format="ISO8601")`` reads both).
+    """
+
+    fields: TrialFields
+    number: Sequence[int]
+    state: Sequence[str]
+    values: dict[str, Sequence[Any]]
+    constraints: dict[str, Sequence[Any]]
+    params: dict[str, Sequence[Any]]
+    attrs: dict[str, Sequence[Any]]
+    started_at: Sequence[Any]
+    finished_at: Sequence[Any]
+    worker_id: Sequence[str | None]
+    error: Sequence[str | None]
+
+    def __len__(self) -> int:
+        return len(self.number)
+
+
+def columns_of(found: Sequence[FrozenTrial], fields: TrialFields) -> TrialColumns:
+    """The :class:`TrialColumns` of frozen trials, in their order (the definition every store's column
+    read must agree with)."""
+
+    def column(doc: Callable[[FrozenTrial], dict[str, Any] | None], key: str) -> list[Any]:
+        return [(doc(t) or {}).get(key) for t in found]
+
+    return TrialColumns(
+        fields=fields,
+        number=[t.number for t in found],
+        state=[t.state.value for t in found],
+        values={k: column(lambda t: t.values, k) for k in fields.values},
+        constraints={k: column(lambda t: t.constraint_values, k) for k in fields.constraints},
+        params={k: column(lambda t: t.params, k) for k in fields.params},
+        attrs={k: column(lambda t: t.attrs, k) for k in fields.attrs},
+        started_at=[t.started_at for t in found],
+        finished_at=[t.finished_at for t in found],
+        worker_id=[t.worker_id for t in found],
+        error=[t.error for t in found],
+    )
+
+
+def best_of(found: Sequence[FrozenTrial], objective: Objective, constraints: Sequence[Constraint]) -> float | None:
+    """The best value of ``objective`` over the COMPLETE trials of ``found`` that satisfy every constraint
+    (NaN and non-numbers never count; None when no trial counts)."""
+    best: float | None = None
+    for t in found:
+        value = (t.values or {}).get(objective.name)
+        if t.state is not TrialState.COMPLETE or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        if math.isnan(value) or not t.is_feasible(tuple(constraints)):
+            continue
+        if best is None or objective.sign * value < objective.sign * best:
+            best = float(value)
+    return best
 
 
 def split_suggestion(result: Any) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -212,6 +310,31 @@ class StudyStore(ABC):
         reclaimed trial is returned. Raises ``TrialStateError`` for a trial that was
         not reclaimed or whose late result is already kept.
         """
+
+    # -- aggregate and column reads (the dashboard's; defaults re-read the trials) ---------------
+    def columns_since(self, study_id: int, seq: int, fields: TrialFields) -> tuple[TrialColumns, int]:
+        """:meth:`finished_since` as columns: the trials finished after change number ``seq``, in
+        change order, and the newest change number. Its cost depends on what changed."""
+        found, newest = self.finished_since(study_id, seq)
+        return columns_of(found, fields), newest
+
+    def live_columns(self, study_id: int, fields: TrialFields) -> TrialColumns:
+        """The RUNNING and WAITING trials as columns, by number."""
+        return columns_of(self.get_trials(study_id, LIVE_STATES), fields)
+
+    def best_value(
+        self, study_id: int, objective: Objective, constraints: Sequence[Constraint] = ()
+    ) -> float | None:
+        """The best value of ``objective`` over the COMPLETE trials satisfying every constraint
+        (see :func:`best_of`); SQL stores compute it in the database."""
+        return best_of(self.get_trials(study_id, [TrialState.COMPLETE]), objective, constraints)
+
+    def report_counts(self, study_id: int) -> dict[int, int]:
+        """Number of intermediate reports per trial number (trials without reports are left out)."""
+        counts: dict[int, int] = {}
+        for r in self.get_reports(study_id):
+            counts[r.trial_number] = counts.get(r.trial_number, 0) + 1
+        return counts
 
     # -- intermediate results and seeded evaluations ---------------------------
     @abstractmethod

@@ -17,7 +17,8 @@ ever writing: the SQLite file must exist and is opened with a ``mode=ro`` URI,
 PostgreSQL sessions are read-only transactions, and :func:`write_connection`
 refuses the engine. Raw driver errors on every engine are translated into
 ``StorageError`` s by :mod:`hpo.store.errors`. The schema itself (creation,
-migration, checks) is :mod:`hpo.store.migrate`.
+migration, checks) is :mod:`hpo.store.migrate`, which imports this module (never the
+other way round).
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError
 
-from hpo.registry import lazy_exports
 from hpo.errors import StorageError, StorageURLError
 from hpo.store.errors import driver_missing, install, mask_password
 
@@ -269,6 +269,3 @@ def dispose_engines() -> None:
 
 os.register_at_fork(after_in_child=lambda: _engines.clear())
 
-
-# ``ensure_schema`` and ``current_revision`` live in :mod:`hpo.store.migrate` (kept importable here).
-__getattr__ = lazy_exports(__name__, {"ensure_schema": "hpo.store.migrate", "current_revision": "hpo.store.migrate"})

@@ -20,13 +20,15 @@ from typing import Any
 import pytest
 
 from hpo.errors import ValidationError, DuplicateStudyError, StudyNotFoundError, TrialNotFoundError, TrialStateError
-from hpo.records import TrialState
+from hpo.records import Direction, Objective, TrialState, parse_constraints
 from hpo.store import StudyStore
+from hpo.store.base import TrialColumns, TrialFields, columns_of
 
 __all__ = ["StoreConformance", "make_study"]
 
 OBJ = [{"name": "loss", "direction": "minimize"}]
 SPACE = {"x": {"type": "float", "low": 0.0, "high": 1.0, "log": False, "step": None, "active_if": None}}
+LOSS = Objective("loss", Direction.MINIMIZE)
 
 
 def make_study(store: StudyStore, name: str = "s", **overrides: Any) -> Any:
@@ -220,6 +222,72 @@ class StoreConformance:
         assert [(t.number, t.state) for t in new] == [(4, TrialState.FAILED)]
         assert seq2 > seq
 
+    # -- column and aggregate reads ----------------------------------------------------
+    def test_column_reads_agree_with_the_frozen_trials(self, store: StudyStore) -> None:
+        """columns_since / live_columns read what ``columns_of`` reads from get_trials / finished_since: odd
+        names, missing fields, booleans, attrs; timestamps as datetimes or ISO text; only what changed."""
+        odd = 'p"q\\ \u00e9'
+        space = {"x": SPACE["x"], odd: SPACE["x"],
+                 "flag": {"type": "categorical", "choices": [True, False, 2], "active_if": None}}
+        objectives = [{"name": "loss", "direction": "minimize"}, {"name": 'a"b', "direction": "maximize"}]
+        s = make_study(store, space=space, objectives=objectives, constraints=[{"name": "mem", "op": "<=", "bound": 4}])
+        fields = TrialFields.of(s, attrs=("decision", "missing"))
+        assert fields.boolean_params == frozenset({"flag"}) and fields.params == ("x", odd, "flag")
+        params = [{"x": 0.5, odd: 0.25, "flag": True}, {"x": 0.1, "flag": False}, {"x": 0.2, "flag": 2}, {}, {"x": 1.0}]
+        made = [store.create_trial(s.study_id, p, TrialState.RUNNING, worker_id=f"w{i}",
+                                   attrs={"decision": "stop" if i == 0 else i}) for i, p in enumerate(params)]
+        store.create_trial(s.study_id, {"x": 0.9}, TrialState.WAITING)
+        store.finish_trial(s.study_id, made[2].number, TrialState.COMPLETE, {"loss": 2.5, 'a"b': 1}, {"mem": 3.0})
+        store.finish_trial(s.study_id, made[0].number, TrialState.COMPLETE, {"loss": -1.0})
+        store.finish_trial(s.study_id, made[1].number, TrialState.FAILED, error="Traceback: boom")
+        got, seq = store.columns_since(s.study_id, 0, fields)
+        want, want_seq = store.finished_since(s.study_id, 0)
+        assert seq == want_seq and _plain(got) == _plain(columns_of(want, fields))
+        assert list(got.number) == [2, 0, 1] and list(got.params["flag"]) == [2, True, False]
+        assert type(got.params["flag"][1]) is bool and list(got.attrs["missing"]) == [None] * 3
+        live = store.live_columns(s.study_id, fields)
+        assert _plain(live) == _plain(columns_of(store.get_trials(s.study_id, [TrialState.RUNNING,
+                                                                               TrialState.WAITING]), fields))
+        assert list(live.number) == [3, 4, 5] and list(live.state) == ["RUNNING", "RUNNING", "WAITING"]
+        assert store.columns_since(s.study_id, seq, fields)[0].number in ([], ())
+        store.finish_trial(s.study_id, made[4].number, TrialState.PRUNED)
+        new, seq2 = store.columns_since(s.study_id, seq, fields)
+        assert list(new.number) == [4] and list(new.state) == ["PRUNED"] and seq2 > seq
+        assert store.columns_since(s.study_id, seq2, fields)[1] == seq2
+
+    def test_best_value_over_feasible_complete_trials(self, store: StudyStore) -> None:
+        s = make_study(store, objectives=[{"name": "loss", "direction": "minimize"},
+                                          {"name": "acc", "direction": "maximize"}],
+                       constraints=[{"name": "mem", "op": "<=", "bound": 4.0}])
+        acc = Objective("acc", Direction.MAXIMIZE)
+        assert store.best_value(s.study_id, LOSS, s.constraints) is None
+        outcomes = [
+            (TrialState.COMPLETE, {"loss": 3.0, "acc": 0.5}, {"mem": 1.0}),
+            (TrialState.COMPLETE, {"loss": 0.5, "acc": 0.9}, {"mem": 9.0}),  # best, but infeasible
+            (TrialState.COMPLETE, {"loss": 2.0, "acc": 0.7}, {"mem": 4.0}),
+            (TrialState.PRUNED, {"loss": 0.1, "acc": 1.0}, {"mem": 0.0}),  # not COMPLETE
+            (TrialState.FAILED, None, None),
+        ]
+        for state, values, cvs in outcomes:
+            t = store.create_trial(s.study_id, {"x": 0.5}, TrialState.RUNNING)
+            store.finish_trial(s.study_id, t.number, state, values, cvs)
+        assert store.best_value(s.study_id, LOSS, s.constraints) == 2.0
+        assert store.best_value(s.study_id, acc, s.constraints) == 0.7
+        assert store.best_value(s.study_id, LOSS) == 0.5 and store.best_value(s.study_id, acc) == 0.9
+        cons = parse_constraints([{"name": "mem", "op": ">=", "bound": 2.0}], ("loss", "acc"))
+        assert store.best_value(s.study_id, LOSS, cons) == 0.5
+
+    def test_report_counts(self, store: StudyStore) -> None:
+        s = make_study(store)
+        a, b, _ = (store.create_trial(s.study_id, {"x": 0.1}, TrialState.RUNNING) for _ in range(3))
+        assert store.report_counts(s.study_id) == {}
+        for step in range(3):
+            store.add_report(s.study_id, a.number, step, {"loss": 1.0})
+        store.add_report(s.study_id, b.number, 0, {"loss": None})
+        assert store.report_counts(s.study_id) == {a.number: 3, b.number: 1}
+        other = make_study(store, "other")
+        assert store.report_counts(other.study_id) == {}
+
     # -- leases ----------------------------------------------------------------------
     def test_reclaim_expired_requeues_with_same_params(self, store: StudyStore) -> None:
         s = make_study(store)
@@ -331,6 +399,10 @@ class StoreConformance:
             "heartbeat": lambda: store.heartbeat(sid, [t.number], lease=60),
             "get_trials": lambda: store.get_trials(sid),
             "finished_since": lambda: store.finished_since(sid, 0),
+            "columns_since": lambda: store.columns_since(sid, 0, TrialFields(values=("loss",))),
+            "live_columns": lambda: store.live_columns(sid, TrialFields(values=("loss",))),
+            "best_value": lambda: store.best_value(sid, LOSS),
+            "report_counts": lambda: store.report_counts(sid),
             "reserve_numbers": lambda: store.reserve_numbers(sid),
         }
         for name, call in calls.items():
@@ -409,3 +481,23 @@ class StoreConformance:
             (100, "test", TrialState.COMPLETE),
             (101, "test", TrialState.FAILED),
         ]
+
+
+def _plain(columns: TrialColumns) -> dict[str, Any]:
+    """A :class:`TrialColumns` as plain lists, timestamps as aware datetimes (ISO text parsed)."""
+
+    def stamp(value: Any) -> Any:
+        if isinstance(value, str):
+            value = dt.datetime.fromisoformat(value)
+        if isinstance(value, dt.datetime) and value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        return value
+
+    out: dict[str, Any] = {}
+    for name in ("number", "state", "worker_id", "error"):
+        out[name] = list(getattr(columns, name))
+    for name in ("started_at", "finished_at"):
+        out[name] = [stamp(v) for v in getattr(columns, name)]
+    for name in ("values", "constraints", "params", "attrs"):
+        out[name] = {k: list(v) for k, v in getattr(columns, name).items()}
+    return out
