@@ -163,7 +163,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         raise ConfigError(f"--top: must be an integer >= 1, but got {args.top}")
     study = _load(args.name, _storage(args))
     print(f"study {study.name!r} in {study.store.url}")
-    print(f"objectives: " + ", ".join(f"{o.name} ({o.direction.value})" for o in study.objectives))
+    print("objectives: " + ", ".join(f"{o.name} ({o.direction.value})" for o in study.objectives))
     print(f"sampler: {study.settings.get('sampler', {}).get('name')}   seed: {study.seed}")
     print(f"trials: {_state_line(study)}")
     print(_best_table(study, top=args.top))

@@ -16,6 +16,7 @@ from hpo.testing.sampler_suite import SamplerConformance
 
 
 class TestGPSampler(SamplerConformance):
+    registered_name = "gp"
     supports_multi_objective = True
     n_trials = 12
 
@@ -25,6 +26,7 @@ class TestGPSampler(SamplerConformance):
 
 
 class TestEnsembleSampler(SamplerConformance):
+    registered_name = "ensemble"
     supports_multi_objective = True
     n_trials = 10
 

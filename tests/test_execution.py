@@ -17,6 +17,8 @@ from hpo.testing.executor_suite import ExecutorConformance
 
 
 class TestLocalExecutor(ExecutorConformance):
+    registered_name = "local"
+
     @pytest.fixture
     def executor_factory(self) -> Callable[..., Executor]:
         return lambda problem, **options: LocalExecutor(**options)

@@ -55,6 +55,7 @@ def _no_fallback(record: list[warnings.WarningMessage]) -> None:
 
 class TestMultiFidelityBOConformance(SamplerConformance):
     """The shared sampler contract, on studies that declare a fidelity (the sampler needs one)."""
+    registered_name = "mfbo"
 
     supports_multi_objective = False  # refused with a clear error: see test_refuses_several_objectives
     n_trials = 8

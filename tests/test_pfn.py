@@ -309,6 +309,7 @@ def test_more_observations_than_the_context_are_subsampled() -> None:
 
 class TestPFNConformance(SurrogateConformance):
     """The seam's conformance suite with the shipped weights."""
+    registered_name = "pfn"
 
     coverage_range = (0.85, 1.0)
 
@@ -477,8 +478,21 @@ def test_pfn_ei_batch_and_parallel_workers_spread_out(tmp_path: Path) -> None:
         mo.optimize(lambda t: {"a": t["x"], "b": t["y"]}, n_trials=1, show_progress_bar=False)
 
 
+class TestPFNBOConformance(SamplerConformance):
+    """The sampler seam's conformance suite for ``pfn``: the BO sampler with the PFN surrogate."""
+
+    registered_name = "pfn"
+
+    @pytest.fixture
+    def sampler_factory(self):  # type: ignore[no-untyped-def]
+        from hpo.samplers import make_sampler
+
+        return lambda: make_sampler("pfn", n_initial=5, num_restarts=2, raw_samples=64)
+
+
 class TestPFNEIConformance(SamplerConformance):
     """The sampler seam's conformance suite for ``pfn-ei`` (BO after 5 Sobol points)."""
+    registered_name = "pfn-ei"
 
     supports_multi_objective = False  # pfn-ei handles one objective (the error is tested below)
 

@@ -35,6 +35,7 @@ def ray_session() -> Iterator[Any]:
 
 class TestRayExecutorConformance(ExecutorConformance):
     """The executor contract on the module's local Ray instance (two CPUs, half a CPU per trial)."""
+    registered_name = "ray"
 
     not_applicable = {
         "ctrl_c": "Ray turns a KeyboardInterrupt raised in a task into a cancelled task; Ctrl-C reaches the "

@@ -13,30 +13,39 @@ from hpo.testing.sampler_suite import SamplerConformance
 
 
 class TestRandom(SamplerConformance):
+    registered_name = "random"
+
     @pytest.fixture
     def sampler_factory(self) -> Callable[[], Sampler]:
         return lambda: make_sampler("random")
 
 
 class TestSobol(SamplerConformance):
+    registered_name = "sobol"
+
     @pytest.fixture
     def sampler_factory(self) -> Callable[[], Sampler]:
         return lambda: make_sampler("sobol")
 
 
 class TestGrid(SamplerConformance):
+    registered_name = "grid"
+
     @pytest.fixture
     def sampler_factory(self) -> Callable[[], Sampler]:
         return lambda: make_sampler("grid", resolution=3)
 
 
 class TestTPE(SamplerConformance):
+    registered_name = "tpe"
+
     @pytest.fixture
     def sampler_factory(self) -> Callable[[], Sampler]:
         return lambda: make_sampler("tpe", n_startup_trials=5)
 
 
 class TestCmaEs(SamplerConformance):
+    registered_name = "cmaes"
     supports_multi_objective = False
 
     @pytest.fixture
@@ -45,12 +54,15 @@ class TestCmaEs(SamplerConformance):
 
 
 class TestNSGA2(SamplerConformance):
+    registered_name = "nsga2"
+
     @pytest.fixture
     def sampler_factory(self) -> Callable[[], Sampler]:
         return lambda: make_sampler("nsga2", population_size=6)
 
 
 class TestOptunaGP(SamplerConformance):
+    registered_name = "optuna-gp"
     supports_multi_objective = True
     n_trials = 10
 

@@ -11,7 +11,6 @@ import sys
 import textwrap
 import threading
 import time
-import warnings
 
 import pytest
 import sqlalchemy as sa

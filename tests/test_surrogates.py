@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 import torch
 
-from hpo.errors import SamplerError, SurrogateError, UnknownNameError
+from hpo.errors import SurrogateError, UnknownNameError
 from hpo.surrogates import FitFallbackWarning, Surrogate, make_surrogate, surrogate_names
 from hpo.surrogates.base import training_subset
 from hpo.surrogates.gp import GPSurrogate
@@ -16,6 +16,7 @@ from hpo.testing.surrogate_suite import SurrogateConformance, gp_prior_draw
 
 
 class TestGP(SurrogateConformance):
+    registered_name = "gp"
     coverage_range = (0.88, 1.0)
 
     @pytest.fixture
@@ -24,6 +25,7 @@ class TestGP(SurrogateConformance):
 
 
 class TestEnsemble(SurrogateConformance):
+    registered_name = "ensemble"
     # A deep ensemble of 10 nets on 40 points is known to be less calibrated than a GP
     # (Li, Rudner & Wilson 2024); the suite still asks for most of the mass in the interval.
     coverage_range = (0.75, 1.0)

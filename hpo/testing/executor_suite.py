@@ -43,6 +43,7 @@ from hpo.fidelity import Fidelity
 from hpo.records import FrozenTrial, TrialState
 from hpo.schedulers import Decision, Plan, Scheduler, SchedulerState
 from hpo.space import Float, SearchSpace
+from hpo.testing.registered import check_registered
 
 __all__ = ["ExecutorConformance", "ScriptedCurves", "StopAtStep", "CASES"]
 
@@ -137,6 +138,8 @@ class StopAtStep(Scheduler):
 class ExecutorConformance:
     """The contract of an executor. Override ``executor_factory`` (and ``not_applicable``, ``n_workers``)."""
 
+    #: the backend name this suite tests in :data:`hpo.execution.EXECUTORS` (None: unregistered).
+    registered_name: ClassVar[str | None] = None
     #: case name (one of :data:`CASES`) -> why it does not apply to this executor.
     not_applicable: ClassVar[dict[str, str]] = {}
     #: workers of each run.
@@ -180,6 +183,14 @@ class ExecutorConformance:
 
     def test_is_an_executor(self, executor_factory: Callable[..., Executor]) -> None:
         assert isinstance(executor_factory(ScriptedCurves()), Executor)
+
+    def test_registered_name_builds_this_executor(self, executor_factory: Callable[..., Executor]) -> None:
+        if self.registered_name is None:
+            pytest.skip("registered_name is None: the suite tests an unregistered executor")
+        from hpo.execution import EXECUTORS
+
+        check_registered("backend", self.registered_name, EXECUTORS.make(self.registered_name),
+                         executor_factory(ScriptedCurves()))
 
     def test_trial_states(self, tmp_path: Any, executor_factory: Callable[..., Executor]) -> None:
         self._applies("states")

@@ -25,6 +25,7 @@ import hpo
 from hpo.errors import SamplerError
 from hpo.records import TrialState
 from hpo.samplers import Sampler
+from hpo.testing.registered import check_registered
 
 __all__ = ["SamplerConformance", "MIXED_SPACE"]
 
@@ -49,6 +50,8 @@ def _objective(trial: Any) -> float:
 class SamplerConformance:
     """The contract of a sampler. Override ``sampler_factory`` (and the class flags)."""
 
+    #: the name this suite tests in :data:`hpo.samplers.registry.SAMPLERS` (None: an unregistered sampler).
+    registered_name: ClassVar[str | None] = None
     supports_multi_objective: ClassVar[bool] = True
     deterministic: ClassVar[bool] = True
     n_trials: ClassVar[int] = 14
@@ -64,6 +67,13 @@ class SamplerConformance:
 
     def test_is_a_sampler(self, sampler_factory: Callable[[], Sampler]) -> None:
         assert isinstance(sampler_factory(), Sampler)
+
+    def test_registered_name_builds_this_sampler(self, sampler_factory: Callable[[], Sampler]) -> None:
+        if self.registered_name is None:
+            pytest.skip("registered_name is None: the suite tests an unregistered sampler")
+        from hpo.samplers.registry import SAMPLERS
+
+        check_registered("sampler", self.registered_name, SAMPLERS.make(self.registered_name), sampler_factory())
 
     def test_suggestions_are_valid_configurations(self, tmp_path: Any, sampler_factory: Callable[[], Sampler]) -> None:
         study = self._study(tmp_path, sampler_factory)

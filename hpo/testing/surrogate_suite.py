@@ -37,6 +37,7 @@ import torch
 
 from hpo.errors import HpoError
 from hpo.surrogates import ShapeError, Surrogate
+from hpo.testing.registered import check_registered
 
 __all__ = ["SurrogateConformance", "gp_prior_draw"]
 
@@ -63,6 +64,8 @@ def gp_prior_draw(
 class SurrogateConformance:
     """The contract of a surrogate. Override ``surrogate_factory`` (and the class attributes)."""
 
+    #: the name this suite tests in :data:`hpo.surrogates.registry.SURROGATES` (None: unregistered).
+    registered_name: ClassVar[str | None] = None
     #: Accepted share of held-out points inside the central 95% predictive interval.
     coverage_range: ClassVar[tuple[float, float]] = (0.85, 1.0)
     #: Number of GP draws the coverage is averaged over.
@@ -78,6 +81,13 @@ class SurrogateConformance:
         X = torch.rand(n, d, generator=g, dtype=torch.float64)
         cols = [torch.sin(6 * X[:, :1]) + X[:, 1:2] ** 2 + 0.1 * j * X.sum(-1, keepdim=True) for j in range(m)]
         return X, torch.cat(cols, dim=-1)
+
+    def test_registered_name_builds_this_surrogate(self, surrogate_factory: Callable[[], Surrogate]) -> None:
+        if self.registered_name is None:
+            pytest.skip("registered_name is None: the suite tests an unregistered surrogate")
+        from hpo.surrogates.registry import SURROGATES
+
+        check_registered("surrogate", self.registered_name, SURROGATES.make(self.registered_name), surrogate_factory())
 
     def test_is_a_surrogate(self, surrogate_factory: Callable[[], Surrogate]) -> None:
         surrogate = surrogate_factory()
