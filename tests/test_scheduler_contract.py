@@ -36,13 +36,14 @@ def _loss(params: dict[str, Any], epoch: int) -> float:
     return (params["x"] - 0.3) ** 2 + (params["y"] - 0.6) ** 2 + 1.0 / epoch
 
 
-def _run(tmp_path: Path, direction: str, n_trials: int = 60) -> tuple[hpo.Study, _Recording, list[list[int]]]:
+def _run(tmp_path: Path, direction: str, n_trials: int = 60,
+         scheduler: Any = "asha") -> tuple[hpo.Study, _Recording, list[list[int]]]:
     """``n_trials`` asked and told one after the other under ASHA (epochs 1..27), reporting every epoch;
     returns the study, its sampler and, for every ask, the numbers of the history the sampler got."""
     sampler = _Recording()
     sign = 1.0 if direction == "minimize" else -1.0
     study = hpo.create_study(name=direction, space=SPACE, objectives={"score": direction}, sampler=sampler,
-                             scheduler="asha", fidelity=hpo.Fidelity("epochs", 1, 27), seed=0,
+                             scheduler=scheduler, fidelity=hpo.Fidelity("epochs", 1, 27), seed=0,
                              storage=f"sqlite:///{tmp_path / (direction + '.db')}",
                              checkpoint_root=str(tmp_path / "ckpt"))
     histories: list[list[int]] = []
@@ -50,7 +51,7 @@ def _run(tmp_path: Path, direction: str, n_trials: int = 60) -> tuple[hpo.Study,
         trial = study.ask()
         histories.append([t.number for t in sampler.contexts[-1].history])
         value = math.nan
-        for epoch in range(1, int(trial.budget) + 1):
+        for epoch in range(int(trial.start_step) + 1, int(trial.budget) + 1):
             value = sign * _loss(trial.params, epoch)
             trial.report(epoch, {"score": value})
             if trial.should_stop():
@@ -69,6 +70,15 @@ def _mirror_rows(sampler: OptunaSampler) -> list[tuple[str, float]]:
     return sorted((repr(sorted(t.params.items())), t.values[0]) for t in trials if t.state is OTS.COMPLETE)
 
 
+def _pruned_rows(sampler: OptunaSampler) -> list[str]:
+    from optuna.trial import TrialState as OTS
+
+    with _quiet():
+        trials = sampler._mirror.get_trials(deepcopy=False)
+    assert all(not t.values for t in trials if t.state is OTS.PRUNED)
+    return sorted(repr(sorted(t.params.items())) for t in trials if t.state is OTS.PRUNED)
+
+
 def _data_rows(context: SamplingContext) -> list[tuple[str, float]]:
     return sorted((repr(sorted((k, v) for k, v in t.params.items() if k != "k")), t.values["score"])
                   for t in context.scheduler_data.trials)
@@ -85,11 +95,13 @@ def _value_at(study: hpo.Study, number: int, level: float) -> float:
         number = int(trial.attrs["resume_from"])
 
 
-@pytest.mark.parametrize("direction", ["minimize", "maximize"])
-def test_tpe_under_asha_is_fitted_on_one_rung(tmp_path: Path, direction: str) -> None:
-    study, sampler, _ = _run(tmp_path, direction)
-    assert TrialState.PRUNED in {t.state for t in study.trials}
-    study.ask()  # one more suggestion: the mirror is synced with the scheduler's data of this ask
+@pytest.mark.parametrize(("direction", "scheduler"), [
+    ("minimize", "asha"), ("maximize", "asha"), ("minimize", {"name": "asha", "options": {"type": "promotion"}})])
+def test_tpe_under_asha_is_fitted_on_one_rung(tmp_path: Path, direction: str, scheduler: Any) -> None:
+    study, sampler, _ = _run(tmp_path, direction, scheduler=scheduler)
+    n_asked = len(sampler.contexts)
+    while len(sampler.contexts) == n_asked:  # one more suggestion (not a promotion): the mirror is synced
+        study.ask()                           # with the scheduler's data of this ask
     context = sampler.contexts[-1]
     data = context.scheduler_data
     assert data is not None
@@ -98,6 +110,10 @@ def test_tpe_under_asha_is_fitted_on_one_rung(tmp_path: Path, direction: str) ->
     assert {t.attrs["level"] for t in data.trials} == {data.level}
     # the mirror holds exactly the scheduler's trials, with their values at that level (no mix of levels)
     assert _mirror_rows(sampler) == _data_rows(context)
+    # ... and the configurations stopped below the level as PRUNED trials without values
+    reached = {key for key, _ in _data_rows(context)}
+    stopped = {repr(sorted((k, v) for k, v in t.params.items() if k != "k")) for t in context.history} - reached
+    assert stopped and _pruned_rows(sampler) == sorted(stopped)
     # ... in objective units: the values reported at the level, signs as the study's direction
     for t in data.trials:
         assert t.values["score"] == _value_at(study, t.number, data.level)

@@ -8,16 +8,17 @@ trials (e.g. TPE's ``constant_liar``). The Optuna sampler is re-created for
 every suggestion with a seed derived from (study seed, trial number): a seeded
 study replays the same suggestions.
 
-Under a scheduler the mirror learns from ``context.scheduler_data`` instead: it holds
-exactly those trials (one per configuration, the value at ``scheduler_data.level``,
-in objective units). While the level stays the same and every value it holds is
-still the scheduler's, only the new configurations are added; when the level
-changes (or a value differs), the mirror is rebuilt from ``scheduler_data``. A
-suggested trial stays RUNNING in the mirror until the hpo trial finishes; it is
-then told COMPLETE with its configuration's value at the level, or FAIL (which
-Optuna's samplers ignore) when the scheduler gives it no value there (it stopped
-below the level). A rebuild drops the RUNNING trials of the old mirror. The
-``history`` (append-only) is read only to learn which suggested trials finished.
+Under a scheduler the mirror learns from ``context.scheduler_data`` instead: its
+COMPLETE trials are exactly those (one per configuration, the value at
+``scheduler_data.level``, in objective units), and every other configuration that
+finished (not FAILED) is a PRUNED trial without values: the scheduler stopped it
+below the level, and Optuna's TPE ranks such trials after every COMPLETE one (its
+treatment of pruned trials), so it learns where not to look without mixing values
+of different levels. While the level stays the same, every value held is still the
+scheduler's and no PRUNED configuration has reached the level, only the new trials
+are added; otherwise the mirror is rebuilt from ``scheduler_data`` and ``history``.
+A suggested trial stays RUNNING in the mirror until the hpo trial finishes; a
+rebuild drops the RUNNING trials of the old mirror.
 
 Cost on a long history: the finished trials are added to the mirror as
 :class:`~optuna.trial.FrozenTrial` objects built directly (one Optuna validation
@@ -213,6 +214,7 @@ class OptunaSampler(Sampler):
         # under a scheduler: the level the mirror's trials were read at, and configuration -> value held
         self._level: float | None = None
         self._held: dict[str, list[float]] = {}
+        self._below: set[str] = set()  # finished configurations the scheduler gives no value at the level
         self._dists: dict[str, Any] = {}
         self._dists_by_names: dict[tuple[str, ...], dict[str, Any]] = {}
         self._search_spaces: dict[str, Any] = {}  # sampler attribute -> the IntersectionSearchSpace kept
@@ -289,6 +291,7 @@ class OptunaSampler(Sampler):
         self._pending_keys.clear()
         self._level = None
         self._held = {}
+        self._below = set()
         self._dists = self._distributions(context.space)
         self._dists_by_names = {}
         self._search_spaces = {}
@@ -342,7 +345,8 @@ class OptunaSampler(Sampler):
             mirror.add_trials(batch)
 
     def _sync_scheduler(self, context: SamplingContext, data: SchedulerData) -> None:
-        """Make the mirror hold exactly ``data.trials`` at ``data.level`` (see the module docstring)."""
+        """Make the mirror hold exactly ``data.trials`` at ``data.level`` as its COMPLETE trials, and every
+        other finished configuration as a PRUNED trial without values (see the module docstring)."""
         import datetime as dt
 
         from optuna.trial import TrialState as OTS
@@ -351,37 +355,47 @@ class OptunaSampler(Sampler):
         for t in data.trials:
             wanted[_config_key(t.params)] = (t, [float(t.values[o.name]) for o in context.objectives])
         stale = self._level != float(data.level) or any(
-            key not in wanted or wanted[key][1] != values for key, values in self._held.items())
-        if stale:  # a new level, or a value the mirror holds is no longer the scheduler's: rebuild
+            key not in wanted or wanted[key][1] != values for key, values in self._held.items()
+        ) or any(key in wanted for key in self._below)
+        if stale:  # a new level, a value no longer the scheduler's, or a configuration that reached the level
             self._new_mirror(context)
             self._level = float(data.level)
-        mirror = self._mirror
-        new = context.history[self._n_synced :] if self._pending else []
+        mirror, held, below = self._mirror, self._held, self._below
+        new = context.history[self._n_synced :]
         self._n_synced = len(context.history)
+        now = dt.datetime.now()
+        batch: list[Any] = []
         with _quiet():
-            for t in new:  # suggested trials that finished: their value at the level, or FAIL
+            for t in new:  # finished trials: their configuration's value at the level, or PRUNED below it
                 otrial, key = self._pending.pop(t.number, None), self._pending_keys.pop(t.number, None)
-                if otrial is None:
-                    continue
+                key = _config_key(t.params) if key is None else key
                 row = wanted.get(key)
-                if row is not None and key not in self._held:
-                    if context.constraints:
-                        otrial.set_user_attr(_CONSTRAINT_ATTR, _violations(context.constraints,
-                                                                           row[0].constraint_values))
-                    mirror.tell(otrial, row[1], state=OTS.COMPLETE)
-                    self._held[key] = row[1]
-                else:
-                    mirror.tell(otrial, None, state=OTS.FAIL)
-            now = dt.datetime.now()
-            batch: list[Any] = []
+                if otrial is not None:
+                    mirror.add_trials(batch)  # keep the order of additions and tells
+                    batch = []
+                    if row is not None and key not in held:
+                        if context.constraints:
+                            otrial.set_user_attr(_CONSTRAINT_ATTR, _violations(context.constraints,
+                                                                               row[0].constraint_values))
+                        mirror.tell(otrial, row[1], state=OTS.COMPLETE)
+                        held[key] = row[1]
+                    elif row is None and key not in below and t.state is not TrialState.FAILED:
+                        mirror.tell(otrial, None, state=OTS.PRUNED)
+                        below.add(key)
+                    else:
+                        mirror.tell(otrial, None, state=OTS.FAIL)
+                elif row is None and key not in below and t.state is not TrialState.FAILED:
+                    params = {k: v for k, v in t.params.items() if k in self._dists}
+                    batch.append(_finished_trial(params, self._dists_for(tuple(params)), None, OTS.PRUNED, {}, now))
+                    below.add(key)
             for key, (t, values) in wanted.items():
-                if key in self._held:
+                if key in held:
                     continue
                 attrs = {_CONSTRAINT_ATTR: _violations(context.constraints, t.constraint_values)} \
                     if context.constraints else {}
                 params = {k: v for k, v in t.params.items() if k in self._dists}
                 batch.append(_finished_trial(params, self._dists_for(tuple(params)), values, OTS.COMPLETE, attrs, now))
-                self._held[key] = values
+                held[key] = values
             mirror.add_trials(batch)
 
     def _dists_for(self, names: tuple[str, ...]) -> dict[str, Any]:
