@@ -225,6 +225,7 @@ class SchedulerConformance:
         assert sampler.contexts, "the scheduler never asked the sampler for a configuration"
         levels = study.scheduler.levels(study.fidelity)
         previous: list[int] = []
+        held: tuple[float, dict[str, float]] = (-1.0, {})
         for context in sampler.contexts:
             numbers = [t.number for t in context.history]
             assert numbers[: len(previous)] == previous  # history is append-only: finished trials, in order
@@ -237,6 +238,10 @@ class SchedulerConformance:
             assert context.training_trials() == list(data.trials)
             for row, t in zip(context.losses().tolist(), data.trials):
                 assert row == [sign * t.values["score"]]  # losses() is the one sign normalisation
+            rows = {json.dumps(t.params, sort_keys=True): t.values["score"] for t in data.trials}
+            if data.level == held[0]:  # at one level the data only grows and its values stay
+                assert {k: rows.get(k) for k in held[1]} == held[1]
+            held = (data.level, rows)
         final = study.sampling_context(len(study.trials)).scheduler_data  # promotions and exploits included
         for data in (sampler.contexts[-1].scheduler_data, final):
             assert data is not None and data.trials and data.level in levels
