@@ -21,7 +21,6 @@ from hpo.errors import (
     NoCompletedTrialsError,
     ObjectiveError,
     SamplerError,
-    SamplerExhausted,
     TrialStateError,
     WrongStudyError,
     short_repr,
@@ -30,6 +29,7 @@ from hpo.fidelity import Fidelity, parse_fidelity
 from hpo.records import FrozenTrial, Objective, StudyRecord, TrialState, parse_constraints, parse_objectives
 from hpo.records import check_study_name
 from hpo.samplers import Sampler, SamplingContext, Suggestion, make_sampler, trial_rng
+from hpo.samplers.base import SchedulerData
 from hpo.space import SearchSpace
 from hpo.store import StudyStore, open_store
 from hpo.trial import Trial
@@ -240,10 +240,18 @@ class Study:
             self._history.extend(new)
             return self._history
 
-    def _context(self, number: int) -> SamplingContext:
+    def sampling_context(self, number: int) -> SamplingContext:
+        """The context the sampler gets to suggest trial ``number``.
+
+        ``history`` is always the append-only list of finished trials in finishing order (empty for a
+        sampler with ``uses_history = False``). Under a scheduler, ``scheduler_data`` holds what the
+        scheduler wants the sampler to learn from: each configuration's value at one rung level, in
+        objective units (:meth:`hpo.schedulers.Scheduler.sampler_data`); without one it is None.
+        """
         history = self._refresh() if self.sampler.uses_history else []
+        scheduler_data = None
         if self.scheduler is not None and self.sampler.uses_history:
-            history = self._scheduler_history()
+            scheduler_data = self._scheduler_data()
         pending: list[dict[str, Any]] = []
         if self.sampler.uses_pending:
             pending = [t.params for t in self.store.get_trials(self.study_id, [TrialState.RUNNING, TrialState.WAITING])]
@@ -257,6 +265,7 @@ class Study:
             seed=self.seed,
             rng=trial_rng(self.seed, number),
             fidelity=self.fidelity,
+            scheduler_data=scheduler_data,
         )
 
     # -- schedulers ----------------------------------------------------------------
@@ -275,17 +284,12 @@ class Study:
             self._tracker = StateTracker(self.store, self.study_id, self.fidelity, objective)
         return self._tracker.sync()
 
-    def _scheduler_history(self) -> list[FrozenTrial]:
-        """What the sampler learns from under a scheduler: losses at the highest level with enough data
-        (see :meth:`hpo.schedulers.Scheduler.sampler_history`), as COMPLETE trials of the objective."""
-        objective = self.objectives[0]
+    def _scheduler_data(self) -> SchedulerData:
+        """What the sampler learns from under a scheduler: values at the highest level with enough data
+        (see :meth:`hpo.schedulers.Scheduler.sampler_data`), in objective units."""
         min_points = max(self.space.encoder(onehot=False).dim + 2, 6)
-        _, rows = self.scheduler.sampler_history(self.scheduler_state(), min_points)
-        return [
-            FrozenTrial(number=t.number, state=TrialState.COMPLETE, params=t.params,
-                        values={objective.name: objective.sign * t.values["__loss__"]}, attrs=t.attrs)
-            for t in rows
-        ]
+        level, trials = self.scheduler.sampler_data(self.scheduler_state(), min_points)
+        return SchedulerData(level=float(level), trials=tuple(trials))
 
     def should_stop(self, number: int) -> bool:
         """Whether the scheduler stops RUNNING trial ``number`` after its latest report."""
@@ -329,7 +333,7 @@ class Study:
         plan = self.scheduler.plan(state, number, trial_rng(self.seed, number, salt=0x5C))
         params = plan.params
         if params is None:
-            params = self.sampler.suggest(self._context(number))
+            params = self.sampler.suggest(self.sampling_context(number))
         attrs: dict[str, Any] = {k: v for k, v in plan.attrs.items() if v is not None}
         attrs["budget"] = self.fidelity.round(plan.budget)
         attrs["checkpoint_dir"] = self.checkpoint_path(number)
@@ -345,7 +349,7 @@ class Study:
         with self._lock:
             if self.scheduler is not None:
                 return self._planned(number)
-            suggestion = Suggestion.of(self.sampler.suggest(self._context(number)))
+            suggestion = Suggestion.of(self.sampler.suggest(self.sampling_context(number)))
             budget = suggestion.budget
             params = self.space.validate(dict(suggestion))
             if self.fidelity is None:
@@ -571,7 +575,7 @@ class Study:
         never evaluated there), else :attr:`best_params`."""
         with self._lock:
             number = max((t.number for t in self.store.get_trials(self.study_id)), default=-1) + 1
-            recommended = self.sampler.recommend(self._context(number))
+            recommended = self.sampler.recommend(self.sampling_context(number))
         return self.best_params if recommended is None else dict(recommended)
 
     @property

@@ -18,7 +18,16 @@ finished at a rung is promoted later, a PBT population resumes from its
 members' checkpoints.
 
 Budgets are in the fidelity's unit. Losses in the state are signed for
-minimisation, so schedulers never branch on minimise/maximise.
+minimisation (``loss = objective.sign * value``, by the tracker that builds the
+state), so schedulers never branch on minimise/maximise.
+
+What the sampler learns from under a scheduler comes from :meth:`Scheduler.sampler_data`:
+each configuration's value at one rung level, in *objective units* (the study's
+objective name and direction; the state's losses are turned back by
+:meth:`SchedulerState.objective_value`, an exact inverse since the sign is
+``+1`` or ``-1``). The study hands it to the sampler as
+``SamplingContext.scheduler_data``; ``SamplingContext.losses()`` is the one place
+where the sampler's values are signed for minimisation.
 """
 
 from __future__ import annotations
@@ -33,7 +42,7 @@ import numpy as np
 
 from hpo.errors import ConfigError
 from hpo.fidelity import Fidelity
-from hpo.records import FrozenTrial, TrialState
+from hpo.records import FrozenTrial, Objective, TrialState
 from hpo.space import SearchSpace
 
 __all__ = ["Scheduler", "Plan", "Decision", "TrialView", "SchedulerState"]
@@ -102,10 +111,23 @@ class TrialView:
 
 @dataclass
 class SchedulerState:
-    """Every trial of the study, by number, with its reports (see :class:`TrialView`)."""
+    """Every trial of the study, by number, with its reports (see :class:`TrialView`).
+
+    ``objective`` is the objective the losses were read from (its sign made them losses); None only in
+    a state built by hand, where the losses are taken to be the values of a minimised objective.
+    """
 
     fidelity: Fidelity
     trials: dict[int, TrialView] = field(default_factory=dict)
+    objective: Objective | None = None
+
+    def objective_value(self, loss: float) -> float:
+        """A loss of this state back in objective units: ``objective.sign * loss`` (exact: the sign is ±1)."""
+        return loss if self.objective is None else self.objective.sign * loss
+
+    def objective_name(self) -> str:
+        """The name the sampler's values are keyed by (``"value"`` for a hand-built state)."""
+        return "value" if self.objective is None else self.objective.name
 
     def in_states(self, *states: TrialState) -> list[TrialView]:
         return [t for t in self.trials.values() if t.state in states]
@@ -165,14 +187,21 @@ class Scheduler(ABC):
         """Budgets at which the sampler may be fitted (default: rungs of factor 3 up to max)."""
         return fidelity.levels(3.0)
 
-    def sampler_history(self, state: SchedulerState, min_points: int) -> tuple[float, list[FrozenTrial]]:
-        """The data a sampler learns from: each trial's loss at the highest level that
-        at least ``min_points`` trials reached (all of them if none did).
+    def sampler_data(self, state: SchedulerState, min_points: int) -> tuple[float, list[FrozenTrial]]:
+        """What the sampler learns from: each configuration's value at the highest level that at
+        least ``min_points`` configurations reached (the lowest level if none did).
 
-        This is how BO and TPE propose the configurations a scheduler runs
-        (as in BOHB: the model is fitted on the largest budget with enough data).
-        Returns ``(level, trials)``; the trials are COMPLETE records whose value is
-        the loss at that level (sign restored by the caller).
+        This is how BO and TPE propose the configurations a scheduler runs (as in BOHB: the model is
+        fitted on the largest budget with enough data). A configuration resumed by several trials
+        (promotions, PBT exploits) appears once, under its latest trial's number; its value at the
+        level is read from the trial that trained through the level (following ``resume_from``).
+
+        Returns:
+            ``(level, trials)``: ``trials`` are COMPLETE records in the order the configurations
+            first started, ``values`` ``{objective name: value}`` in objective units (not signed for
+            minimisation), ``attrs["level"] == level``. While ``level`` stays the same the set only
+            grows and a configuration's value does not change. The study wraps them in
+            :class:`hpo.samplers.base.SchedulerData` (schedulers do not import samplers).
         """
         levels = self.levels(state.fidelity)
         seen: dict[str, TrialView] = {}
@@ -188,9 +217,10 @@ class Scheduler(ABC):
             if len(rows) >= min_points or level == levels[0]:
                 chosen_level, chosen = level, rows
                 break
+        name = state.objective_name()
         return chosen_level, [
             FrozenTrial(number=v.number, state=TrialState.COMPLETE, params=dict(v.params),
-                        values={"__loss__": loss}, attrs={**v.attrs, "level": chosen_level})
+                        values={name: state.objective_value(loss)}, attrs={**v.attrs, "level": chosen_level})
             for v, loss in chosen
         ]
 
@@ -203,15 +233,23 @@ class Scheduler(ABC):
 
 
 def _best_loss_at(state: SchedulerState, view: TrialView, level: float) -> float | None:
-    """The loss of ``view``'s configuration at ``level``, following resumed trials back to their parents."""
-    loss = view.loss_at(level)
+    """The loss of ``view``'s configuration at ``level``, following resumed trials back to their parents.
+
+    A resumed trial that started at or past ``level`` (``start_step >= level``) trained only beyond it,
+    so the configuration's value there is its parent's (not the resumed trial's first report, which
+    would change the value of a configuration at a level once it is promoted)."""
+    loss = None if _resumed_past(view, level) else view.loss_at(level)
     parent = view.attrs.get("resume_from")
     hops = 0
     while loss is None and parent is not None and hops < 1000:
         parent_view = state.trials.get(int(parent))
         if parent_view is None or parent_view.params != view.params:
             return None
-        loss = parent_view.loss_at(level)
+        loss = None if _resumed_past(parent_view, level) else parent_view.loss_at(level)
         parent = parent_view.attrs.get("resume_from")
         hops += 1
     return loss
+
+
+def _resumed_past(view: TrialView, level: float) -> bool:
+    return view.attrs.get("resume_from") is not None and view.start_step >= level - 1e-9

@@ -30,12 +30,15 @@ class StateTracker:
         store: the study's store.
         study_id: the study.
         fidelity: the study's fidelity.
-        objective: the metric the scheduler reads (its direction signs the losses).
+        objective: the metric the scheduler reads. Its sign turns values into the state's losses
+            (``loss = objective.sign * value``: the schedulers' own orientation, for their decisions);
+            the state keeps the objective so that :meth:`Scheduler.sampler_data` can hand the sampler
+            values in objective units again.
     """
 
     def __init__(self, store: StudyStore, study_id: int, fidelity: Fidelity, objective: Objective) -> None:
         self.store, self.study_id, self.objective = store, study_id, objective
-        self.state = SchedulerState(fidelity)
+        self.state = SchedulerState(fidelity, objective=objective)
         self._seq = 0
         self._report_cursor = 0
         self._lock = threading.Lock()

@@ -79,7 +79,7 @@ def test_a_pending_point_moves_the_next_suggestion_away(tmp_path) -> None:
     import dataclasses
 
     study = _initial(tmp_path, make_sampler("gp", n_initial=4, num_restarts=4, raw_samples=128), n=8)
-    context = study._context(study.store.reserve_numbers(study.study_id, 1))
+    context = study.sampling_context(study.store.reserve_numbers(study.study_id, 1))
     first = study.sampler.suggest(context)
     again = study.sampler.suggest(context)
     moved = study.sampler.suggest(dataclasses.replace(context, pending=[first]))
@@ -93,7 +93,7 @@ def test_a_pending_point_moves_the_next_suggestion_away(tmp_path) -> None:
 
 def test_batch_suggestion_is_one_q_batch(tmp_path) -> None:
     study = _initial(tmp_path, "gp")
-    context = study._context(study.store.reserve_numbers(study.study_id, 3))
+    context = study.sampling_context(study.store.reserve_numbers(study.study_id, 3))
     batch = study.sampler.suggest_batch(context, 3)
     assert len({tuple(sorted(p.items())) for p in batch}) == 3
 

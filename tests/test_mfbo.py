@@ -113,7 +113,7 @@ def test_cost_aware_on_augmented_branin(tmp_path: Any) -> None:
         study = _study(tmp_path, name=f"b{seed}", seed=seed, acquisition="mes", n_initial=6)
         study.optimize(_branin, n_trials=20, show_progress_bar=False)
         mean_budgets.append(np.mean([t.attrs["budget"] for t in study.trials]))
-        context = study._context(len(study.trials))
+        context = study.sampling_context(len(study.trials))
         assert study.sampler.recommend(context, evaluated_only=True) in [t.params for t in study.trials]
         best = study.recommend()
         assert study.space.validate(best) == best

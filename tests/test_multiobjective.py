@@ -200,7 +200,7 @@ class _no_fallback:
 def test_parallel_suggestions_are_distinct(tmp_path: Path, acquisition: str) -> None:
     study = _study(tmp_path, sampler=make_sampler("gp", acquisition=acquisition, **FAST))
     study.optimize(_two_objectives, n_trials=5, show_progress_bar=False)
-    context = study._context(study.store.reserve_numbers(study.study_id, 3))
+    context = study.sampling_context(study.store.reserve_numbers(study.study_id, 3))
     with _no_fallback():
         batch = study.sampler.suggest_batch(context, 3)  # one q = 3 batch
     assert len({tuple(sorted(p.items())) for p in batch}) == 3
@@ -212,7 +212,7 @@ def test_parallel_suggestions_are_distinct(tmp_path: Path, acquisition: str) -> 
 def test_a_pending_point_moves_the_nehvi_suggestion(tmp_path: Path) -> None:
     study = _study(tmp_path, sampler=make_sampler("gp", acquisition="nehvi", **FAST))
     study.optimize(_two_objectives, n_trials=6, show_progress_bar=False)
-    context = study._context(study.store.reserve_numbers(study.study_id, 1))
+    context = study.sampling_context(study.store.reserve_numbers(study.study_id, 1))
     first = study.sampler.suggest(context)
     moved = study.sampler.suggest(dataclasses.replace(context, pending=[first]))
     assert math.dist(first.values(), moved.values()) > 1e-3

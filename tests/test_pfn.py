@@ -468,7 +468,7 @@ def test_pfn_ei_batch_and_parallel_workers_spread_out(tmp_path: Path) -> None:
     study = hpo.create_study(name="b", space=space, storage=f"sqlite:///{tmp_path}/b.db", seed=0,
                              sampler=make_sampler("pfn-ei", n_initial=6, n_candidates=256))
     study.optimize(lambda t: (t["x"] - 0.3) ** 2 + (t["y"] - 0.6) ** 2, n_trials=10, show_progress_bar=False)
-    context = study._context(study.store.reserve_numbers(study.study_id, 4))
+    context = study.sampling_context(study.store.reserve_numbers(study.study_id, 4))
     batch = study.sampler.suggest_batch(context, 4)
     points = torch.tensor([[p["x"], p["y"]] for p in batch])
     assert float(torch.pdist(points).min()) > 1e-3  # four different points, not one point four times

@@ -272,16 +272,16 @@ def test_the_sampler_learns_from_the_highest_rung_with_enough_data(tmp_path: Pat
         trial.report(1, loss)
         study.tell(trial, state="PRUNED")
     # ten results at rung 1; none at rung 3 (fewer than max(d + 2, 6) = 6): the sampler sees rung 1
-    history = study._scheduler_history()
+    level, history = study.scheduler.sampler_data(study.scheduler_state(), min_points=6)  # max(d + 2, 6)
     assert sorted(t.values["value"] for t in history) == sorted(losses)
-    assert {t.attrs["level"] for t in history} == {1.0}
+    assert level == 1.0 and {t.attrs["level"] for t in history} == {1.0}
     for i in range(6):  # six trials that reach epoch 3
         trial = study.ask()
         trial.report(1, 0.5)
         trial.report(3, 0.01 * i)
         study.tell(trial, state="PRUNED")
-    history = study._scheduler_history()
-    assert {t.attrs["level"] for t in history} == {3.0}
+    level, history = study.scheduler.sampler_data(study.scheduler_state(), min_points=6)
+    assert level == 3.0 and {t.attrs["level"] for t in history} == {3.0}
     assert sorted(t.values["value"] for t in history) == [0.01 * i for i in range(6)]
 
 

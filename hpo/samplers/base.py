@@ -46,12 +46,20 @@ class SchedulerData:
     comparable. The scheduler picks one fidelity ``level`` (the highest that enough
     trials reached, as in BOHB) and gives each trial's value *at that level*.
 
+    The study fills it (:meth:`hpo.Study.sampling_context`) from
+    :meth:`hpo.schedulers.Scheduler.sampler_data`; it is the only scheduler-specific
+    thing a sampler sees, and :meth:`SamplingContext.losses` is the one place its
+    values are signed for minimisation.
+
     Attributes:
-        level: the fidelity level the values were read at.
+        level: the fidelity level the values were read at (one of the scheduler's
+            ``levels(fidelity)``).
         trials: one COMPLETE record per configuration, ``values`` in objective units
             (the study's objective names and directions, not sign-flipped) at
-            ``level``, ``attrs["level"] == level``. Their order is the order the
-            trials started; the set only grows while ``level`` stays the same.
+            ``level``, ``attrs["level"] == level``; ``number`` is the configuration's
+            latest trial (a promoted configuration is resumed by a new trial). Their
+            order is the order the configurations first started; while ``level`` stays
+            the same the set only grows and a configuration's value does not change.
     """
 
     level: float

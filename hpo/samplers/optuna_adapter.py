@@ -8,6 +8,18 @@ trials (e.g. TPE's ``constant_liar``). The Optuna sampler is re-created for
 every suggestion with a seed derived from (study seed, trial number): a seeded
 study replays the same suggestions.
 
+Under a scheduler the mirror learns from ``context.scheduler_data`` instead: its
+COMPLETE trials are exactly those (one per configuration, the value at
+``scheduler_data.level``, in objective units), and every other configuration that
+finished (not FAILED) is a PRUNED trial without values: the scheduler stopped it
+below the level, and Optuna's TPE ranks such trials after every COMPLETE one (its
+treatment of pruned trials), so it learns where not to look without mixing values
+of different levels. While the level stays the same, every value held is still the
+scheduler's and no PRUNED configuration has reached the level, only the new trials
+are added; otherwise the mirror is rebuilt from ``scheduler_data`` and ``history``.
+A suggested trial stays RUNNING in the mirror until the hpo trial finishes; a
+rebuild drops the RUNNING trials of the old mirror.
+
 Cost on a long history: the finished trials are added to the mirror as
 :class:`~optuna.trial.FrozenTrial` objects built directly (one Optuna validation
 each, no deep copy, one shared distributions dict per set of parameter names,
@@ -27,8 +39,8 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hpo.errors import SamplerError, UnknownNameError
-from hpo.records import Constraint, TrialState
-from hpo.samplers.base import Sampler, SamplingContext
+from hpo.records import Constraint, FrozenTrial, TrialState
+from hpo.samplers.base import Sampler, SamplingContext, SchedulerData
 from hpo.samplers.options import check_option_types
 
 if TYPE_CHECKING:
@@ -113,6 +125,11 @@ def _suggest(otrial: Any, name: str, dist: Any) -> Any:
     return otrial.suggest_categorical(name, dist.choices)
 
 
+def _config_key(params: dict[str, Any]) -> str:
+    """One configuration, as the scheduler tells configurations apart (``Scheduler.sampler_data``)."""
+    return repr(sorted(params.items()))
+
+
 def _constraints_func(trial: Any) -> list[float]:
     return list(trial.user_attrs.get(_CONSTRAINT_ATTR, []))
 
@@ -193,6 +210,11 @@ class OptunaSampler(Sampler):
         self._mirror_key: Any = None
         self._n_synced = 0
         self._pending: dict[int, Any] = {}  # hpo trial number -> Optuna trial (RUNNING in the mirror)
+        self._pending_keys: dict[int, str] = {}  # hpo trial number -> its configuration (_config_key)
+        # under a scheduler: the level the mirror's trials were read at, and configuration -> value held
+        self._level: float | None = None
+        self._held: dict[str, list[float]] = {}
+        self._below: set[str] = set()  # finished configurations the scheduler gives no value at the level
         self._dists: dict[str, Any] = {}
         self._dists_by_names: dict[tuple[str, ...], dict[str, Any]] = {}
         self._search_spaces: dict[str, Any] = {}  # sampler attribute -> the IntersectionSearchSpace kept
@@ -251,23 +273,50 @@ class OptunaSampler(Sampler):
         return dists
 
     def _ensure_mirror(self, context: SamplingContext) -> Any:
-        import optuna
-
         key = (tuple(o.name for o in context.objectives), id(context.space))
         if self._mirror is None or key != self._mirror_key:
-            directions = [o.direction.value for o in context.objectives]
-            with _quiet():
-                self._mirror = optuna.create_study(directions=directions)
+            self._new_mirror(context)
             self._mirror_key = key
-            self._n_synced = 0
-            self._pending.clear()
-            self._dists = self._distributions(context.space)
-            self._dists_by_names = {}
-            self._search_spaces = {}
         return self._mirror
 
+    def _new_mirror(self, context: SamplingContext) -> None:
+        """An empty in-memory Optuna study (and empty caches that belonged to the one before)."""
+        import optuna
+
+        directions = [o.direction.value for o in context.objectives]
+        with _quiet():
+            self._mirror = optuna.create_study(directions=directions)
+        self._n_synced = 0
+        self._pending.clear()
+        self._pending_keys.clear()
+        self._level = None
+        self._held = {}
+        self._below = set()
+        self._dists = self._distributions(context.space)
+        self._dists_by_names = {}
+        self._search_spaces = {}
+
     def _sync(self, context: SamplingContext) -> None:
-        """Add the trials that finished since the last call (history only grows)."""
+        if context.scheduler_data is not None:
+            self._sync_scheduler(context, context.scheduler_data)
+            return
+        if self._level is not None:  # the mirror held a scheduler's data: start again from the history
+            self._new_mirror(context)
+        self._sync_history(context)
+
+    def _states(self, context: SamplingContext, t: FrozenTrial) -> tuple[Any, list[float] | None, dict[str, Any]]:
+        """Optuna state, objective values (None unless COMPLETE) and constraint attrs of a finished trial."""
+        from optuna.trial import TrialState as OTS
+
+        values = [t.values[o.name] for o in context.objectives] if t.state is TrialState.COMPLETE and t.values else None
+        state = {TrialState.COMPLETE: OTS.COMPLETE, TrialState.PRUNED: OTS.PRUNED}.get(t.state, OTS.FAIL)
+        if state is OTS.COMPLETE and values is None:
+            state = OTS.FAIL
+        attrs = {_CONSTRAINT_ATTR: _violations(context.constraints, t.constraint_values)} if context.constraints else {}
+        return state, values if state is OTS.COMPLETE else None, attrs
+
+    def _sync_history(self, context: SamplingContext) -> None:
+        """Add the trials that finished since the last call (``history`` only grows)."""
         import datetime as dt
 
         from optuna.trial import TrialState as OTS
@@ -281,22 +330,72 @@ class OptunaSampler(Sampler):
         batch: list[Any] = []  # finished trials to add, in history order
         with _quiet():
             for t in new:
-                values = [t.values[o.name] for o in context.objectives] if t.state is TrialState.COMPLETE and t.values else None
-                state = {TrialState.COMPLETE: OTS.COMPLETE, TrialState.PRUNED: OTS.PRUNED}.get(t.state, OTS.FAIL)
-                if state is OTS.COMPLETE and values is None:
-                    state = OTS.FAIL
-                attrs = {_CONSTRAINT_ATTR: _violations(context.constraints, t.constraint_values)} if context.constraints else {}
+                state, values, attrs = self._states(context, t)
                 otrial = self._pending.pop(t.number, None)
+                self._pending_keys.pop(t.number, None)
                 if otrial is not None:
                     mirror.add_trials(batch)  # keep the order of additions and tells
                     batch = []
                     for k, v in attrs.items():
                         otrial.set_user_attr(k, v)
-                    mirror.tell(otrial, values if state is OTS.COMPLETE else None, state=state)
+                    mirror.tell(otrial, values, state=state)
                 elif state is not OTS.FAIL:
                     params = {k: v for k, v in t.params.items() if k in self._dists}
-                    batch.append(_finished_trial(params, self._dists_for(tuple(params)),
-                                                 values if state is OTS.COMPLETE else None, state, attrs, now))
+                    batch.append(_finished_trial(params, self._dists_for(tuple(params)), values, state, attrs, now))
+            mirror.add_trials(batch)
+
+    def _sync_scheduler(self, context: SamplingContext, data: SchedulerData) -> None:
+        """Make the mirror hold exactly ``data.trials`` at ``data.level`` as its COMPLETE trials, and every
+        other finished configuration as a PRUNED trial without values (see the module docstring)."""
+        import datetime as dt
+
+        from optuna.trial import TrialState as OTS
+
+        wanted: dict[str, tuple[FrozenTrial, list[float]]] = {}
+        for t in data.trials:
+            wanted[_config_key(t.params)] = (t, [float(t.values[o.name]) for o in context.objectives])
+        stale = self._level != float(data.level) or any(
+            key not in wanted or wanted[key][1] != values for key, values in self._held.items()
+        ) or any(key in wanted for key in self._below)
+        if stale:  # a new level, a value no longer the scheduler's, or a configuration that reached the level
+            self._new_mirror(context)
+            self._level = float(data.level)
+        mirror, held, below = self._mirror, self._held, self._below
+        new = context.history[self._n_synced :]
+        self._n_synced = len(context.history)
+        now = dt.datetime.now()
+        batch: list[Any] = []
+        with _quiet():
+            for t in new:  # finished trials: their configuration's value at the level, or PRUNED below it
+                otrial, key = self._pending.pop(t.number, None), self._pending_keys.pop(t.number, None)
+                key = _config_key(t.params) if key is None else key
+                row = wanted.get(key)
+                if otrial is not None:
+                    mirror.add_trials(batch)  # keep the order of additions and tells
+                    batch = []
+                    if row is not None and key not in held:
+                        if context.constraints:
+                            otrial.set_user_attr(_CONSTRAINT_ATTR, _violations(context.constraints,
+                                                                               row[0].constraint_values))
+                        mirror.tell(otrial, row[1], state=OTS.COMPLETE)
+                        held[key] = row[1]
+                    elif row is None and key not in below and t.state is not TrialState.FAILED:
+                        mirror.tell(otrial, None, state=OTS.PRUNED)
+                        below.add(key)
+                    else:
+                        mirror.tell(otrial, None, state=OTS.FAIL)
+                elif row is None and key not in below and t.state is not TrialState.FAILED:
+                    params = {k: v for k, v in t.params.items() if k in self._dists}
+                    batch.append(_finished_trial(params, self._dists_for(tuple(params)), None, OTS.PRUNED, {}, now))
+                    below.add(key)
+            for key, (t, values) in wanted.items():
+                if key in held:
+                    continue
+                attrs = {_CONSTRAINT_ATTR: _violations(context.constraints, t.constraint_values)} \
+                    if context.constraints else {}
+                params = {k: v for k, v in t.params.items() if k in self._dists}
+                batch.append(_finished_trial(params, self._dists_for(tuple(params)), values, OTS.COMPLETE, attrs, now))
+                held[key] = values
             mirror.add_trials(batch)
 
     def _dists_for(self, names: tuple[str, ...]) -> dict[str, Any]:
@@ -336,8 +435,9 @@ class OptunaSampler(Sampler):
     def suggest(self, context: SamplingContext) -> dict[str, Any]:
         from hpo.space import Fixed
 
-        mirror = self._ensure_mirror(context)
-        self._sync(context)
+        self._ensure_mirror(context)
+        self._sync(context)  # may rebuild the mirror (a scheduler's new level)
+        mirror = self._mirror
         mirror.sampler = self._make_sampler(context)
         space = context.space
         params: dict[str, Any] = {}
@@ -351,5 +451,7 @@ class OptunaSampler(Sampler):
                     params[name] = p.value
                 else:
                     params[name] = _suggest(otrial, name, self._dists[name])
+        params = space.validate(params)
         self._pending[context.number] = otrial
-        return space.validate(params)
+        self._pending_keys[context.number] = _config_key(params)
+        return params

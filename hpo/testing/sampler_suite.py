@@ -130,7 +130,7 @@ class SamplerConformance:
     def test_batch_suggestions(self, tmp_path: Any, sampler_factory: Callable[[], Sampler]) -> None:
         study = self._study(tmp_path, sampler_factory)
         study.optimize(_objective, n_trials=5, show_progress_bar=False)
-        context = study._context(study.store.reserve_numbers(study.study_id, 4))
+        context = study.sampling_context(study.store.reserve_numbers(study.study_id, 4))
         batch = sampler_factory().suggest_batch(context, 4)
         assert len(batch) == 4
         for params in batch:

@@ -9,7 +9,11 @@ fixture returning a zero-argument callable that builds a fresh scheduler::
             return lambda: MyScheduler(option=1)
 
 The tests run real studies on SQLite files in ``tmp_path``, on the simulated
-backend (:mod:`hpo.execution.simulated`) and on the local executor.
+backend (:mod:`hpo.execution.simulated`) and on the local executor. The scheduler->sampler
+contract is checked with a model-free sampler (``random``), an Optuna sampler
+(``tpe``) and a model-based one (``gp``, cut down): every context the sampler gets
+has an append-only ``history`` and a ``scheduler_data`` at one of the scheduler's
+levels whose values are the objective's own (minimised and maximised studies).
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from typing import Any, ClassVar
 import pytest
 
 import hpo
+from hpo.errors import NothingToRun, SamplerExhausted
 from hpo.records import TrialState
+from hpo.samplers import Sampler, SamplingContext, make_sampler
 from hpo.schedulers import Decision, Scheduler, make_scheduler
 from hpo.bench.fidelity_problems import SyntheticCurves
 from hpo.execution.simulated import BUDGET_SPENT, SimulatedExecutor
@@ -33,6 +39,69 @@ def _signature(study: Any) -> list[tuple]:
     """What a replay must reproduce: each trial's params, budget, resume source and state."""
     return [(t.number, json.dumps(t.params, sort_keys=True), t.attrs.get("budget"), t.attrs.get("resume_from"),
              t.state.value) for t in study.trials]
+
+
+#: Samplers the contract runs with: model-free, Optuna, model-based (cut down to stay cheap).
+CONTRACT_SAMPLERS: dict[str, Callable[[], Sampler]] = {
+    "random": lambda: make_sampler("random"),
+    "tpe": lambda: make_sampler("tpe", n_startup_trials=4),
+    "gp": lambda: make_sampler("gp", n_initial=4, num_restarts=2, raw_samples=32),
+}
+
+
+class _Recording(Sampler):
+    """A sampler that keeps every context the study hands to ``inner`` (asking for the history even
+    when ``inner`` does not need it, so the contract is checked for every sampler)."""
+
+    name: ClassVar[str] = "recording"
+    uses_history: ClassVar[bool] = True
+
+    def __init__(self, inner: Sampler) -> None:
+        self.inner = inner
+        self.contexts: list[SamplingContext] = []
+        self.uses_pending = inner.uses_pending
+
+    def suggest(self, context: SamplingContext) -> dict[str, Any]:
+        self.contexts.append(context)
+        return self.inner.suggest(context)
+
+
+def _curve(params: dict[str, Any], step: float) -> float:
+    """A learning curve falling with the steps; its floor depends on the configuration."""
+    return (params["x"] - 0.3) ** 2 + 0.5 * (params["y"] - 0.6) ** 2 + 1.0 / step
+
+
+def _drive(study: Any, n_trials: int, sign: float) -> None:
+    """Ask and tell ``n_trials`` one at a time, reporting ``sign * loss`` at every whole step."""
+    for _ in range(n_trials):
+        try:
+            trial = study.ask()
+        except (NothingToRun, SamplerExhausted):
+            return
+        value = None
+        for step in range(int(trial.start_step) + 1, int(trial.budget) + 1):
+            value = sign * _curve(trial.params, step)
+            trial.report(step, value)
+            if trial.should_stop():
+                break
+        else:
+            if value is not None:
+                study.tell(trial, value)
+                continue
+        study.tell(trial, state="PRUNED")
+
+
+def _value_at(study: Any, number: int, level: float) -> float:
+    """The value trial ``number``'s configuration reported at the first step >= ``level``, read from the
+    store and following resumed trials back to the one that trained through the level."""
+    trials = {t.number: t for t in study.trials}
+    for _ in range(len(trials)):
+        trial = trials[number]
+        reports = [r for r in study.store.get_reports(study.study_id, [number]) if r.step >= level - 1e-9]
+        if reports and trial.attrs.get("start_step", 0.0) < level - 1e-9:
+            return min(reports, key=lambda r: r.step).values[study.objectives[0].name]
+        number = int(trial.attrs["resume_from"])
+    raise AssertionError(f"trial {number}: no report at level {level}")
 
 
 class SchedulerConformance:
@@ -140,3 +209,44 @@ class SchedulerConformance:
         study.optimize(problem, n_trials=12, n_workers=2, show_progress_bar=False)
         states = {t.state for t in study.trials}
         assert TrialState.FAILED not in states and TrialState.COMPLETE in states
+
+    @pytest.mark.parametrize(("sampler_name", "direction"),
+                             [("random", "maximize"), ("tpe", "minimize"), ("tpe", "maximize"), ("gp", "maximize")])
+    def test_the_sampler_gets_append_only_history_and_one_rung_in_objective_units(
+            self, tmp_path: Any, scheduler_factory: Callable[[], Scheduler], sampler_name: str,
+            direction: str) -> None:
+        sampler = _Recording(CONTRACT_SAMPLERS[sampler_name]())
+        study = hpo.create_study(name="contract", space={"x": hpo.Float(0.0, 1.0), "y": hpo.Float(0.0, 1.0)},
+                                 objectives={"score": direction}, fidelity=hpo.Fidelity("epochs", 1, 9),
+                                 scheduler=scheduler_factory(), sampler=sampler, seed=0,
+                                 storage=f"sqlite:///{tmp_path / 'contract.db'}",
+                                 checkpoint_root=str(tmp_path / "ckpt"))
+        sign = 1.0 if direction == "minimize" else -1.0
+        _drive(study, 14, sign)
+        assert sampler.contexts, "the scheduler never asked the sampler for a configuration"
+        levels = study.scheduler.levels(study.fidelity)
+        previous: list[int] = []
+        held: tuple[float, dict[str, float]] = (-1.0, {})
+        for context in sampler.contexts:
+            numbers = [t.number for t in context.history]
+            assert numbers[: len(previous)] == previous  # history is append-only: finished trials, in order
+            assert all(t.state.is_finished for t in context.history)
+            previous = numbers
+            data = context.scheduler_data
+            assert data is not None and data.level in levels
+            assert all(t.attrs["level"] == data.level and set(t.values) == {"score"} for t in data.trials)
+            assert len({json.dumps(t.params, sort_keys=True) for t in data.trials}) == len(data.trials)
+            assert context.training_trials() == list(data.trials)
+            for row, t in zip(context.losses().tolist(), data.trials):
+                assert row == [sign * t.values["score"]]  # losses() is the one sign normalisation
+            rows = {json.dumps(t.params, sort_keys=True): t.values["score"] for t in data.trials}
+            if data.level == held[0]:  # at one level the data only grows and its values stay
+                assert {k: rows.get(k) for k in held[1]} == held[1]
+            held = (data.level, rows)
+        final = study.sampling_context(len(study.trials)).scheduler_data  # promotions and exploits included
+        for data in (sampler.contexts[-1].scheduler_data, final):
+            assert data is not None and data.trials and data.level in levels
+            for t in data.trials:  # values in objective units: what the objective reported at the level
+                assert t.values["score"] == _value_at(study, t.number, data.level)
+                if direction == "maximize":
+                    assert t.values["score"] < 0
