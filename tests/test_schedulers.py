@@ -26,6 +26,8 @@ SPACE = {"x": hpo.Float(0.0, 1.0), "lr": hpo.Float(1e-4, 1e-1, log=True), "n": h
 
 
 class TestASHAStopping(SchedulerConformance):
+    registered_name = "asha"
+
     @pytest.fixture
     def scheduler_factory(self) -> Any:
         return lambda: ASHA(reduction_factor=3)
@@ -38,6 +40,8 @@ class TestASHAPromotion(SchedulerConformance):
 
 
 class TestHyperband(SchedulerConformance):
+    registered_name = "hyperband"
+
     @pytest.fixture
     def scheduler_factory(self) -> Any:
         return lambda: Hyperband(reduction_factor=3)
@@ -50,12 +54,16 @@ class TestHyperbandPromotion(SchedulerConformance):
 
 
 class TestMedianStopping(SchedulerConformance):
+    registered_name = "median"
+
     @pytest.fixture
     def scheduler_factory(self) -> Any:
         return lambda: MedianStopping(grace_period=3, min_samples=2)
 
 
 class TestPBT(SchedulerConformance):
+    registered_name = "pbt"
+
     @pytest.fixture
     def scheduler_factory(self) -> Any:
         return lambda: PBT(population_size=4, interval=9)

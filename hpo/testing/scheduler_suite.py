@@ -31,6 +31,7 @@ from hpo.samplers import Sampler, SamplingContext, make_sampler
 from hpo.schedulers import Decision, Scheduler, make_scheduler
 from hpo.bench.fidelity_problems import SyntheticCurves
 from hpo.execution.simulated import BUDGET_SPENT, SimulatedExecutor
+from hpo.testing.registered import check_registered
 
 __all__ = ["SchedulerConformance"]
 
@@ -107,6 +108,8 @@ def _value_at(study: Any, number: int, level: float) -> float:
 class SchedulerConformance:
     """The contract of a scheduler. Override ``scheduler_factory``."""
 
+    #: the name this suite tests in :data:`hpo.schedulers.registry.SCHEDULERS` (None: unregistered).
+    registered_name: ClassVar[str | None] = None
     n_workers: ClassVar[int] = 3
     max_resource: ClassVar[float] = 81 * 3
 
@@ -124,6 +127,13 @@ class SchedulerConformance:
         executor = SimulatedExecutor(problem, max_resource=self.max_resource)
         study.optimize(problem, n_trials=None, n_workers=self.n_workers, backend=executor, show_progress_bar=False)
         return study, executor
+
+    def test_registered_name_builds_this_scheduler(self, scheduler_factory: Callable[[], Scheduler]) -> None:
+        if self.registered_name is None:
+            pytest.skip("registered_name is None: the suite tests an unregistered scheduler")
+        from hpo.schedulers.registry import SCHEDULERS
+
+        check_registered("scheduler", self.registered_name, SCHEDULERS.make(self.registered_name), scheduler_factory())
 
     def test_is_a_scheduler_with_json_options(self, scheduler_factory: Callable[[], Scheduler]) -> None:
         scheduler = scheduler_factory()
