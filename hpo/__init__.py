@@ -29,10 +29,10 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "Study": "hpo.study",
-    "create_study": "hpo.study",
-    "load_study": "hpo.study",
-    "delete_study": "hpo.study",
-    "list_studies": "hpo.study",
+    "create_study": "hpo.study_setup",
+    "load_study": "hpo.study_setup",
+    "delete_study": "hpo.study_setup",
+    "list_studies": "hpo.study_setup",
     "Trial": "hpo.trial",
     "samplers": "hpo.samplers",
     "schedulers": "hpo.schedulers",
@@ -40,7 +40,8 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from hpo import samplers, schedulers
-    from hpo.study import Study, create_study, delete_study, list_studies, load_study
+    from hpo.study import Study
+    from hpo.study_setup import create_study, delete_study, list_studies, load_study
     from hpo.trial import Trial
 
 

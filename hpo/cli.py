@@ -59,7 +59,7 @@ def _load(name: str, storage: str, read_only: bool = True) -> Any:
     """
     from hpo.samplers import RandomSampler
     from hpo.store import open_store
-    from hpo.study import load_study
+    from hpo.study_setup import load_study
 
     return load_study(name, open_store(storage, read_only=read_only), sampler=RandomSampler())
 
@@ -136,7 +136,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_studies(args: argparse.Namespace) -> int:
     from hpo.store import open_store
-    from hpo.study import list_studies
+    from hpo.study_setup import list_studies
 
     summaries = list_studies(open_store(_storage(args), read_only=True))
     if not summaries:
@@ -210,7 +210,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    from hpo.study import delete_study
+    from hpo.study_setup import delete_study
 
     study = _load(args.name, _storage(args), read_only=False)
     if not args.yes:

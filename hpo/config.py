@@ -87,7 +87,7 @@ class StudyConfig:
 
     def create_study(self, storage: str | None = None) -> Any:
         """Create the study (or load it if it exists) from this config."""
-        from hpo.study import create_study
+        from hpo.study_setup import create_study
 
         return create_study(
             name=self.name,

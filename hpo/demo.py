@@ -46,7 +46,7 @@ def objective(trial: Any) -> float:
 def run_demo(n_trials: int = 30, storage: str = "sqlite:///hpo.db", sampler: str = "gp", seed: int = 0,
              show_progress_bar: bool = True, name: str | None = None) -> Any:
     """Create a new demo study, run it, and return it."""
-    from hpo.study import create_study
+    from hpo.study_setup import create_study
 
     name = name or "digits-hgb-" + dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     study = create_study(

@@ -1,113 +1,54 @@
-"""Studies: create, load, ask, tell, optimise, and query results."""
+"""The Study: ask, tell, optimise and query results.
+
+Creating and loading studies (``create_study``, ``load_study``, ...) and the
+validation of their arguments live in :mod:`hpo.study_setup`; they stay
+importable from here.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 import os
 import socket
 import threading
 import time
-import uuid
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from hpo.errors import (
     ConfigError,
-    HpoError,
     LateResultWarning,
     NoCompletedTrialsError,
     ObjectiveError,
     SamplerError,
     TrialStateError,
     WrongStudyError,
-    short_repr,
 )
 from hpo.fidelity import Fidelity, parse_fidelity
-from hpo.records import FrozenTrial, Objective, StudyRecord, TrialState, parse_constraints, parse_objectives
-from hpo.records import check_study_name
-from hpo.samplers import Sampler, SamplingContext, Suggestion, make_sampler, trial_rng
+from hpo.records import FrozenTrial, Objective, StudyRecord, TrialState, check_study_name
+from hpo.registry import lazy_exports
+from hpo.samplers import Sampler, SamplingContext, Suggestion, trial_rng
 from hpo.samplers.base import SchedulerData
 from hpo.space import SearchSpace
-from hpo.store import StudyStore, open_store
+from hpo.store import StudyStore
+from hpo.study_setup import DEFAULT_ASK_LEASE, MIN_STALE_AFTER, check_json, check_scheduler
 from hpo.trial import Trial
 from hpo.values import check_values
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Study", "create_study", "load_study", "delete_study", "list_studies", "DEFAULT_SAMPLER",
-           "DEFAULT_MULTI_OBJECTIVE_SAMPLER", "default_sampler"]
+__all__ = ["Study"]  # and, from hpo.study_setup: create_study, load_study, delete_study, list_studies
 
-#: The sampler of a single-objective study that names none: Bayesian optimisation with a GP, which
-#: reached lower regret than Optuna's TPE on most problems of ``hpo bench samplers``.
-DEFAULT_SAMPLER = "gp"
-#: The sampler of a study with several objectives that names none: Bayesian optimisation with a GP
-#: and qLogNoisyExpectedHypervolumeImprovement (the ``gp`` sampler's acquisition for several objectives).
-DEFAULT_MULTI_OBJECTIVE_SAMPLER = "gp"
-
-
-def default_sampler(n_objectives: int) -> str:
-    """The sampler name a study with ``n_objectives`` objectives gets when it names none."""
-    return DEFAULT_SAMPLER if n_objectives == 1 else DEFAULT_MULTI_OBJECTIVE_SAMPLER
-
-
-#: Seeds are stored in JSON settings and 64-bit integer columns: 0 <= seed < 2**63.
-SEED_LIMIT = 2**63
-_STALE_POLICIES = ("requeue", "fail")
-#: Shortest heartbeat interval, in seconds: below it the store's write latency (a busy SQLite lock, a
-#: remote PostgreSQL round trip) is a sizeable part of the interval.
-MIN_HEARTBEAT_INTERVAL = 0.05
-#: Shortest ``stale_after``, in seconds, and its smallest multiple of ``heartbeat_interval``: a live
-#: worker misses its lease only if its heartbeats stall this long (at 1e-3 s a process reclaimed its
-#: own live trials).
-MIN_STALE_AFTER = 0.5
-MIN_STALE_HEARTBEATS = 3
-#: Default lease of an ask()/tell() trial (no heartbeat thread): a day, then it may be reclaimed.
-DEFAULT_ASK_LEASE = 86400.0
-
+# Creation and loading live in hpo.study_setup (kept importable from here).
+__getattr__ = lazy_exports(__name__, {name: "hpo.study_setup" for name in (
+    "create_study", "load_study", "delete_study", "list_studies", "DEFAULT_SAMPLER",
+    "DEFAULT_MULTI_OBJECTIVE_SAMPLER", "default_sampler")})
 
 def _worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
-
-
-def _seconds(field: str, value: Any) -> float:
-    try:
-        number = math.nan if isinstance(value, bool) or not isinstance(value, (int, float)) else float(value)
-    except OverflowError:  # an int beyond the float range
-        number = math.inf
-    if not 0 < number < math.inf:
-        raise ConfigError(f"{field}: must be a positive, finite number of seconds, but got {value!r}")
-    return number
-
-
-def _check_settings(heartbeat_interval: Any, stale_after: Any, stale_policy: Any,
-                    ask_lease: Any = DEFAULT_ASK_LEASE) -> dict[str, Any]:
-    interval = _seconds("heartbeat_interval", heartbeat_interval)
-    if interval < MIN_HEARTBEAT_INTERVAL:
-        raise ConfigError(f"heartbeat_interval: must be at least {MIN_HEARTBEAT_INTERVAL} s (the store's write "
-                          f"latency would eat a shorter interval), but got {heartbeat_interval!r}")
-    stale = 4.0 * interval if stale_after is None else _seconds("stale_after", stale_after)
-    if not math.isfinite(stale):
-        raise ConfigError(f"heartbeat_interval: 4 x heartbeat_interval (the default stale_after) must be finite, "
-                          f"but got heartbeat_interval={heartbeat_interval!r}")
-    floor = max(MIN_STALE_AFTER, MIN_STALE_HEARTBEATS * interval)
-    if stale < floor:
-        raise ConfigError(
-            f"stale_after: must be at least max({MIN_STALE_AFTER} s, {MIN_STALE_HEARTBEATS} x heartbeat_interval) "
-            f"= {floor:g} s, or live trials would be reclaimed, but got stale_after={stale_after!r}, "
-            f"heartbeat_interval={heartbeat_interval!r}"
-        )
-    if stale_policy not in _STALE_POLICIES:
-        raise ConfigError(f"stale_policy: must be one of {_STALE_POLICIES}, but got {stale_policy!r}")
-    lease = None if ask_lease is None else _seconds("ask_lease", ask_lease)
-    if lease is not None and lease < MIN_STALE_AFTER:
-        raise ConfigError(f"ask_lease: must be at least {MIN_STALE_AFTER} s or None (never reclaimed), "
-                          f"but got {ask_lease!r}")
-    return {"heartbeat_interval": interval, "stale_after": stale, "stale_policy": stale_policy, "ask_lease": lease}
-
 
 def _error_text(error: Any) -> str | None:
     """The error text of a told trial: a string (bytes are decoded), else a typed error before any write."""
@@ -117,63 +58,6 @@ def _error_text(error: Any) -> str | None:
         return bytes(error).decode("utf-8", errors="replace")
     raise ObjectiveError(f"tell: error must be a string (e.g. a traceback) or None, but got {type(error).__name__} "
                          f"{repr(error)[:200]}")
-
-
-def _sampler_spec(sampler: Sampler, requested: Any) -> dict[str, Any]:
-    while isinstance(requested, Mapping):  # {"name": ...} (make_sampler accepted it, so "name" is there)
-        requested = requested["name"]
-    if isinstance(requested, str):
-        return {"name": requested, "options": sampler.options()}
-    return {"name": f"{type(sampler).__module__}.{type(sampler).__qualname__}", "options": sampler.options(), "custom": True}
-
-
-def _check_json(field: str, value: Any, error: type[Exception]) -> None:
-    """The store keeps definitions as JSON (PostgreSQL: JSONB, which has no NaN or infinity)."""
-    try:
-        json.dumps(value, allow_nan=False)
-    except (TypeError, ValueError, RecursionError) as exc:
-        raise error(f"{field}: must be JSON data (no NaN or infinity), but got {short_repr(value)}: "
-                    f"{str(exc)[:200]}") from None
-
-
-def _build_scheduler(spec: Any) -> Any:
-    if spec is None:
-        return None
-    from hpo.schedulers import make_scheduler
-
-    try:
-        return make_scheduler(spec)
-    except HpoError:
-        raise
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"scheduler: cannot build {spec!r}: {exc}") from None
-
-
-def _check_scheduler(scheduler: Any, fidelity: Fidelity | None, objectives: tuple[Objective, ...],
-                     sampler: Sampler) -> None:
-    from hpo.schedulers import Scheduler
-
-    if not isinstance(scheduler, Scheduler):
-        raise ConfigError(f"scheduler: expected a name, a mapping or an hpo.schedulers.Scheduler, but got {scheduler!r}")
-    if fidelity is None:
-        raise ConfigError(f"scheduler {scheduler.name!r} needs a fidelity, e.g. "
-                          "fidelity=hpo.Fidelity('epochs', min=1, max=81)")
-    if len(objectives) != 1:
-        raise ConfigError(f"scheduler {scheduler.name!r}: schedulers rank trials by one objective, but the study has "
-                          f"{[o.name for o in objectives]}")
-    if sampler.chooses_budget:
-        raise ConfigError(f"scheduler {scheduler.name!r} cannot be combined with sampler {sampler!r}, which chooses "
-                          "the budget itself (multi-fidelity BO); use one or the other")
-
-
-def _build_sampler(spec: Any) -> Sampler:
-    """``make_sampler``, with errors from the sampler's constructor turned into ``SamplerError``."""
-    try:
-        return make_sampler(spec)
-    except HpoError:
-        raise
-    except (TypeError, ValueError) as exc:  # e.g. non-string option names, a constructor rejecting a value
-        raise SamplerError(f"sampler: cannot build {spec!r}: {exc}") from None
 
 
 class Study:
@@ -193,7 +77,7 @@ class Study:
         self.scheduler: Any = scheduler
         self._tracker: Any = None
         if scheduler is not None:
-            _check_scheduler(scheduler, self.fidelity, self.objectives, sampler)
+            check_scheduler(scheduler, self.fidelity, self.objectives, sampler)
             scheduler.bind(self.fidelity, self.space)
         self._lock = threading.RLock()
         self._history: list[FrozenTrial] = []
@@ -403,7 +287,7 @@ class Study:
         """Queue a configuration to be evaluated before the sampler's suggestions; return its number."""
         checked = self.space.validate(params)
         extra = dict(attrs or {})
-        _check_json("enqueue attrs", extra, ConfigError)
+        check_json("enqueue attrs", extra, ConfigError)
         frozen = self.store.create_trial(self.study_id, checked, TrialState.WAITING, attrs={"enqueued": True, **extra})
         return frozen.number
 
@@ -615,169 +499,3 @@ class Study:
             for t in history
             if t.state is not TrialState.FAILED or ("requeued_as" not in t.attrs and t.number not in retried)
         )
-
-
-# -- module-level API -------------------------------------------------------------
-def create_study(
-    name: str | None = None,
-    space: SearchSpace | Mapping[str, Any] | None = None,
-    objectives: str | Mapping[str, str] = "minimize",
-    constraints: Mapping[str, Any] | None = None,
-    storage: str | StudyStore | None = None,
-    sampler: str | Sampler | Mapping[str, Any] | None = None,
-    seed: int | None = None,
-    load_if_exists: bool = False,
-    fidelity: Fidelity | Mapping[str, Any] | None = None,
-    scheduler: Any = None,
-    checkpoint_root: str | None = None,
-    heartbeat_interval: float = 30.0,
-    stale_after: float | None = None,
-    stale_policy: str = "requeue",
-    ask_lease: float | None = DEFAULT_ASK_LEASE,
-) -> Study:
-    """Create a study in ``storage`` (default ``sqlite:///hpo.db``) and return it.
-
-    Everything is validated before anything is written; errors name the field.
-
-    Args:
-        name: unique name in the store (default: a generated one).
-        space: ``{"lr": hpo.Float(1e-5, 1e-1, log=True), ...}`` or a SearchSpace.
-        objectives: ``"minimize"``, ``"maximize"`` or ``{"loss": "minimize", ...}``.
-        constraints: ``{"memory_gb": ("<=", 16)}``.
-        storage: a URL or a store; None means ``$HPO_STORAGE`` or ``sqlite:///hpo.db``.
-        sampler: a name (see ``hpo.samplers.sampler_names()``), ``{"name", "options"}`` or a Sampler;
-            None: ``"gp"`` (Bayesian optimisation: qLogNEI for one objective, qLogNEHVI for several).
-        seed: makes the suggestions reproducible.
-        load_if_exists: return the existing study of that name instead of failing.
-        fidelity: the resource trials may get more or less of, e.g.
-            ``hpo.Fidelity("epochs", min=1, max=81)``; the objective reads ``trial.budget``.
-        scheduler: ``"asha"``, ``"hyperband"``, ``"median"``, ``"pbt"``, ``{"name", "options"}``
-            or an :class:`hpo.schedulers.Scheduler`; needs a fidelity.
-        checkpoint_root: folder of the trials' checkpoint folders (``trial.checkpoint_dir``;
-            default ``$HPO_CHECKPOINT_ROOT`` or ``./hpo-checkpoints``); shared storage on a cluster.
-        heartbeat_interval: seconds between heartbeats of running trials in ``optimize``.
-        stale_after: seconds without heartbeat after which a RUNNING trial is reclaimed
-            (default 4 x heartbeat_interval).
-        stale_policy: ``"requeue"`` (fail it and queue its params again) or ``"fail"``.
-        ask_lease: seconds an ``ask()``/``tell()`` trial (one without optimize's heartbeat) may stay
-            RUNNING before it may be reclaimed like a stale one (default a day; ``trial.heartbeat()``
-            extends it; None: never).
-    """
-    if name is None:
-        name = f"study-{uuid.uuid4().hex[:8]}"
-    check_study_name(name)
-    if space is None:
-        raise ConfigError("space: a search space is required, e.g. {'lr': hpo.Float(1e-5, 1e-1, log=True)}")
-    space = space if isinstance(space, SearchSpace) else SearchSpace(space)
-    objs = parse_objectives(objectives)
-    cons = parse_constraints(constraints, tuple(o.name for o in objs))
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT):
-        huge = isinstance(seed, int) and seed.bit_length() > 128  # repr of 10**5000 raises
-        shown = f"an integer of {seed.bit_length()} bits" if huge else f"{seed!r:.80}"
-        raise ConfigError(f"seed: `0 <= seed < 2**63` must hold for an integer seed (the store keeps seeds as 64-bit "
-                          f"integers), or pass None, but got {shown}")
-    fid = parse_fidelity(fidelity)
-    if checkpoint_root is not None and (not isinstance(checkpoint_root, str) or not checkpoint_root.strip()):
-        raise ConfigError(f"checkpoint_root: must be a non-empty path string or None, but got {checkpoint_root!r}")
-    settings = _check_settings(heartbeat_interval, stale_after, stale_policy, ask_lease)
-    requested = default_sampler(len(objs)) if sampler is None else sampler
-    sampler_obj = _build_sampler(requested)
-    sampler_obj.check_space(space, objs)
-    scheduler_obj = _build_scheduler(scheduler)
-    if scheduler_obj is not None:
-        _check_scheduler(scheduler_obj, fid, objs, sampler_obj)
-        scheduler_obj.bind(fid, space)
-        settings["scheduler"] = {"name": scheduler_obj.name, "options": scheduler_obj.options()}
-        _check_json("scheduler.options", settings["scheduler"]["options"], ConfigError)
-    elif fid is None and sampler_obj.chooses_budget:
-        raise ConfigError(f"sampler {sampler_obj!r} chooses the budget of each trial: the study needs a fidelity, "
-                          "e.g. fidelity=hpo.Fidelity('epochs', min=1, max=81)")
-    if checkpoint_root is not None:
-        settings["checkpoint_root"] = checkpoint_root
-    settings.update(seed=seed, sampler=_sampler_spec(sampler_obj, requested))
-    _check_json("sampler.options", settings["sampler"]["options"], SamplerError)
-    store = open_store(storage)
-    definition = {
-        "space": space.to_dict(),
-        "objectives": [o.to_dict() for o in objs],
-        "constraints": [c.to_dict() for c in cons],
-    }
-    if load_if_exists:
-        from hpo.errors import StudyNotFoundError
-
-        try:
-            return _load_same(name, store, sampler, definition)
-        except StudyNotFoundError:
-            pass
-    try:
-        record = store.create_study(
-            name,
-            space.to_dict(),
-            [o.to_dict() for o in objs],
-            [c.to_dict() for c in cons],
-            fid.to_dict() if fid is not None else None,
-            settings,
-        )
-    except Exception as exc:
-        from hpo.errors import DuplicateStudyError
-
-        if load_if_exists and isinstance(exc, DuplicateStudyError):  # lost a creation race
-            return _load_same(name, store, sampler, definition)
-        raise
-    return Study(store, record, sampler_obj, scheduler_obj)
-
-
-def _load_same(name: str, store: StudyStore, sampler: Any, definition: dict[str, Any]) -> Study:
-    """Load an existing study, refusing one whose space, objectives or constraints differ."""
-    study = load_study(name, store, sampler=sampler)
-    stored = {
-        "space": study.record.space,
-        "objectives": [o.to_dict() for o in study.objectives],
-        "constraints": [c.to_dict() for c in study.constraints],
-    }
-    changed = [field for field in definition if definition[field] != stored[field]]
-    if changed:
-        raise ConfigError(
-            f"study {name!r} already exists in {store.url} with a different {' and '.join(changed)}; "
-            "its trials would not fit the new definition. Use a new name, or delete the old study "
-            f"(hpo delete {name})"
-        )
-    return study
-
-
-def load_study(
-    name: str,
-    storage: str | StudyStore | None = None,
-    sampler: str | Sampler | Mapping[str, Any] | None = None,
-    scheduler: Any = None,
-) -> Study:
-    """Load a stored study; its sampler and scheduler are rebuilt from the stored settings unless given.
-
-    A scheduler's decisions depend only on the stored trials and reports, so a study
-    loaded after a driver restart promotes, stops and resumes as before.
-    """
-    store = open_store(storage)
-    record = store.get_study(name)
-    if sampler is None:
-        spec = record.settings.get("sampler") or {"name": default_sampler(len(record.objectives))}
-        if spec.get("custom"):
-            raise SamplerError(
-                f"study {name!r} was created with the custom sampler {spec['name']}; pass sampler=... to load_study"
-            )
-        sampler = {"name": spec["name"], "options": spec.get("options") or {}}
-    if scheduler is None and record.settings.get("scheduler"):
-        scheduler = record.settings["scheduler"]
-    sampler_obj = _build_sampler(sampler)
-    sampler_obj.check_space(SearchSpace.from_dict(record.space), record.objectives)
-    return Study(store, record, sampler_obj, _build_scheduler(scheduler))
-
-
-def delete_study(name: str, storage: str | StudyStore | None = None) -> None:
-    """Delete a study with all its trials, reports and evaluations."""
-    open_store(storage).delete_study(name)
-
-
-def list_studies(storage: str | StudyStore | None = None) -> list:
-    """Summaries of the studies in the store (name, trials by state, last activity)."""
-    return open_store(storage).list_studies()
-

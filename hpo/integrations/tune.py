@@ -173,7 +173,7 @@ class HpoSearch(Searcher):
                 "last_step": {tid: self._last_step.get(tid) for tid in self._live}}
 
     def set_state(self, state: dict[str, Any]) -> None:
-        from hpo.study import load_study
+        from hpo.study_setup import load_study
         from hpo.trial import Trial
 
         if getattr(self, "study", None) is None or self.study.name != state["study"]:
@@ -202,7 +202,7 @@ class HpoSearch(Searcher):
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        from hpo.study import load_study
+        from hpo.study_setup import load_study
 
         hpo_state = state.pop("_hpo_state")
         sampler = state.pop("_hpo_sampler")
