@@ -36,8 +36,9 @@ def launch(storage: str, port: int = 8501, address: str = "127.0.0.1") -> None:
 
     from hpo.dashboard.reader import DashboardReader
     from hpo.errors import ConfigError
+    from hpo.validators import is_int
 
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+    if not is_int(port) or not 0 < port < 65536:
         raise ConfigError(f"port: must be an integer in 1-65535, but got {port!r}")
     import importlib.util
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from hpo.errors import SpaceError
+from hpo.validators import is_number
 
 __all__ = ["JSON_TYPES", "Conditions", "as_bool", "as_float", "as_int", "is_json_scalar", "normalise_conditions",
            "to_python", "value_key"]
@@ -45,7 +46,7 @@ def value_key(v: Any) -> tuple | None:
 def as_float(v: Any, what: str) -> float:
     """``v`` as a finite float (no bool); SpaceError naming ``what`` otherwise."""
     v = to_python(v)
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
+    if not is_number(v):
         hint = " (YAML reads 1e-5 as a string: write 1.0e-5)" if isinstance(v, str) else ""
         raise SpaceError(f"{what} must be a number, but got {v!r} ({type(v).__name__}){hint}")
     f = float(v) if isinstance(v, float) or abs(v) < 2**1023 else math.inf
@@ -57,7 +58,7 @@ def as_float(v: Any, what: str) -> float:
 def as_int(v: Any, what: str) -> int:
     """``v`` as an int (integral floats accepted, no bool); SpaceError naming ``what`` otherwise."""
     v = to_python(v)
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
+    if not is_number(v):
         raise SpaceError(f"{what} must be an integer, but got {v!r} ({type(v).__name__})")
     if isinstance(v, float) and not (math.isfinite(v) and v.is_integer()):
         raise SpaceError(f"{what} must be an integer, but got {v!r}")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hpo.errors import ConfigError
+from hpo.validators import is_number
 
 __all__ = ["Fidelity", "parse_fidelity"]
 
@@ -27,7 +28,7 @@ _KEYS = ("name", "min", "max", "log", "integer")
 
 
 def _number(field: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(float(value)):
+    if not is_number(value) or not math.isfinite(float(value)):
         raise ConfigError(f"fidelity.{field}: must be a finite number, but got {value!r}")
     return float(value)
 
@@ -104,7 +105,7 @@ class Fidelity:
 
     def levels(self, eta: float, min_budget: float | None = None) -> list[float]:
         """Geometric levels ``min_budget * eta**k`` below ``max``, then ``max`` (successive halving's rungs)."""
-        if isinstance(eta, bool) or not isinstance(eta, (int, float)) or not eta > 1:
+        if not is_number(eta) or not eta > 1:
             raise ConfigError(f"reduction_factor: must be a number > 1, but got {eta!r}")
         level = self.min if min_budget is None else float(min_budget)
         out: list[float] = []

@@ -58,6 +58,7 @@ from hpo.conditions import (
     value_key,
 )
 from hpo.errors import SpaceError
+from hpo.validators import is_number
 
 __all__ = ["Param", "Float", "Int", "Categorical", "Fixed", "param_from_dict"]
 
@@ -66,7 +67,7 @@ _MAX_INT_GRID, _MAX_FLOAT_GRID, _MAX_LOG_INT, _MAX_INT_ABS = 2**50, 2**40, 2**40
 
 def _as_coordinate(u: Any, param: Param) -> float:
     v = to_python(u)
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v):
+    if not is_number(v) or math.isnan(v):
         raise SpaceError(f"{type(param).__name__}: decode: the coordinate must be a number in [0, 1], but got {u!r}")
     return float(v)
 

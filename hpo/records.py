@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hpo.errors import ConfigError, ObjectiveError
+from hpo.validators import is_number
 
 __all__ = [
     "TrialState",
@@ -205,7 +206,7 @@ def parse_constraints(
             raise ObjectiveError(
                 f"constraints[{name!r}]: op must be one of {_CONSTRAINT_OPS}, but got {op!r}"
             )
-        if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not math.isfinite(_to_float(bound)):
+        if not is_number(bound) or not math.isfinite(_to_float(bound)):
             raise ObjectiveError(f"constraints[{name!r}]: bound must be a finite number, but got {bound!r}")
         parsed.append(Constraint(name, op, float(bound)))
     return tuple(parsed)

@@ -36,6 +36,7 @@ from hpo.store import StudyStore
 from hpo.study_setup import DEFAULT_ASK_LEASE, MIN_STALE_AFTER, check_json, check_scheduler
 from hpo.trial import Trial
 from hpo.values import check_values
+from hpo.validators import is_int
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -194,7 +195,7 @@ class Study:
             ConfigError: ``number`` is not an integer ``>= 0``; the stored name or ``checkpoint_root`` is
                 not valid; or the resolved folder leads out of the root (e.g. through a symbolic link).
         """
-        if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number < 2**63:
+        if not is_int(number) or not 0 <= number < 2**63:
             raise ConfigError(f"checkpoint_path: the trial number must be an integer >= 0, but got {number!r:.80}")
         try:
             name = check_study_name(self.name)
@@ -347,10 +348,10 @@ class Study:
     def _own_number(self, trial: Trial | FrozenTrial | int) -> int:
         """The number of ``trial``, refusing a trial of another study (which would finish this study's
         trial of the same number)."""
-        if isinstance(trial, int) and not isinstance(trial, bool):
+        if is_int(trial):
             return trial
         number = getattr(trial, "number", None)
-        if not isinstance(number, int) or isinstance(number, bool):
+        if not is_int(number):
             raise TrialStateError(f"tell: expected a Trial or a trial number, but got {trial!r}")
         if isinstance(trial, Trial):
             other = trial.study

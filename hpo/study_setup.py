@@ -20,6 +20,7 @@ from hpo.records import Objective, check_study_name, parse_constraints, parse_ob
 from hpo.samplers import Sampler, make_sampler
 from hpo.space import SearchSpace
 from hpo.store import StudyStore, open_store
+from hpo.validators import is_int, is_number
 
 if TYPE_CHECKING:
     from hpo.study import Study
@@ -59,7 +60,7 @@ DEFAULT_ASK_LEASE = 86400.0
 
 def _seconds(field: str, value: Any) -> float:
     try:
-        number = math.nan if isinstance(value, bool) or not isinstance(value, (int, float)) else float(value)
+        number = math.nan if not is_number(value) else float(value)
     except OverflowError:  # an int beyond the float range
         number = math.inf
     if not 0 < number < math.inf:
@@ -205,7 +206,7 @@ def create_study(
     space = space if isinstance(space, SearchSpace) else SearchSpace(space)
     objs = parse_objectives(objectives)
     cons = parse_constraints(constraints, tuple(o.name for o in objs))
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT):
+    if seed is not None and (not is_int(seed) or not 0 <= seed < SEED_LIMIT):
         huge = isinstance(seed, int) and seed.bit_length() > 128  # repr of 10**5000 raises
         shown = f"an integer of {seed.bit_length()} bits" if huge else f"{seed!r:.80}"
         raise ConfigError(f"seed: `0 <= seed < 2**63` must hold for an integer seed (the store keeps seeds as 64-bit "

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from hpo.errors import ConfigError, ObjectiveError
 from hpo.records import FrozenTrial, TrialState
 from hpo.values import check_number
+from hpo.validators import is_int
 
 if TYPE_CHECKING:
     from hpo.study import Study
@@ -94,7 +95,7 @@ class Trial:
         parent = self._frozen.attrs.get("resume_from")
         if parent is None:
             return None
-        if isinstance(parent, bool) or not isinstance(parent, int) or not 0 <= parent < 2**63 or parent == self.number:
+        if not is_int(parent) or not 0 <= parent < 2**63 or parent == self.number:
             raise ConfigError(f"trial {self.number}: attrs['resume_from'] must be the number of another trial "
                               f"(an integer >= 0), but got {parent!r:.80}")
         return parent

@@ -44,6 +44,7 @@ from hpo.errors import ConfigError
 from hpo.fidelity import Fidelity
 from hpo.records import FrozenTrial, Objective, TrialState
 from hpo.space import SearchSpace
+from hpo.validators import is_int, is_number
 
 __all__ = ["Scheduler", "Plan", "Decision", "TrialView", "SchedulerState"]
 
@@ -138,13 +139,13 @@ class SchedulerState:
 
 
 def _check_positive_int(owner: str, name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+    if not is_int(value) or value < minimum:
         raise ConfigError(f"{owner}: `{name} >= {minimum}` must hold (an integer), but got {name}={value!r}")
     return int(value)
 
 
 def _check_fraction(owner: str, name: str, value: Any, low: float = 0.0, high: float = 1.0) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+    if not is_number(value) or not low <= value <= high:
         raise ConfigError(f"{owner}: `{low} <= {name} <= {high}` must hold, but got {name}={value!r}")
     return float(value)
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from hpo.errors import ConfigError
 from hpo.schedulers.base import Decision, Plan, Scheduler, SchedulerState, _check_positive_int
+from hpo.validators import is_number
 
 __all__ = ["MedianStopping"]
 
@@ -32,7 +33,7 @@ class MedianStopping(Scheduler):
 
     def __init__(self, grace_period: float | None = None, min_samples: int = 3, metric: str | None = None) -> None:
         if grace_period is not None and (
-            isinstance(grace_period, bool) or not isinstance(grace_period, (int, float)) or grace_period < 0
+            not is_number(grace_period) or grace_period < 0
         ):
             raise ConfigError(f"median: grace_period must be a non-negative number or None, but got {grace_period!r}")
         self.grace_period = None if grace_period is None else float(grace_period)

@@ -41,6 +41,7 @@ from hpo.schedulers.base import (
     _check_positive_int,
 )
 from hpo.space import Categorical, Fixed, SearchSpace
+from hpo.validators import is_number
 
 __all__ = ["PBT", "explore"]
 
@@ -93,13 +94,13 @@ class PBT(Scheduler):
         metric: str | None = None,
     ) -> None:
         self.population_size = _check_positive_int("pbt", "population_size", population_size, minimum=2)
-        if interval is not None and (isinstance(interval, bool) or not isinstance(interval, (int, float))
+        if interval is not None and (not is_number(interval)
                                      or not interval > 0):
             raise ConfigError(f"pbt: interval must be a positive number or None, but got {interval!r}")
         self.interval = None if interval is None else float(interval)
         self.quantile = _check_fraction("pbt", "quantile", quantile, 0.0, 0.5)
         factors = tuple(perturbation_factors) if isinstance(perturbation_factors, (list, tuple)) else ()
-        if not factors or any(isinstance(f, bool) or not isinstance(f, (int, float)) or not f > 0 for f in factors):
+        if not factors or any(not is_number(f) or not f > 0 for f in factors):
             raise ConfigError(f"pbt: perturbation_factors must be a non-empty list of positive numbers, "
                               f"but got {perturbation_factors!r}")
         self.perturbation_factors = tuple(float(f) for f in factors)

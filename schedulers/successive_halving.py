@@ -45,6 +45,7 @@ from hpo.schedulers.base import (
     TrialView,
     _check_positive_int,
 )
+from hpo.validators import is_number
 
 __all__ = ["SuccessiveHalving", "ASHA", "Hyperband"]
 
@@ -72,12 +73,12 @@ class SuccessiveHalving(Scheduler):
         type: str = "stopping",
         metric: str | None = None,
     ) -> None:
-        if isinstance(reduction_factor, bool) or not isinstance(reduction_factor, (int, float)) or not reduction_factor > 1:
+        if not is_number(reduction_factor) or not reduction_factor > 1:
             raise ConfigError(f"{self.name}: `reduction_factor > 1` must hold, but got {reduction_factor!r}")
         if type not in _TYPES:
             raise ConfigError(f"{self.name}: unknown type {type!r}; valid types: {list(_TYPES)}")
         if min_budget is not None and (
-            isinstance(min_budget, bool) or not isinstance(min_budget, (int, float)) or not min_budget > 0
+            not is_number(min_budget) or not min_budget > 0
         ):
             raise ConfigError(f"{self.name}: min_budget must be a positive number or None, but got {min_budget!r}")
         self.reduction_factor = float(reduction_factor)

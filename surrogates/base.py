@@ -35,6 +35,7 @@ import torch
 from torch import Tensor
 
 from hpo.errors import ValidationError
+from hpo.validators import is_int
 
 if TYPE_CHECKING:
     from botorch.models.model import Model
@@ -162,9 +163,9 @@ def check_training_data(
                              f"[{Yvar.min().item():.6g}, {Yvar.max().item():.6g}]")
     cats: dict[int, int] = {}
     for col, k in dict(categorical or {}).items():
-        if isinstance(col, bool) or not isinstance(col, (int, np.integer)) or not 0 <= col < d:
+        if not is_int(col) or not 0 <= col < d:
             raise ShapeError(f"{who}.fit: categorical columns must be integers in [0, {d}), but got {col!r}")
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        if not is_int(k) or k < 1:
             raise ShapeError(f"{who}.fit: categorical[{col}] must be a number of categories >= 1, but got {k!r}")
         cats[int(col)] = int(k)
     return X.clamp(0.0, 1.0), Y, Yvar, cats

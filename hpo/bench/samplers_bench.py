@@ -36,6 +36,7 @@ import numpy as np
 
 from hpo.bench.problems import PROBLEM_NAMES, ProblemInfo, get_problem
 from hpo.samplers import Sampler, SamplingContext, sampler_names
+from hpo.validators import is_int
 
 __all__ = [
     "BenchPlan",
@@ -112,7 +113,7 @@ def make_plan(
         raise UnknownNameError(f"bench samplers: unknown sampler(s) {unknown}; valid: {sampler_names()}")
     for key, value in (("processes", processes), ("timing_cores", timing_cores),
                        ("seeds", seeds if isinstance(seeds, int) else None)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        if value is not None and (not is_int(value) or value < 1):
             raise ConfigError(f"bench samplers: `{key} >= 1` must hold, but got {key}={value!r}")
     if seeds is None:
         seeds = 2 if quick else 10

@@ -79,7 +79,7 @@ def check_resources(resources: Any) -> dict[str, float]:
         key = name.lower() if name.lower() in _RESERVED else name
         if key in out:
             raise ConfigError(f"resources: {name!r} is given twice (names cpu, gpu and memory ignore case)")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+        if not is_number(value) or not 0 <= value < math.inf:
             raise ConfigError(f"resources[{name!r}]: must be a non-negative, finite number, but got {value!r}")
         out[key] = float(value)
     gpu = out.get("gpu", 0.0)

@@ -71,7 +71,7 @@ from hpo.samplers.model_based import ModelBasedSampler
 from hpo.samplers.mo_acquisition import MO_ACQUISITIONS
 from hpo.samplers.simple import SobolSampler
 from hpo.samplers.warping import OUTPUT_WARPINGS, power_warp
-from hpo.validators import optional, positive_int
+from hpo.validators import is_number, optional, positive_int
 
 if TYPE_CHECKING:
     import torch
@@ -160,7 +160,7 @@ class BOSampler(ModelBasedSampler):
         self.mc_samples = positive_int("bo: mc_samples", mc_samples, SamplerError)
         self.num_fantasies = positive_int("bo: num_fantasies", num_fantasies, SamplerError)
         self.mes_candidates = positive_int("bo: mes_candidates", mes_candidates, SamplerError, minimum=2)
-        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not 0 <= beta < float("inf"):
+        if not is_number(beta) or not 0 <= beta < float("inf"):
             raise SamplerError(f"bo: `0 <= beta < inf` must hold, but got beta={beta!r}")
         self.beta = float(beta)
         if output_warping not in OUTPUT_WARPINGS:
@@ -178,7 +178,7 @@ class BOSampler(ModelBasedSampler):
             raise SamplerError(f"bo: ref_point must be a dict objective name -> value, but got {ref_point!r}")
         out: dict[str, float | None] = {}
         for name, value in ref_point.items():
-            ok = value is None or (not isinstance(value, bool) and isinstance(value, (int, float))
+            ok = value is None or (is_number(value)
                                    and np.isfinite(value))
             if not ok:
                 raise SamplerError(f"bo: ref_point[{name!r}] must be a finite number or None, but got {value!r}")

@@ -72,7 +72,7 @@ from hpo.records import FrozenTrial
 from hpo.registry import check_options
 from hpo.samplers.base import SamplingContext, Suggestion, trial_rng
 from hpo.samplers.model_based import ModelBasedSampler, model_seed
-from hpo.validators import optional, positive_int
+from hpo.validators import is_number, optional, positive_int
 
 __all__ = [
     "MultiFidelityBOSampler",
@@ -197,7 +197,7 @@ class MultiFidelityBOSampler(ModelBasedSampler):
         self.acquisition = _choice("acquisition", acquisition, list(ACQUISITIONS))
         self.kernel = _choice("kernel", kernel, KERNELS)
         self.cost = _choice("cost", cost, COSTS)
-        ok = not isinstance(fixed_cost, bool) and isinstance(fixed_cost, (int, float)) and 0 < fixed_cost < np.inf
+        ok = is_number(fixed_cost) and 0 < fixed_cost < np.inf
         if not ok:
             raise SamplerError(f"mfbo: `0 < fixed_cost < inf` must hold, but got fixed_cost={fixed_cost!r}")
         self.fixed_cost = float(fixed_cost)

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import inspect
 import math
 import warnings
 from collections.abc import Callable, Iterator
@@ -40,6 +39,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from hpo.errors import SamplerError, UnknownNameError
 from hpo.records import Constraint, FrozenTrial, TrialState
+from hpo.registry import accepted_options, check_options
 from hpo.samplers.base import Sampler, SamplingContext, SchedulerData
 from hpo.samplers.options import check_option_types
 
@@ -187,13 +187,8 @@ class OptunaSampler(Sampler):
             )
         self.algorithm = algorithm
         self._cls: Callable[..., Any] = getattr(optuna.samplers, OPTUNA_ALGORITHMS[algorithm])
-        accepted = set(inspect.signature(self._cls.__init__).parameters) - {"self", "seed", "constraints_func"}
-        unknown = sorted(set(options) - accepted)
-        if unknown:
-            raise SamplerError(
-                f"{algorithm}: unknown option(s) {unknown}; valid options: {sorted(accepted)}"
-            )
-        self._accepts_constraints = "constraints_func" in inspect.signature(self._cls.__init__).parameters
+        check_options(algorithm, self._cls, options, SamplerError, skip=("self", "seed", "constraints_func"))
+        self._accepts_constraints = "constraints_func" in (accepted_options(self._cls) or ())
         # Check option values now, not at the first suggestion of a study already in the store: Optuna's
         # constructors keep most values unchecked (TPE's n_startup_trials="five" fails only in ask).
         check_option_types(algorithm, self._cls.__init__, options)

@@ -15,6 +15,7 @@ from scipy.stats import qmc
 
 from hpo.errors import SamplerError, SamplerExhausted
 from hpo.samplers.base import Sampler, SamplingContext
+from hpo.validators import is_int
 
 if TYPE_CHECKING:
     from hpo.space import SearchSpace
@@ -81,7 +82,7 @@ class GridSampler(Sampler):
     suggests_in_transaction: ClassVar[bool] = True
 
     def __init__(self, resolution: int = 5, shuffle: bool = True) -> None:
-        if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 2:
+        if not is_int(resolution) or resolution < 2:
             raise SamplerError(f"grid: `resolution >= 2` must hold, but got resolution={resolution!r}")
         self.resolution = resolution
         self.shuffle = bool(shuffle)

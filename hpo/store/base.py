@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hpo.records import Constraint, FrozenTrial, Objective, StudyRecord, TrialState
+from hpo.validators import is_number
 
 __all__ = ["StudyStore", "StudySummary", "Report", "Evaluation", "TrialFields", "TrialColumns", "columns_of"]
 
@@ -148,7 +149,7 @@ def best_of(found: Sequence[FrozenTrial], objective: Objective, constraints: Seq
     best: float | None = None
     for t in found:
         value = (t.values or {}).get(objective.name)
-        if t.state is not TrialState.COMPLETE or isinstance(value, bool) or not isinstance(value, (int, float)):
+        if t.state is not TrialState.COMPLETE or not is_number(value):
             continue
         if math.isnan(value) or not t.is_feasible(tuple(constraints)):
             continue

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from hpo.records import Constraint, Objective, TrialState
 from hpo.store.base import TrialColumns, TrialFields
 from hpo.store.rows import reports, trials
+from hpo.validators import is_number
 
 __all__ = ["read_columns", "best_value", "report_counts"]
 
@@ -101,7 +102,7 @@ def _loads(text: Any) -> dict[str, Any]:
 
 def _number(value: Any) -> float | None:
     """A JSON number as a float (None for anything else, booleans included)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not is_number(value):
         return None
     return float(value)
 
