@@ -42,6 +42,7 @@ def test_readme_marks_its_examples() -> None:
 @pytest.mark.slow
 def test_readme_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))  # as for a script run in this folder: its modules import
     monkeypatch.delenv("HPO_STORAGE", raising=False)
     namespace: dict[str, object] = {"__name__": "readme"}
     hpo_cli = Path(sys.executable).parent / "hpo"
@@ -62,6 +63,11 @@ def test_readme_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
                 assert proc.returncode == 0, f"{command!r} failed:\n{proc.stdout}\n{proc.stderr}"
     assert (tmp_path / "hpo.db").exists()
     assert (tmp_path / "trials.csv").read_text().count("\n") == 7  # header + the 6 trials of study.yaml
+    # The plug-in's conformance run the README shows (`python -m pytest test_local_search.py`).
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+                           "test_local_search.py"], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert " passed" in proc.stdout and " failed" not in proc.stdout
 
 
 @pytest.mark.slow
