@@ -98,30 +98,22 @@ def encode_params(done: pd.DataFrame, record: StudyRecord) -> pd.DataFrame:
 
 def param_importance(done: pd.DataFrame, record: StudyRecord, objective: Objective, max_trials: int = 1000,
                      seed: int = 0) -> pd.Series:
-    """Random-forest importance of each parameter for ``objective`` (normalised to sum to 1).
+    """Importance of each parameter for ``objective`` (normalised to sum to 1), highest first.
 
-    Mean decrease in impurity of a scikit-learn random forest fitted on up to
-    ``max_trials`` completed trials (parameters encoded by :func:`encode_params`,
-    inactive values as -1). Empty when there are fewer than 4 trials or no
-    varying parameter.
+    :func:`hpo.importance.frame_importances` (Optuna's fANOVA, as ``hpo.importance.get_param_importances``)
+    on up to ``max_trials`` completed trials. Empty when there are fewer than 4 trials or no varying
+    parameter.
     """
     if len(done) < 4:
         return pd.Series(dtype=float)
+    from hpo.importance import frame_importances
+
     done = sample(done, max_trials, seed=seed)
     x = encode_params(done, record)
-    x = x.loc[:, x.nunique(dropna=False) > 1]
-    if x.shape[1] == 0:
+    if not (x.nunique(dropna=False) > 1).any():
         return pd.Series(dtype=float)
-    y = objective.sign * done[f"values_{objective.name}"].to_numpy(dtype=float)
-    from sklearn.ensemble import RandomForestRegressor
-
-    forest = RandomForestRegressor(n_estimators=32, max_depth=8, min_samples_leaf=2,
-                                   max_samples=0.8 if len(x) >= 50 else None,
-                                   random_state=seed, n_jobs=1)
-    forest.fit(x.fillna(-1.0).to_numpy(), y)
-    imp = pd.Series(forest.feature_importances_, index=x.columns)
-    total = imp.sum()
-    return (imp / total if total > 0 else imp).sort_values(ascending=False)
+    imp = pd.Series(frame_importances(done, record, objective, seed=seed), dtype=float)
+    return imp.sort_values(ascending=False)
 
 
 def _losses(done: pd.DataFrame, objectives: Sequence[Objective]) -> np.ndarray:

@@ -23,6 +23,9 @@ __all__ = [
     "hypervolume_figure",
     "seeds_figure",
     "seeds_box_figure",
+    "contour_figure",
+    "timeline_figure",
+    "INACTIVE",
     "STATE_COLORS",
     "display_name",
 ]
@@ -44,62 +47,122 @@ def display_name(name: Any) -> str:
     return str(name).translate(_CONTROL_PICTURES)
 
 
+#: The tick label of an inactive conditional parameter on a parallel-coordinates axis.
+INACTIVE = "inactive"
+
+
+def integer_ticks(fig: go.Figure, values: Any, axis: str = "xaxis") -> None:
+    """Whole-number ticks on ``axis`` when every value is a whole number (no 0.5 between steps 0 and 1)."""
+    v = pd.to_numeric(pd.Series(values), errors="coerce").dropna().to_numpy(dtype=float)
+    if not len(v) or not np.all(np.isfinite(v)) or not np.all(v == np.round(v)):
+        return
+    span = float(v.max() - v.min())
+    settings: dict[str, Any] = {"tickformat": "d"}
+    if span <= 10:
+        settings.update(tick0=float(v.min()), dtick=1)
+    fig.update_layout({axis: settings})
+
+
 # No template: Streamlit's theme styles the charts (and copying a Plotly template costs ~20 ms per figure).
 _LAYOUT = {"margin": {"l": 60, "r": 20, "t": 50, "b": 50}}
 
 
-def history_figure(done: pd.DataFrame, objective: Objective, max_points: int = 5000) -> go.Figure:
-    """Every completed trial's value (sampled) and the best value so far (computed on all)."""
+def history_figure(done: pd.DataFrame, objective: Objective, max_points: int = 5000,
+                   pruned: pd.DataFrame | None = None) -> go.Figure:
+    """Every completed trial's value (sampled) and the best value so far (computed on all).
+
+    ``pruned``: trials stopped early (columns ``number``, ``value``, ``budget``), drawn with their last
+    reported value of the objective and the budget they reached (not part of the best-so-far line).
+    """
     col = f"values_{objective.name}"
     best = best_so_far(done, objective)
     shown = sample(done, max_points, keep=done["number"].isin(best["number"]))
     fig = go.Figure()
+    budget = shown["budget"] if "budget" in shown.columns else None
     fig.add_trace(go.Scattergl(
         x=shown["number"], y=shown[col], mode="markers", name="trial",
-        marker={"size": 5, "color": STATE_COLORS["COMPLETE"], "opacity": 0.6},
-        hovertemplate="trial %{x}<br>" + display_name(objective.name) + " %{y:.6g}<extra></extra>",
+        marker={"size": 5, "color": STATE_COLORS["COMPLETE"], "opacity": 0.6}, customdata=budget,
+        hovertemplate="trial %{x}<br>" + display_name(objective.name) + " %{y:.6g}"
+                      + ("<br>budget %{customdata}" if budget is not None else "") + "<extra></extra>",
     ))
+    n_pruned = 0
+    if pruned is not None and len(pruned):
+        part = sample(pruned, max_points)
+        n_pruned = len(pruned)
+        fig.add_trace(go.Scattergl(
+            x=part["number"], y=part["value"], mode="markers", name="pruned (last report)",
+            marker={"size": 5, "color": STATE_COLORS["PRUNED"], "opacity": 0.6, "symbol": "x"},
+            customdata=part["budget"],
+            hovertemplate="trial %{x} (pruned)<br>" + display_name(objective.name)
+                          + " %{y:.6g} (last report)<br>budget %{customdata}<extra></extra>",
+        ))
     fig.add_trace(go.Scatter(
         x=best["number"], y=best["best"], mode="lines", name="best so far", line={"shape": "hv", "color": "#d62728"},
     ))
     title = f"Optimisation history: {display_name(objective.name)} ({objective.direction.value})"
     if len(shown) < len(done):
         title += f" - {len(shown):,} of {len(done):,} trials shown"
+    if n_pruned:
+        title += f" - {len(done):,} completed, {n_pruned:,} pruned at their last report"
     fig.update_layout(title=title, xaxis_title="trial", yaxis_title=display_name(objective.name), **_LAYOUT)
+    integer_ticks(fig, pd.concat([done["number"], pruned["number"]]) if n_pruned else done["number"])
     return fig
 
 
+def _ticks(lo: float, hi: float, integer: bool) -> list[float]:
+    if integer and hi - lo <= 10:
+        return [float(v) for v in range(int(np.ceil(lo)), int(np.floor(hi)) + 1)]
+    ticks = np.linspace(lo, hi, 5)
+    return [float(np.round(t)) for t in ticks] if integer else [float(t) for t in ticks]
+
+
 def _dimension(name: str, spec: dict[str, Any], encoded: pd.Series) -> dict[str, Any]:
-    missing = -1 if spec.get("type") == "categorical" else np.nan
-    dim: dict[str, Any] = {"label": display_name(name), "values": encoded.fillna(missing)}
+    """One axis. An inactive conditional parameter (NaN) gets its own level, ``inactive``, below the range:
+    Plotly draws no line with a NaN, so without it such trials would vanish from the chart."""
+    inactive = bool(encoded.isna().any())
+    label = display_name(name)
     if spec.get("type") == "categorical":
         choices = [str(c) for c in spec.get("choices", [])]
-        dim["tickvals"] = list(range(len(choices)))
-        dim["ticktext"] = choices
-        dim["range"] = [-0.5, max(len(choices) - 0.5, 0.5)]
+        tickvals: list[float] = [float(i) for i in range(len(choices))]
+        ticktext = choices
+        lo, hi, step = -0.5, max(len(choices) - 0.5, 0.5), 1.0
     elif spec.get("log"):
-        lo, hi = np.log10(spec["low"]), np.log10(spec["high"])
-        ticks = np.arange(np.floor(lo), np.ceil(hi) + 1)
-        dim["tickvals"] = list(ticks)
-        dim["ticktext"] = [f"1e{int(t)}" for t in ticks]
-        dim["range"] = [lo, hi]
-        dim["label"] = f"{display_name(name)} (log)"
+        lo, hi = float(np.log10(spec["low"])), float(np.log10(spec["high"]))
+        tickvals = [float(t) for t in np.arange(np.floor(lo), np.ceil(hi) + 1)]
+        ticktext = [f"1e{int(t)}" for t in tickvals]
+        step = max(hi - lo, 1e-12) / 8
+        label = f"{label} (log)"
     else:
-        dim["range"] = [spec.get("low"), spec.get("high")]
-    return dim
+        lo, hi = float(spec.get("low", encoded.min())), float(spec.get("high", encoded.max()))
+        tickvals = _ticks(lo, hi, spec.get("type") == "int")
+        ticktext = [f"{t:.4g}" for t in tickvals]
+        step = max(hi - lo, 1e-12) / 8
+    values = encoded
+    if inactive:
+        missing = lo - step
+        values = encoded.fillna(missing)
+        tickvals, ticktext, lo = [missing, *tickvals], [INACTIVE, *ticktext], missing - step / 2
+    return {"label": label, "values": values, "tickvals": tickvals, "ticktext": ticktext, "range": [lo, hi]}
 
 
-def parallel_figure(done: pd.DataFrame, record: StudyRecord, objective: Objective, max_lines: int = 1000) -> go.Figure:
-    """Parallel coordinates of the parameters, coloured by the objective (the best half of the lines kept)."""
+def parallel_figure(done: pd.DataFrame, record: StudyRecord, objective: Objective, max_lines: int = 1000,
+                    params: Sequence[str] | None = None) -> go.Figure:
+    """Parallel coordinates of the parameters, coloured by the objective (the best half of the lines kept).
+
+    Every trial is drawn: a conditional parameter that is inactive sits on its axis's ``inactive`` level.
+    The colour bar names the objective.
+    """
     col = f"values_{objective.name}"
     signed = objective.sign * done[col]
     keep = signed <= signed.nsmallest(max_lines // 2).max() if len(done) else None
     shown = sample(done, max_lines, keep=keep)
     encoded = encode_params(shown, record)
-    dims = [_dimension(n, record.space[n], encoded[n]) for n in encoded.columns]
+    names = [n for n in encoded.columns if params is None or n in params]
+    dims = [_dimension(n, record.space[n], encoded[n]) for n in names]
     dims.append({"label": display_name(objective.name), "values": shown[col]})
     fig = go.Figure(go.Parcoords(
-        line={"color": shown[col], "colorscale": "Viridis", "reversescale": objective.sign > 0, "showscale": False},
+        line={"color": shown[col], "colorscale": "Viridis", "reversescale": objective.sign > 0, "showscale": True,
+              "colorbar": {"title": {"text": display_name(objective.name)}}},
         dimensions=dims,
     ))
     title = "Parallel coordinates"
@@ -109,10 +172,12 @@ def parallel_figure(done: pd.DataFrame, record: StudyRecord, objective: Objectiv
     return fig
 
 
-def slice_figure(done: pd.DataFrame, record: StudyRecord, objective: Objective, max_points: int = 2000) -> go.Figure:
+def slice_figure(done: pd.DataFrame, record: StudyRecord, objective: Objective, max_points: int = 2000,
+                 params: Sequence[str] | None = None) -> go.Figure:
     """One panel per parameter: the objective against the parameter's value, coloured by trial number."""
     col = f"values_{objective.name}"
-    names = [n for n, spec in record.space.items() if spec.get("type") != "fixed"][:12]
+    names = [n for n, spec in record.space.items()
+             if spec.get("type") != "fixed" and (params is None or n in params)][:12]
     shown = sample(done, max_points)
     n_cols = min(3, max(len(names), 1))
     n_rows = max(1, -(-len(names) // n_cols))
@@ -142,7 +207,7 @@ def importance_figure(importance: pd.Series, objective: Objective) -> go.Figure:
     ordered = importance.sort_values()
     fig = go.Figure(go.Bar(x=ordered.to_numpy(), y=list(ordered.index), orientation="h",
                            marker_color="#1f77b4", text=[f"{v:.2f}" for v in ordered], textposition="auto"))
-    fig.update_layout(title="Parameter importance (random forest)",
+    fig.update_layout(title="Parameter importance (fANOVA)",
                       xaxis_title=f"share of the importance for {display_name(objective.name)}",
                       height=120 + 30 * len(ordered), **_LAYOUT)
     return fig
@@ -167,6 +232,7 @@ def curves_figure(curves: pd.DataFrame, metric: str, colour_by: str, step_label:
         seen.add(key)
     fig.update_layout(title=f"Learning curves: {metric} by {step_label}, coloured by {colour_by}",
                       xaxis_title=step_label, yaxis_title=metric, legend_title_text=colour_by, height=480, **_LAYOUT)
+    integer_ticks(fig, curves["step"])
     return fig
 
 
@@ -212,6 +278,7 @@ def hypervolume_figure(history: pd.DataFrame, names: Sequence[str]) -> go.Figure
                                hovertemplate="%{x} trials (last: %{customdata})<br>HV %{y:.6g}<extra></extra>"))
     fig.update_layout(title=f"Hypervolume over time ({', '.join(names)})", xaxis_title="completed trials",
                       yaxis_title="hypervolume", height=380, **_LAYOUT)
+    integer_ticks(fig, history["trials"])
     return fig
 
 
@@ -254,4 +321,69 @@ def seeds_box_figure(evaluations: pd.DataFrame, objective: Objective) -> go.Figu
     fig.update_layout(boxmode="group",
                       title=f"{display_name(objective.name)} per seed: tuning seeds and test seeds side by side",
                       yaxis_title=display_name(objective.name), height=420, **_LAYOUT)
+    return fig
+
+
+def contour_figure(done: pd.DataFrame, record: StudyRecord, objective: Objective,
+                   params: Sequence[str] | None = None, grid: int = 40) -> go.Figure:
+    """The objective over pairs of parameters: a contour interpolated from the trials (linear, SciPy's
+    ``griddata``) with the trials on top. ``params``: the parameters (default: the first two); with more
+    than two, one panel per pair (at most 6 panels). Log-scaled and categorical parameters are drawn on
+    their encoded axes (log10, choice index)."""
+    from scipy.interpolate import griddata
+
+    names = [n for n, spec in record.space.items() if spec.get("type") != "fixed"]
+    names = [n for n in names if n in params] if params is not None else names[:2]
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]][:6]
+    col = f"values_{objective.name}"
+    encoded = encode_params(done, record)
+    n_cols = min(3, max(len(pairs), 1))
+    n_rows = max(1, -(-len(pairs) // n_cols))
+    titles = [f"{display_name(b)} vs {display_name(a)}" for a, b in pairs]
+    fig = make_subplots(rows=n_rows, cols=n_cols, subplot_titles=titles or None)
+    for k, (a, b) in enumerate(pairs):
+        row, c = k // n_cols + 1, k % n_cols + 1
+        part = pd.DataFrame({"x": encoded[a], "y": encoded[b], "z": done[col]}).dropna()
+        if len(part) >= 4 and part["x"].nunique() > 1 and part["y"].nunique() > 1:
+            gx = np.linspace(part["x"].min(), part["x"].max(), grid)
+            gy = np.linspace(part["y"].min(), part["y"].max(), grid)
+            mx, my = np.meshgrid(gx, gy)
+            try:
+                z = griddata(part[["x", "y"]].to_numpy(), part["z"].to_numpy(), (mx, my), method="linear")
+            except ValueError:  # collinear points (Qhull): nearest neighbour instead
+                z = griddata(part[["x", "y"]].to_numpy(), part["z"].to_numpy(), (mx, my), method="nearest")
+            fig.add_trace(go.Contour(x=gx, y=gy, z=z, colorscale="Viridis", reversescale=objective.sign > 0,
+                                     showscale=k == 0, connectgaps=False, name=display_name(objective.name),
+                                     colorbar={"title": {"text": display_name(objective.name)}}), row=row, col=c)
+        fig.add_trace(go.Scatter(x=part["x"], y=part["y"], mode="markers", showlegend=False, name="trial",
+                                 marker={"size": 5, "color": "#333333"}, text=part["z"],
+                                 hovertemplate="%{text:.6g}<extra></extra>"), row=row, col=c)
+        for axis, name in (("x", a), ("y", b)):
+            label = display_name(name) + (" (log)" if record.space[name].get("log") else "")
+            getattr(fig, f"update_{axis}axes")(title_text=label, row=row, col=c)
+    fig.update_layout(title=f"Contour: {display_name(objective.name)} over pairs of parameters",
+                      height=380 * n_rows + 60, **_LAYOUT)
+    return fig
+
+
+def timeline_figure(frame: pd.DataFrame) -> go.Figure:
+    """One horizontal bar per trial from its start to its end (now for a running one), coloured by state."""
+    fig = go.Figure()
+    started = frame.dropna(subset=["datetime_start"])
+    now = pd.Timestamp.now(tz="UTC")
+    for state, colour in STATE_COLORS.items():
+        part = started[started["state"] == state]
+        if not len(part):
+            continue
+        end = part["datetime_complete"].fillna(now)
+        fig.add_trace(go.Bar(
+            y=part["number"], x=(end - part["datetime_start"]).dt.total_seconds() * 1000,
+            base=part["datetime_start"].dt.tz_convert(None).astype(str), orientation="h", name=state,
+            marker_color=colour, customdata=part["duration_s"],
+            hovertemplate="trial %{y}<br>%{customdata:.3g} s<extra>" + state + "</extra>",
+        ))
+    fig.update_layout(title=f"Timeline: {len(started):,} trials", xaxis={"type": "date", "title": "time (UTC)"},
+                      yaxis_title="trial", barmode="overlay", height=max(300, min(900, 12 * len(started) + 120)),
+                      legend_title_text="state", **_LAYOUT)
+    integer_ticks(fig, started["number"], axis="yaxis")
     return fig

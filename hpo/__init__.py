@@ -36,6 +36,8 @@ _LAZY = {
     "Trial": "hpo.trial",
     "samplers": "hpo.samplers",
     "schedulers": "hpo.schedulers",
+    "visualization": "hpo.visualization",
+    "importance": "hpo.importance",
 }
 
 if TYPE_CHECKING:

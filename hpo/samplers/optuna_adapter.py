@@ -249,7 +249,9 @@ class OptunaSampler(Sampler):
                                    f"({space[name]!r}), but got {value!r}")
 
     # -- the mirror study ----------------------------------------------------
-    def _distributions(self, space: Any) -> dict[str, Any]:
+    @staticmethod
+    def _distributions(space: Any) -> dict[str, Any]:
+        """Optuna distributions of ``space``'s non-fixed parameters (also used by ``hpo.importance``)."""
         import optuna.distributions as od
 
         from hpo.space import Categorical, Fixed, Float, Int
