@@ -26,6 +26,8 @@ __all__ = [
     "hypervolume_history",
     "pick_curve_trials",
     "seed_summary",
+    "last_reports",
+    "connect_lineage",
 ]
 
 COMPLETE = TrialState.COMPLETE.value
@@ -129,10 +131,11 @@ def pareto_mask(done: pd.DataFrame, objectives: Sequence[Objective]) -> pd.Serie
 
 
 def hypervolume_history(done: pd.DataFrame, objectives: Sequence[Objective], n_points: int = 100,
-                        cache_key: Any = None) -> pd.DataFrame:
+                        cache_key: Any = None, ref_point: dict[str, float] | None = None) -> pd.DataFrame:
     """Hypervolume of the feasible Pareto front after each of up to ``n_points`` checkpoints.
 
-    Trials are taken in the order they finished. The reference point is the
+    Trials are taken in the order they finished. ``ref_point``: objective name -> value in the
+    objectives' units (``Study.hypervolume_history(ref_point)``'s); for an objective it leaves out, the
     worst value of each objective over all completed trials plus 10% of its
     range (:func:`hpo.hypervolume.infer_reference_point`; fixed for one call, but
     moves as worse trials arrive). The history comes from
@@ -151,6 +154,9 @@ def hypervolume_history(done: pd.DataFrame, objectives: Sequence[Objective], n_p
     order = done.sort_values(["datetime_complete", "number"], na_position="last")
     losses = _losses(order, objectives)
     ref = infer_reference_point(losses)
+    for i, o in enumerate(objectives):  # a given value, in the objective's units, as Study.hypervolume_history
+        if ref_point and o.name in ref_point:
+            ref[i] = o.sign * float(ref_point[o.name])
     numbers = [int(n) for n in order["number"]]
     key = None if cache_key is None else (cache_key, tuple(o.name for o in objectives))
     _, values, _ = losses_hypervolume_history(numbers, losses, np.ones(len(numbers), dtype=bool), ref, key)
@@ -215,3 +221,48 @@ def seed_summary(evaluations: list[Any], objective: Objective) -> pd.DataFrame:
     out[["tuning_n", "test_n"]] = out[["tuning_n", "test_n"]].fillna(0).astype(int)
     out.index.name = "number"
     return out.reset_index()
+
+
+def last_reports(reports: Sequence[Any], metric: str) -> pd.DataFrame:
+    """Per trial: its last reported value of ``metric`` and its budget (the highest step it reported).
+
+    ``reports``: ``hpo.store.base.Report`` rows. Returns columns ``number``, ``value``, ``budget``.
+    """
+    rows = [(r.trial_number, float(r.step), r.values.get(metric)) for r in reports]
+    frame = pd.DataFrame(rows, columns=["number", "budget", "value"])
+    frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
+    frame = frame.dropna(subset=["value"]).sort_values(["number", "budget"], kind="stable")
+    out = frame.groupby("number", as_index=False).last()
+    return out[["number", "value", "budget"]]
+
+
+def connect_lineage(curves: pd.DataFrame, parents: dict[int, int], reports: Sequence[Any], metric: str) -> pd.DataFrame:
+    """Learning curves where a trial that resumed another's checkpoint (``attrs["resume_from"]``: PBT
+    segments, promoted ASHA trials) starts at its parent's last point at or before its own first step, so
+    a member's curve is one line through its lineage instead of disconnected segments.
+
+    ``curves``: columns ``number``, ``step``, ``value`` (and more, copied from the child's rows);
+    ``parents``: child number -> parent number; ``reports``: the parents' reports.
+    """
+    if not parents or curves.empty:
+        return curves
+    by_parent: dict[int, list[tuple[float, float]]] = {}
+    for r in reports:
+        v = r.values.get(metric)
+        if v is not None:
+            by_parent.setdefault(r.trial_number, []).append((float(r.step), float(v)))
+    extra = []
+    for number, g in curves.groupby("number", sort=False):
+        parent = parents.get(int(number))
+        points = by_parent.get(parent, []) if parent is not None else []
+        first = float(g["step"].min())
+        before = [p for p in points if p[0] <= first]
+        if before:
+            step, value = max(before)
+            row = g.iloc[0].copy()
+            row["step"], row["value"] = step, value
+            extra.append(row)
+    if not extra:
+        return curves
+    out = pd.concat([pd.DataFrame(extra), curves], ignore_index=True).astype({"number": "int64"})
+    return out.sort_values(["number", "step"], kind="stable", ignore_index=True)

@@ -43,15 +43,28 @@ def main() -> None:
     params = st.query_params
     keys = list(PAGES)
     asked_page = params.get("page", "studies")
+    names = [s.name for s in summaries]
+    asked = params.get("study")
+    if asked_page not in keys or (asked is not None and asked not in names):
+        # A URL that names what does not exist: say so, list what does, and neither switch nor rewrite the URL.
+        if asked_page not in keys:
+            st.error(f"No page {asked_page!r} (from `?page=`): the pages are "
+                     + ", ".join(f"`{k}` ({v})" for k, v in PAGES.items()) + ".")
+        else:
+            st.error(f"No study {asked!r} (from `?study=`) in this store. Its studies: "
+                     + (", ".join(f"`{n}`" for n in names) if names else "none") + ".")
+        try:
+            render("studies", reader, None)
+        except HpoError as exc:
+            st.error(str(exc))
+        return
     page = st.sidebar.radio("Page", keys, index=keys.index(asked_page) if asked_page in keys else 0,
                             format_func=PAGES.__getitem__, key="page")
     study = None
     if summaries:
-        names = [s.name for s in summaries]
         # Default: the study asked for in the URL, else the one with the latest activity.
         latest = max(range(len(names)), key=lambda i: (summaries[i].last_activity is not None,
                                                        summaries[i].last_activity or 0, i))
-        asked = params.get("study")
         study = st.sidebar.selectbox("Study", names, index=names.index(asked) if asked in names else latest,
                                      key="study")
     live = st.sidebar.toggle("Live refresh", value=params.get("live", "1") != "0", key="live",

@@ -15,7 +15,7 @@ import streamlit as st
 
 from hpo.dashboard import analysis, figures
 from hpo.dashboard.figures import display_name
-from hpo.dashboard.reader import DECISION_KEY, DashboardReader
+from hpo.dashboard.reader import DECISION_KEY, PARENT_KEY, DashboardReader
 from hpo.records import Objective, StudyRecord, TrialState
 
 __all__ = ["PAGES", "render"]
@@ -29,6 +29,7 @@ PAGES = {
     "seeds": "Seeds",
 }
 TABLE_ROWS = 1000  # rows of the trial table sent to the browser at most
+REPORTED_TRIALS = 5000  # trials (the most recent) whose last report the study page reads at most
 _PLOTLY = {"displaylogo": False}
 
 
@@ -56,8 +57,24 @@ def _importance(_done: pd.DataFrame, _record: StudyRecord, _objective: Objective
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def _hypervolume(_done: pd.DataFrame, _objectives: tuple[Objective, ...], key: tuple[Any, ...]) -> pd.DataFrame:
-    return analysis.hypervolume_history(_done, _objectives, cache_key=key[:2])  # incremental across refreshes
+def _hypervolume(_done: pd.DataFrame, _objectives: tuple[Objective, ...], key: tuple[Any, ...],
+                 ref_point: tuple[tuple[str, float], ...] = ()) -> pd.DataFrame:
+    return analysis.hypervolume_history(_done, _objectives, cache_key=key[:2],  # incremental across refreshes
+                                        ref_point=dict(ref_point) or None)
+
+
+def _last_reports(reader: DashboardReader, record: StudyRecord, frame: pd.DataFrame, metric: str,
+                  version: tuple[Any, ...]) -> pd.DataFrame:
+    """Each trial's last reported ``metric`` and budget (the most recent ``REPORTED_TRIALS`` trials with reports)."""
+    return _cached_figure("last_reports", (*version, metric), lambda: _read_last(reader, record, metric))
+
+
+def _read_last(reader: DashboardReader, record: StudyRecord, metric: str) -> pd.DataFrame:
+    counts = reader.report_counts(record)
+    if counts.empty:
+        return pd.DataFrame({"number": [], "value": [], "budget": []})
+    numbers = sorted(int(n) for n in counts.index)[-REPORTED_TRIALS:]
+    return analysis.last_reports(reader.reports(record, numbers), metric)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -169,7 +186,16 @@ def study_page(reader: DashboardReader, name: str) -> None:
     else:
         objective = _objective(record, "study_objective")
         version = (reader.url, name, objective.name, tf.version)
-        _chart(_figure("history", version, lambda: figures.history_figure(done, objective)), "history")
+        last = _last_reports(reader, record, frame, objective.name, version)
+        pruned = None
+        if len(last):
+            # Trials stopped early (ASHA, Hyperband, ...): their last reported value and the budget reached.
+            budget = last.set_index("number")["budget"]
+            done = done.assign(budget=done["number"].map(budget))
+            stopped = frame[frame["state"] == TrialState.PRUNED.value]["number"]
+            pruned = last[last["number"].isin(stopped)]
+        _chart(_figure("history", version, lambda: figures.history_figure(done, objective, pruned=pruned)),
+               "history")
         left, right = st.columns([3, 2])
         with left:
             _chart(_figure("parallel", version, lambda: figures.parallel_figure(done, record, objective)), "parallel")
@@ -181,6 +207,9 @@ def study_page(reader: DashboardReader, name: str) -> None:
             else:
                 _chart(figures.importance_figure(importance, objective), "importance", toolbar=False)
         _chart(_figure("slices", version, lambda: figures.slice_figure(done, record, objective)), "slices")
+        if len(last):
+            last = last.rename(columns={"value": f"last report ({display_name(objective.name)})"})
+            frame = frame.merge(last, on="number", how="left")
     _trial_table(frame, record)
 
 
@@ -214,6 +243,12 @@ def curves_page(reader: DashboardReader, name: str) -> None:
     position = curves.groupby("number").cumcount()
     stride = (curves.groupby("number")["step"].transform("size") // 300).clip(lower=1)
     curves = curves[position % stride == 0]
+    if PARENT_KEY in frame.columns:  # a resumed trial's curve continues its parent's (PBT lineage, promotions)
+        children = frame[frame["number"].isin(curves["number"].unique())].dropna(subset=[PARENT_KEY])
+        parents = {int(c): int(p) for c, p in zip(children["number"], children[PARENT_KEY])}
+        if parents:
+            curves = analysis.connect_lineage(curves, parents, reader.reports(record, sorted(set(parents.values()))),
+                                              metric)
     info = frame.set_index("number").loc[curves["number"].unique(), ["state", DECISION_KEY]]
     info[DECISION_KEY] = info[DECISION_KEY].fillna("(none)").astype(str)
     curves = curves.join(info, on="number")
@@ -254,17 +289,44 @@ def pareto_page(reader: DashboardReader, name: str) -> None:
     front = _pareto(done, objectives, key)
     _chart(figures.pareto_figure(done, front, objectives), "pareto")
     everything = tuple(record.objectives)
-    hv = _hypervolume(done, everything, (reader.url, name, tf.version[0]))
+    given = _ref_point_input(record)
+    hv = _hypervolume(done, everything, (reader.url, name, tf.version[0]), tuple(sorted(given.items())))
     if len(hv):
         _chart(figures.hypervolume_figure(hv, names), "hypervolume")
         ref = ", ".join(f"{display_name(n)} = {v:.4g}" for n, v in hv.attrs.get("ref_point", {}).items())
+        how = ("given" if len(given) == len(everything) else "given where set, else the worst value of the "
+               "objective plus 10% of its range") if given else "the worst value of each objective plus 10% of its range"
         st.caption("Hypervolume of the feasible Pareto front over all objectives, after each checkpoint (trials in "
-                   "the order they finished), computed incrementally (`hpo.hypervolume`). Reference point: the "
-                   f"worst value of each objective plus 10% of its range ({ref}).")
+                   "the order they finished), computed incrementally (`hpo.hypervolume`), as "
+                   f"`study.hypervolume_history(ref_point)`. Reference point ({how}): {ref}.")
     table = done[analysis.pareto_mask(done, everything)] if len(names) != dims else done[front]
     st.subheader(f"Pareto-optimal trials ({len(table)})")
     st.dataframe(_table(table.drop(columns=["error", "worker_id"]).head(TABLE_ROWS)), hide_index=True,
                  width="stretch", key="pareto_table")
+
+
+def _ref_point_input(record: StudyRecord) -> dict[str, float]:
+    """The hypervolume's reference point: the study's (its sampler's ``ref_point`` option) unless the
+    "Reference point" input overrides it (``name=value, ...``); objectives left out are inferred."""
+    options = (record.settings.get("sampler") or {}).get("options") or {}
+    study_ref = {k: float(v) for k, v in (options.get("ref_point") or {}).items() if v is not None}
+    default = ", ".join(f"{k}={v:g}" for k, v in study_ref.items())
+    text = st.text_input("Reference point", value=default, key="pareto_ref_point",
+                         placeholder=", ".join(f"{o.name}=VALUE" for o in record.objectives),
+                         help="In the objectives' units, as `study.hypervolume_history(ref_point={...})`; "
+                              "an objective left out gets the inferred point.")
+    names = {o.name for o in record.objectives}
+    out: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        try:
+            if not sep or key.strip() not in names:
+                raise ValueError(part)
+            out[key.strip()] = float(value)
+        except ValueError:
+            st.warning(f"Reference point: expected NAME=VALUE with NAME one of {sorted(names)}, but got {part!r}")
+            return study_ref
+    return out
 
 
 # -- seeds ---------------------------------------------------------------------------

@@ -25,10 +25,12 @@ from hpo.results import trials_frame
 from hpo.store import open_store
 from hpo.store.base import Evaluation, Report, TrialColumns, TrialFields, columns_of
 
-__all__ = ["DashboardReader", "TrialFrame", "DECISION_KEY"]
+__all__ = ["DashboardReader", "TrialFrame", "DECISION_KEY", "PARENT_KEY"]
 
 #: The trial attribute read as a scheduler's decision for a trial (e.g. "stop", "promote").
 DECISION_KEY = "decision"
+#: The trial attribute naming the trial whose checkpoint a trial resumed (PBT, promotion ASHA): its parent.
+PARENT_KEY = "resume_from"
 
 
 class TrialFrame:
@@ -41,7 +43,7 @@ class TrialFrame:
     def __init__(self, reader: DashboardReader, record: StudyRecord) -> None:
         self.reader = reader
         self.record = record
-        self.fields = TrialFields.of(record, attrs=(DECISION_KEY,))
+        self.fields = TrialFields.of(record, attrs=(DECISION_KEY, PARENT_KEY))
         self._seq = 0
         self._done = self._table(columns_of([], self.fields))
         self._frame = self._done

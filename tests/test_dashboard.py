@@ -400,11 +400,148 @@ def test_reader_table_is_the_trials_dataframe(backend: str, request: pytest.Fixt
     study.ask()  # one RUNNING trial
     frame = DashboardReader(url).trial_frame("table").refresh()
     expected = study.trials_dataframe()
-    assert list(frame.columns) == [c for c in expected.columns if c != "error"] + ["decision", "error"]
+    assert list(frame.columns) == [c for c in expected.columns if c != "error"] + ["decision", "resume_from", "error"]
     assert frame["feasible"].tolist() == expected["feasible"].tolist()
     assert {True, False, None} >= set(frame["feasible"]) and frame["feasible"].isna().sum() == 2
-    pd.testing.assert_frame_equal(frame.drop(columns="decision"), expected, check_dtype=False)
+    pd.testing.assert_frame_equal(frame.drop(columns=["decision", "resume_from"]), expected, check_dtype=False)
     from hpo.dashboard import analysis
 
     feasible = [t.number for t in study.trials if t.state.value == "COMPLETE" and t.is_feasible(study.constraints)]
     assert analysis.completed(frame, study.record).number.tolist() == feasible
+
+
+# -- issue 24 point 5: the dashboard's traps ------------------------------------------------------------
+def _train(trial: hpo.Trial) -> float:
+    """The README's scheduler objective: resumes its parent's checkpoint, reports every epoch."""
+    import json
+    import math
+
+    state = {"loss": 2.0}
+    if (folder := trial.load_checkpoint()) is not None:
+        state = json.loads((folder / "state.json").read_text())
+    rate = 0.05 + 0.3 * (1 - abs(math.log10(trial["lr"]) + 2) / 3)
+    for epoch in range(int(trial.start_step) + 1, int(trial.budget) + 1):
+        state["loss"] *= 1 - rate
+        trial.report(epoch, state["loss"])
+        if trial.should_stop():
+            raise hpo.TrialPruned()
+    (trial.checkpoint_dir / "state.json").write_text(json.dumps(state))
+    return state["loss"]
+
+
+@pytest.fixture(scope="module")
+def traps_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """An ASHA study, a PBT study, a study with a conditional parameter and a 2-objective study."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('traps')}/traps.db"
+    asha = hpo.create_study(name="asha", space={"lr": hpo.Float(1e-5, 1e-1, log=True)},
+                            fidelity=hpo.Fidelity("epochs", min=1, max=27), storage=url, sampler="random", seed=0,
+                            scheduler={"name": "asha", "options": {"reduction_factor": 3}})
+    asha.optimize(_train, n_trials=20, show_progress_bar=False)
+    pbt = hpo.create_study(name="pbt", space={"lr": hpo.Float(1e-5, 1e-1, log=True)},
+                           fidelity=hpo.Fidelity("epochs", min=1, max=9), storage=url, seed=0,
+                           scheduler={"name": "pbt", "options": {"population_size": 3, "interval": 3}})
+    pbt.optimize(_train, show_progress_bar=False)
+    cond = hpo.create_study(name="cond", storage=url, sampler="random", seed=0, space={
+        "optimizer": hpo.Categorical(["sgd", "adam"]),
+        "momentum": hpo.Float(0.0, 0.99, active_if={"optimizer": ["sgd"]}),
+        "layers": hpo.Int(1, 8)})
+    cond.optimize(lambda t: t["layers"] + (t["momentum"] if t["optimizer"] == "sgd" else 0.5), n_trials=16,
+                  show_progress_bar=False)
+    mo = hpo.create_study(name="mo", space={"x": hpo.Float(0.0, 1.0)}, objectives={"a": "minimize", "b": "minimize"},
+                          storage=url, sampler="random", seed=0)
+    mo.optimize(lambda t: {"a": t["x"], "b": (1 - t["x"]) ** 2}, n_trials=12, show_progress_bar=False)
+    return url
+
+
+def _spec(at: AppTest, index: int) -> dict:
+    """A chart's Plotly JSON, with Plotly's base64 arrays (``{"dtype", "bdata"}``) decoded to lists."""
+    import base64
+    import json
+
+    import numpy as np
+
+    def decode(node: object) -> object:
+        if isinstance(node, dict):
+            if "bdata" in node and "dtype" in node:
+                return np.frombuffer(base64.b64decode(node["bdata"]), dtype=node["dtype"]).tolist()
+            return {k: decode(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [decode(v) for v in node]
+        return node
+
+    return decode(json.loads(at.get("plotly_chart")[index].proto.spec))  # type: ignore[return-value]
+
+
+def test_unknown_study_or_page_in_the_url_is_an_error_not_a_switch(traps_url: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _run(traps_url, monkeypatch, "study", "nosuch")
+    message = at.error[0].value
+    assert "nosuch" in message and all(f"`{n}`" in message for n in ("asha", "pbt", "cond", "mo"))
+    assert at.query_params["study"] == "nosuch" and at.query_params["page"] == "study"  # not rewritten
+    assert not any(h.value.startswith("Study ") for h in at.header)  # no other study shown instead
+    at = _run(traps_url, monkeypatch, "nosuchpage", "asha")
+    assert "nosuchpage" in at.error[0].value and "`curves`" in at.error[0].value
+    assert at.query_params["page"] == "nosuchpage"
+
+
+def test_parallel_coordinates_draw_inactive_conditional_trials(traps_url: str,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _run(traps_url, monkeypatch, "study", "cond")
+    spec = next(_spec(at, i) for i in range(len(at.get("plotly_chart")))
+                if _spec(at, i)["data"][0]["type"] == "parcoords")
+    trace = spec["data"][0]
+    momentum = next(d for d in trace["dimensions"] if d["label"] == "momentum")
+    study = hpo.load_study("cond", traps_url)
+    n_adam = sum(t.params["optimizer"] == "adam" for t in study.trials)
+    assert n_adam > 0 and momentum["ticktext"][0] == "inactive"
+    assert sum(v == momentum["tickvals"][0] for v in momentum["values"]) == n_adam
+    assert all(v is not None for d in trace["dimensions"] for v in d["values"])  # NaN would be null: no line
+    assert trace["line"]["showscale"] and trace["line"]["colorbar"]["title"]["text"] == "value"
+
+
+def test_asha_study_page_plots_every_trial_with_its_last_report(traps_url: str,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _run(traps_url, monkeypatch, "study", "asha")
+    study = hpo.load_study("asha", traps_url)
+    n_pruned = sum(t.state.value == "PRUNED" for t in study.trials)
+    n_done = sum(t.state.value == "COMPLETE" for t in study.trials)
+    assert n_pruned > 0 and n_done + n_pruned == 20
+    history = _spec(at, 0)
+    traces = {t["name"]: t for t in history["data"]}
+    assert len(traces["trial"]["x"]) + len(traces["pruned (last report)"]["x"]) == 20
+    assert all(v is not None for v in traces["pruned (last report)"]["y"])
+    assert set(traces["pruned (last report)"]["customdata"]) <= {1.0, 3.0, 9.0, 27.0}  # the budget reached
+    table = at.dataframe[0].value
+    assert table["last report (value)"].notna().all() and table["budget"].notna().all()
+    assert history["layout"]["xaxis"]["tickformat"] == "d"
+
+
+def test_pbt_curves_continue_through_their_parents(traps_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _run(traps_url, monkeypatch, "curves", "pbt")
+    study = hpo.load_study("pbt", traps_url)
+    resumed = [t for t in study.trials if t.attrs.get("resume_from") is not None]
+    assert resumed
+    spec = _spec(at, 0)
+    curves = {int(t["hovertemplate"].split("<br>")[0].split()[1]): t for t in spec["data"]}
+    reports = study.store.get_reports(study.study_id)
+    last_step = {}
+    for r in reports:
+        last_step[r.trial_number] = max(last_step.get(r.trial_number, r.step), r.step)
+    for t in resumed:
+        # The curve starts at its parent's last report, so the member's line is continuous.
+        assert curves[t.number]["x"][0] == last_step[t.attrs["resume_from"]]
+        assert len(curves[t.number]["x"]) == 1 + sum(r.trial_number == t.number for r in reports)
+    assert spec["layout"]["xaxis"]["dtick"] == 1 and spec["layout"]["xaxis"]["tickformat"] == "d"
+
+
+def test_pareto_hypervolume_takes_the_studys_reference_point(traps_url: str,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    study = hpo.load_study("mo", traps_url)
+    expected = study.hypervolume_history({"a": 2.0, "b": 2.0}).values[-1]
+    at = _run(traps_url, monkeypatch, "pareto", "mo")
+    at.text_input(key="pareto_ref_point").set_value("a=2, b=2").run()
+    assert not at.exception
+    hv = next(_spec(at, i) for i in range(len(at.get("plotly_chart")))
+              if _spec(at, i)["layout"]["title"]["text"].startswith("Hypervolume"))
+    assert hv["data"][0]["y"][-1] == pytest.approx(expected)
+    assert any("a = 2, b = 2" in c.value for c in at.caption)
