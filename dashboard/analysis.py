@@ -103,18 +103,22 @@ def param_importance(done: pd.DataFrame, record: StudyRecord, objective: Objecti
     """Importance of each parameter for ``objective`` (normalised to sum to 1), highest first.
 
     :func:`hpo.importance.frame_importances` (Optuna's fANOVA, as ``hpo.importance.get_param_importances``)
-    on up to ``max_trials`` completed trials. Empty when there are fewer than 4 trials or no varying
-    parameter.
+    on up to ``max_trials`` completed trials, with a smaller forest than Optuna's default (32 trees of
+    depth 8 instead of 64 of depth 64: about 1 s instead of 40 s on 1,000 trials). Empty when there are
+    fewer than 4 trials or no varying parameter.
     """
     if len(done) < 4:
         return pd.Series(dtype=float)
+    from optuna.importance import FanovaImportanceEvaluator
+
     from hpo.importance import frame_importances
 
     done = sample(done, max_trials, seed=seed)
     x = encode_params(done, record)
     if not (x.nunique(dropna=False) > 1).any():
         return pd.Series(dtype=float)
-    imp = pd.Series(frame_importances(done, record, objective, seed=seed), dtype=float)
+    evaluator = FanovaImportanceEvaluator(n_trees=32, max_depth=8, seed=seed)
+    imp = pd.Series(frame_importances(done, record, objective, evaluator=evaluator, seed=seed), dtype=float)
     return imp.sort_values(ascending=False)
 
 
