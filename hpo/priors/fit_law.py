@@ -155,16 +155,22 @@ def _load(data: Any, objective: str | None, maximize: bool | None) -> tuple[pd.D
     if not isinstance(data, (pd.DataFrame, str, Path)):
         from hpo.study import Study  # only for studies: it loads the store's dependencies
 
-        if isinstance(data, Study):
-            frame, name, study_max = _frame_from_study(data, objective)
-            return frame, name, study_max if maximize is None else bool(maximize)
+        studies = [data] if isinstance(data, Study) else list(data) if isinstance(data, (list, tuple)) else []
+        if studies and all(isinstance(s, Study) for s in studies):
+            parts = [_frame_from_study(s, objective) for s in studies]
+            names, directions = {p[1] for p in parts}, {p[2] for p in parts}
+            if len(names) > 1 or len(directions) > 1:
+                raise PriorError(f"data: the studies must share one objective and direction, but got "
+                                 f"{sorted(names)} ({'mixed' if len(directions) > 1 else 'one'} direction)")
+            frame = pd.concat([p[0] for p in parts], ignore_index=True)
+            return frame, parts[0][1], parts[0][2] if maximize is None else bool(maximize)
     if isinstance(data, (str, Path)):
         path = Path(data)
         if not path.is_file():
             raise PriorError(f"data: no CSV file at {str(path)!r}")
         data = pd.read_csv(path)
     if not isinstance(data, pd.DataFrame):
-        raise PriorError(f"data: must be an hpo.Study, a pandas DataFrame or a CSV path, but got "
+        raise PriorError(f"data: must be an hpo.Study (or a list of them), a pandas DataFrame or a CSV path, but got "
                          f"{type(data).__name__}")
     if objective is None:
         if "loss" not in data.columns:
@@ -223,8 +229,9 @@ def fit_law(data: Any, scale: Sequence[str] = ("N", "D"),
     """Fit ``ln target = c0 + sum_k c_k ln scale_k`` to the near-optimal runs of each scale cell.
 
     Args:
-        data: an :class:`hpo.Study` (its COMPLETE trials; scale variables are parameters, e.g.
-            ``hpo.Fixed``, or the study's fidelity, read from the trial's budget), a pandas DataFrame
+        data: an :class:`hpo.Study` or a list of them (their COMPLETE trials; scale variables are
+            parameters, e.g. ``hpo.Fixed`` in one study per scale, or the study's fidelity, read from the
+            trial's budget), a pandas DataFrame
             (one row per run) or the path of a CSV file of runs.
         scale: the scale variables; each distinct combination is one cell.
         targets: the hyperparameters whose optimum to model. A sequence fits each on every scale
@@ -264,7 +271,7 @@ def fit_law(data: Any, scale: Sequence[str] = ("N", "D"),
         bad = ~(np.isfinite(values) & (values > 0))
         if bad.any():
             raise PriorError(f"{name!r}: every value must be finite and > 0 (the law is fitted in log space), "
-                             f"but row {int(np.flatnonzero(bad)[0])} has {values[bad][0]!r}")
+                             f"but row {frame.index[int(np.flatnonzero(bad)[0])]!r} has {float(values[bad][0])!r}")
     kept = optimal_runs(frame, scale, objective, tolerance, maximize)
     n_cells = int(kept.groupby(list(scale)).ngroups)
     rng = np.random.default_rng(seed)

@@ -34,8 +34,8 @@ __all__ = ["LawPrediction", "step_law", "transformer_params", "step_law_paramete
 
 #: The bootstrap fits shipped with the package (from the step-law/steplaw repository).
 PARAMETER_FILE = "1004_fitted_lr_bs_scaling_model_parameters.csv"
-#: The range of the released dense runs the law is checked against: (low, high) per input.
-STEP_LAW_RANGE: dict[str, tuple[float, float]] = {"N": (2.15e8, 1.07e9), "D": (4e9, 1e11)}
+#: The range of the released dense runs (N 2.15e8..1.07e9, D 4e9..1e11): (low, high) per input.
+STEP_LAW_RANGE: dict[str, tuple[float, float]] = {"N": (214_663_680.0, 1_073_741_824.0), "D": (4e9, 1e11)}
 _COLUMNS = ("lr_intercept", "lr_coefN", "lr_coefD", "bs_intercept", "bs_coefD")
 
 
