@@ -112,6 +112,8 @@ def section_extrapolation(ctx: ReportContext) -> list[str]:
     fitted, published = (np.mean([r.gap for r in rows]) * 100 for rows in (ex.fitted, ex.step_law))
     lines += ["", f"**Held-out mean gap: {fitted:.3f}% with the law fitted on the smaller models, {published:.3f}% "
               "with the published Step Law.**"]
+    same = sum((f.snapped_lr, f.snapped_bs) == (s.snapped_lr, s.snapped_bs) for f, s in zip(ex.fitted, ex.step_law))
+    lines += ["", f"Both laws snap to the same grid point in {same} of the {len(ex.fitted)} held-out cells."]
     return lines
 
 
