@@ -91,6 +91,8 @@ class Extrapolation:
     step_law: list[CellGap]  # the same cells, at Step Law's
     intervals: list[dict[str, tuple[float, float]]]  # per held-out cell: the fit's 95% intervals
     full_law: FittedLaw  # the same procedure on all 17 cells (for comparison with the published law)
+    cells_law: FittedLaw  # ``law`` refitted with resample="cells" (whole cells drawn)
+    cells_intervals: list[dict[str, tuple[float, float]]]  # its 95% intervals per held-out cell
 
 
 def extrapolation(dense: pd.DataFrame, n_bootstrap: int = 1000, seed: int = 0) -> Extrapolation:
@@ -101,13 +103,16 @@ def extrapolation(dense: pd.DataFrame, n_bootstrap: int = 1000, seed: int = 0) -
                   n_bootstrap=n_bootstrap, seed=seed)
     full = fit_law(dense, scale=("N", "D"), targets=STEP_LAW_FEATURES, objective=LOSS,
                    n_bootstrap=n_bootstrap, seed=seed)
-    fitted, by_law, intervals = [], [], []
+    cells = fit_law(train, scale=("N", "D"), targets=STEP_LAW_FEATURES, objective=LOSS,
+                    n_bootstrap=n_bootstrap, seed=seed, resample="cells")
+    fitted, by_law, intervals, cells_intervals = [], [], [], []
     for (N, D), cell in test.groupby(["N", "D"], sort=True):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ExtrapolationWarning)  # extrapolating is the point here
             p = law.predict(N=float(N), D=float(D))
+            cells_intervals.append(cells.predict(N=float(N), D=float(D)).intervals)
         fitted.append(_gap(N, D, cell, p.values["lr"], p.values["batch"] / SEQ_LEN))
         intervals.append(p.intervals)
         s = step_law(float(N), float(D), seq_len=SEQ_LEN)
         by_law.append(_gap(N, D, cell, s.lr, s.batch_sequences))
-    return Extrapolation(law, held_out, fitted, by_law, intervals, full)
+    return Extrapolation(law, held_out, fitted, by_law, intervals, full, cells, cells_intervals)

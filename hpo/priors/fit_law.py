@@ -70,6 +70,7 @@ class FittedLaw:
         n_cells: the number of scale cells.
         n_runs: runs kept (within ``tolerance`` of their cell's best) per target fit.
         tolerance: the relative loss tolerance used.
+        resample: what the bootstrap drew (``"runs"`` or ``"cells"``).
     """
 
     scale: tuple[str, ...]
@@ -81,6 +82,7 @@ class FittedLaw:
     n_cells: int
     n_runs: int
     tolerance: float
+    resample: str = "runs"
 
     def interval(self, target: str, coefficient: str, level: float = 0.95) -> tuple[float, float]:
         """The bootstrap ``level`` interval of one coefficient (``"intercept"`` or a scale variable)."""
@@ -115,7 +117,7 @@ class FittedLaw:
         outside = [f"{k}={inputs[k]:.3g} (fitted on {lo:.3g}..{hi:.3g})" for k, (lo, hi) in self.ranges.items()
                    if not lo <= inputs[k] <= hi]
         note = (f"power law fitted on {self.n_cells} cells ({self.n_runs} runs within "
-                f"{self.tolerance:.2%} of their cell's best), bootstrap {level:.0%} intervals")
+                f"{self.tolerance:.2%} of their cell's best), bootstrap ({self.resample}) {level:.0%} intervals")
         if outside:
             note += "; EXTRAPOLATES beyond the fitted cells: " + ", ".join(outside)
             warnings.warn(f"fit_law: {', '.join(outside)}: the law is extrapolated outside the cells it "
@@ -208,24 +210,39 @@ def optimal_runs(frame: pd.DataFrame, scale: Sequence[str], objective: str, tole
     return frame.loc[keep]
 
 
-def _bootstrap_ols(X: np.ndarray, y: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """OLS on each resample ``X[index[b]]`` (normal equations, batched; lstsq where singular)."""
-    Xb, yb = X[index], y[index]  # (n_bootstrap, n_runs, p), (n_bootstrap, n_runs)
-    gram = np.einsum("bnp,bnq->bpq", Xb, Xb)  # (n_bootstrap, p, p)
-    rhs = np.einsum("bnp,bn->bp", Xb, yb)  # (n_bootstrap, p)
+def _bootstrap_weights(rng: np.random.Generator, cell: np.ndarray, n_bootstrap: int, resample: str) -> np.ndarray:
+    """How often each kept run enters each resample, ``(n_bootstrap, n_runs)``: runs drawn with replacement
+    (``"runs"``, Step Law's), or whole cells drawn with replacement (``"cells"``)."""
+    n_runs, n_cells = len(cell), int(cell.max()) + 1
+    rows = np.arange(n_bootstrap)[:, None]
+    if resample == "runs":
+        weights = np.zeros((n_bootstrap, n_runs))
+        np.add.at(weights, (rows, rng.integers(0, n_runs, size=(n_bootstrap, n_runs))), 1.0)
+        return weights
+    counts = np.zeros((n_bootstrap, n_cells))
+    np.add.at(counts, (rows, rng.integers(0, n_cells, size=(n_bootstrap, n_cells))), 1.0)
+    return counts[:, cell]
+
+
+def _bootstrap_ols(X: np.ndarray, y: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted OLS per resample (``weights``: ``(n_bootstrap, n_runs)`` counts), batched through the
+    normal equations; lstsq where a resample's design is near-singular."""
+    gram = np.einsum("bn,np,nq->bpq", weights, X, X)  # (n_bootstrap, p, p)
+    rhs = np.einsum("bn,np,n->bp", weights, X, y)  # (n_bootstrap, p)
     samples = np.empty(rhs.shape)
-    ok = np.linalg.cond(gram) < 1e10
+    ok = np.linalg.cond(gram) < 1e12
     if ok.any():
         samples[ok] = np.linalg.solve(gram[ok], rhs[ok][..., None])[..., 0]
     for b in np.flatnonzero(~ok):
-        samples[b] = np.linalg.lstsq(Xb[b], yb[b], rcond=None)[0]
+        root = np.sqrt(weights[b])[:, None]
+        samples[b] = np.linalg.lstsq(X * root, y * root[:, 0], rcond=None)[0]
     return samples
 
 
 def fit_law(data: Any, scale: Sequence[str] = ("N", "D"),
             targets: Sequence[str] | Mapping[str, Sequence[str]] = ("lr", "batch"), objective: str | None = None,
             tolerance: float = 0.0025, n_bootstrap: int = 1000, seed: int = 0,
-            maximize: bool | None = None) -> FittedLaw:
+            maximize: bool | None = None, resample: str = "runs") -> FittedLaw:
     """Fit ``ln target = c0 + sum_k c_k ln scale_k`` to the near-optimal runs of each scale cell.
 
     Args:
@@ -243,6 +260,10 @@ def fit_law(data: Any, scale: Sequence[str] = ("N", "D"),
         n_bootstrap: resamples (with replacement, of the kept runs) of the least-squares fit.
         seed: seeds the bootstrap.
         maximize: the objective is maximised (default: the study's direction; False for tables).
+        resample: what the bootstrap draws with replacement: ``"runs"`` (the kept runs, Step Law's
+            procedure) or ``"cells"`` (whole scale cells with all their kept runs). Runs of one cell share
+            that cell's deviation from the law, so ``"runs"`` gives intervals that are too narrow when cells
+            scatter around the law; ``"cells"`` accounts for it (and needs more cells).
 
     Raises:
         PriorError: missing columns, non-positive or non-finite scale or target values, fewer cells
@@ -265,6 +286,8 @@ def fit_law(data: Any, scale: Sequence[str] = ("N", "D"),
         raise PriorError(f"tolerance: must be a number in (0, 1), but got {short_repr(tolerance)}")
     if not is_int(n_bootstrap) or n_bootstrap < 2:
         raise PriorError(f"n_bootstrap: must be an integer >= 2, but got {short_repr(n_bootstrap)}")
+    if resample not in ("runs", "cells"):
+        raise PriorError(f"resample: must be 'runs' or 'cells', but got {short_repr(resample)}")
     frame, objective, maximize = _load(data, objective, maximize)
     for name in scale + tuple(features):
         values = _column(frame, name, "scale variable" if name in scale else "target")
@@ -274,8 +297,8 @@ def fit_law(data: Any, scale: Sequence[str] = ("N", "D"),
                              f"but row {frame.index[int(np.flatnonzero(bad)[0])]!r} has {float(values[bad][0])!r}")
     kept = optimal_runs(frame, scale, objective, tolerance, maximize)
     n_cells = int(kept.groupby(list(scale)).ngroups)
-    rng = np.random.default_rng(seed)
-    index = rng.integers(0, len(kept), size=(n_bootstrap, len(kept)))  # (n_bootstrap, n_runs)
+    cell = kept.groupby(list(scale), sort=True).ngroup().to_numpy()  # (n_runs,) the cell of each kept run
+    weights = _bootstrap_weights(np.random.default_rng(seed), cell, n_bootstrap, resample)  # (n_bootstrap, n_runs)
     coefficients, ols, boot = {}, {}, {}
     for target, names in features.items():
         cells = int(kept.groupby(list(names)).ngroups)
@@ -287,11 +310,12 @@ def fit_law(data: Any, scale: Sequence[str] = ("N", "D"),
         if np.linalg.matrix_rank(X) < X.shape[1]:
             raise PriorError(f"targets[{target!r}]: the scale variables {list(names)} are collinear over the cells")
         full = np.linalg.lstsq(X, y, rcond=None)[0]
-        samples = _bootstrap_ols(X, y, index)  # (n_bootstrap, 1 + n_features)
+        samples = _bootstrap_ols(X, y, weights)  # (n_bootstrap, 1 + n_features)
         samples.setflags(write=False)
         keys = ("intercept",) + names
         coefficients[target] = dict(zip(keys, map(float, samples.mean(axis=0))))
         ols[target] = dict(zip(keys, map(float, full)))
         boot[target] = samples
     ranges = {k: (float(kept[k].min()), float(kept[k].max())) for k in scale}
-    return FittedLaw(scale, features, coefficients, ols, boot, ranges, n_cells, len(kept), float(tolerance))
+    return FittedLaw(scale, features, coefficients, ols, boot, ranges, n_cells, len(kept), float(tolerance),
+                     resample)
