@@ -32,6 +32,8 @@ __all__ = [
     "NothingToRun",
     "TrialPruned",
     "NoCompletedTrialsError",
+    "PriorError",
+    "ExtrapolationWarning",
 ]
 
 
@@ -185,3 +187,11 @@ def short_repr(value: object, limit: int = 200) -> str:
     walk(value, 0)
     text = "".join(parts)
     return text if len(text) <= limit else text[: max(limit - 3, 0)] + "..."
+
+
+class PriorError(ValidationError):
+    """Bad input to a scaling law or prior (:mod:`hpo.priors`): a non-positive scale, too few cells, ..."""
+
+
+class ExtrapolationWarning(UserWarning):
+    """A scaling law asked about inputs outside the range of the data it was fitted on."""

@@ -25,6 +25,7 @@ for _name, _target in {
     "fidelity": "hpo.bench.fidelity_report:run",
     "multiobjective": "hpo.bench.multiobjective_report:run",
     "faults": "hpo.bench.faults_report:run",
+    "priors": "hpo.bench.priors_report:run",
 }.items():
     SUITES.register(_name, _target)
 

@@ -1,0 +1,36 @@
+"""Scaling-law priors: predicted optimal hyperparameters from the scale of a run.
+
+- :func:`step_law` -- Step Law's optimal learning rate and batch size from N and D, with intervals.
+- :func:`transformer_params` -- N (non-embedding parameters) from a transformer's shape.
+- :func:`linear_rule`, :func:`sqrt_rule`, :func:`power_scheduler_rule`, :func:`transfer_lr` -- move a
+  known-good learning rate to another batch size.
+- :func:`fit_law` -- fit such a law from a study's (or a table's) own small-scale runs.
+"""
+
+from __future__ import annotations
+
+from hpo.priors.batch_rules import (
+    BatchTransfer,
+    linear_rule,
+    power_scheduler_rule,
+    sqrt_rule,
+    transfer_lr,
+)
+from hpo.priors.fit_law import FitPrediction, FittedLaw, fit_law, optimal_runs
+from hpo.priors.step_law import STEP_LAW_RANGE, LawPrediction, step_law, transformer_params
+
+__all__ = [
+    "step_law",
+    "transformer_params",
+    "LawPrediction",
+    "STEP_LAW_RANGE",
+    "BatchTransfer",
+    "linear_rule",
+    "sqrt_rule",
+    "power_scheduler_rule",
+    "transfer_lr",
+    "fit_law",
+    "FittedLaw",
+    "FitPrediction",
+    "optimal_runs",
+]
