@@ -32,6 +32,8 @@ class ReportContext:
     seed: int
     dense: pd.DataFrame
     results: dict[str, Any] = field(default_factory=dict)  # section name -> its measurements
+    tuning_seeds: int = 10
+    processes: int = 2
 
     @property
     def n_bootstrap(self) -> int:
@@ -158,14 +160,57 @@ def section_plot(ctx: ReportContext) -> list[str]:
 
 
 #: The report's sections, in order (a third part, tuning on the table, is appended after these).
-SECTIONS: list[Callable[[ReportContext], list[str]]] = [section_reproduction, section_extrapolation, section_plot]
+def section_tuning(ctx: ReportContext) -> list[str]:
+    """Part 3: tuning on the real table (see :mod:`hpo.bench.priors_tuning`)."""
+    from hpo.bench import priors_tuning as tuning
+
+    seeds = range(2) if ctx.quick else range(ctx.tuning_seeds)
+    methods = ("gp+steplaw", "gp", "random") if ctx.quick else tuning.METHODS
+    budget = 8 if ctx.quick else 30
+    runs = tuning.tuning_runs(ctx.dense, methods=methods, seeds=seeds, budget=budget,
+                              cells=2 if ctx.quick else None, processes=ctx.processes)
+    ctx.results["tuning"] = runs
+    summary, cells = tuning.summarise(runs), tuning.cell_table(runs)
+    lines = ["## 3. Tuning on the real table",
+             "",
+             f"Each dense (N, D) cell is a tabular problem over its (lr, bs) grid (objective: the smooth loss of the "
+             f"released run nearest to the suggestion). Evaluations until a run within {tuning.TOLERANCE:.2%} of "
+             f"the cell's best is found; budget {budget} (not reached: counted as {budget + 1}); seeds "
+             f"{list(seeds)}; {len(cells)} cells; priors are log-normal with sigma {tuning.PRIOR_SIGMA} in ln around "
+             f"the prediction (fitted law: fitted on the other cells only; wrong: Step Law with lr x 10). "
+             f"`gp` options {tuning.GP_OPTIONS}; `tpe` n_startup_trials 4.",
+             "",
+             "| method | median evaluations (median over cells of the per-cell median) | mean | reached |",
+             "|---|---:|---:|---:|"]
+    for method, row in summary.iterrows():
+        lines.append(f"| {method} | {row['median evaluations']:.1f} | {row['mean evaluations']:.1f} | "
+                     f"{row['reached']:.0%} |")
+    lines += ["", "Per cell (median evaluations over seeds):", "",
+              "| N | D | " + " | ".join(cells.columns) + " |", "|---:|---:|" + "---:|" * len(cells.columns)]
+    for (N, D), row in cells.iterrows():
+        lines.append(f"| {N:.3g} | {D:.3g} | " + " | ".join(f"{v:.1f}" for v in row) + " |")
+    lines += ["", "Targets (median over cells of the per-cell ratio to plain `gp`):", ""]
+    if "gp" in cells.columns:
+        for method, goal, text in (("gp+steplaw", 1 / 3, "at most a third of plain gp's"),
+                                   ("gp+fitted", 1 / 3, "at most a third of plain gp's"),
+                                   ("gp+wrong", 2.0, "at most 2x plain gp's")):
+            if method in cells.columns:
+                ratio = tuning.median_ratio(runs, method)
+                verdict = "met" if ratio <= goal else "not met"
+                lines.append(f"- `{method}` needs {ratio:.2f}x plain gp's evaluations ({text}): **{verdict}**")
+    return lines
+
+
+SECTIONS: list[Callable[[ReportContext], list[str]]] = [section_reproduction, section_extrapolation, section_tuning,
+                                                        section_plot]
 
 
 def write_priors_report(output_dir: Path, quick: bool = False, seed: int = 0,
-                        sections: list[Callable[[ReportContext], list[str]]] | None = None) -> Path:
+                        sections: list[Callable[[ReportContext], list[str]]] | None = None,
+                        seeds: int = 10, processes: int = 2) -> Path:
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    ctx = ReportContext(quick, output_dir, seed, load_dense())
+    ctx = ReportContext(quick, output_dir, seed, load_dense(), tuning_seeds=seeds, processes=processes)
     command = "hpo bench priors" + (" --quick" if quick else "")
     lines = [
         f"# Scaling-law priors (`{command}`)",
@@ -182,6 +227,12 @@ def write_priors_report(output_dir: Path, quick: bool = False, seed: int = 0,
     return path
 
 
-def run(quick: bool, output_dir: Path) -> Path:
-    """Part 1 (Step Law per cell) and part 2 (a law fitted on the smaller models; bootstrap seed 0)."""
-    return write_priors_report(Path(output_dir), quick=quick)
+def run(quick: bool, output_dir: Path, seeds: int | None = None, processes: int = 2) -> Path:
+    """Part 1 (Step Law per cell), part 2 (a law fitted on the smaller models; bootstrap seed 0) and part 3
+    (tuning each cell's table with and without priors: ``seeds`` studies per cell and method, default 10,
+    on ``processes`` worker processes)."""
+    from hpo.validators import positive_int
+
+    seeds = 10 if seeds is None else positive_int("bench priors: seeds", seeds)
+    return write_priors_report(Path(output_dir), quick=quick, seeds=seeds,
+                               processes=positive_int("bench priors: processes", processes))
