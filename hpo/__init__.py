@@ -16,6 +16,7 @@ Heavy parts (SQLAlchemy, Optuna, torch) load on first use, so ``import hpo`` is 
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from hpo import errors
@@ -26,6 +27,10 @@ from hpo.records import FrozenTrial, TrialState
 from hpo.space import Categorical, Fixed, Float, Int, SearchSpace
 
 __version__ = "0.1.0"
+
+# The library logs on "hpo" and its children ("hpo.execution": one INFO line per finished trial) and is
+# silent unless the application configures logging (the `hpo` command does: -v / -q).
+logging.getLogger("hpo").addHandler(logging.NullHandler())
 
 _LAZY = {
     "Study": "hpo.study",

@@ -2,7 +2,9 @@
 
     hpo run study.yaml [--storage URL] [--n-trials N]   run (or resume) a study from a config file
     hpo studies [--storage URL]                          list the studies in a store
-    hpo status NAME [--storage URL]                      trials by state and the best trials
+    hpo status NAME [--storage URL]                      trials by state, the best and the failed trials
+    hpo trials NAME [--state failed] [--limit N]         a table of trials
+    hpo trial NAME NUMBER                                one trial, with its traceback
     hpo export NAME --format csv|json [--output FILE]    every trial as a table
     hpo delete NAME [--yes]                              delete a study and its trials
     hpo demo [--n-trials 30]                             the demo study (make demo)
@@ -12,7 +14,9 @@
     hpo pfn train [--config FILE] | hpo pfn eval          train / evaluate the PFN surrogate
 
 ``--storage`` defaults to ``$HPO_STORAGE`` or ``sqlite:///hpo.db``. Errors in
-input exit with status 2 and a message naming the field.
+input exit with status 2 and a message naming the field; ``hpo run`` exits with 3
+when every trial of the run failed. ``-v`` / ``-q`` (before the command): debug
+logging / warnings only (default: one line per finished trial on standard error).
 """
 
 from __future__ import annotations
@@ -110,6 +114,8 @@ def _state_line(study: Any) -> str:
 
 # -- commands ---------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
+    """Run what the study still lacks: the config's (or ``--n-trials``) ``n_trials`` is the study's total."""
+    from hpo.cli_trials import run_and_report
     from hpo.config import load_config, resolve_objective
 
     cfg = load_config(args.config)
@@ -120,18 +126,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     study.reclaim_stale()
     done = study.count_done()
     remaining = None if n_total is None else max(n_total - done, 0)
-    print(f"study {study.name!r} in {study.store.url}: {done} trial(s) done, running {remaining if remaining is not None else 'until timeout'}")
-    if remaining != 0:
-        study.optimize(
-            objective,
-            n_trials=remaining,
-            timeout=cfg.timeout,
-            n_workers=cfg.execution["n_workers"],
-            backend=cfg.executor(),
-            show_progress_bar=not args.no_progress,
-        )
-    print(_best_table(study))
-    return 0
+    if remaining == 0:
+        print(f"study {study.name!r} in {study.store.url} already has {done} of {n_total} trials: nothing to run "
+              "(n_trials is the study's total; a larger --n-trials runs more)")
+        print(_best_table(study))
+        return 0
+    goal = f" (to reach n_trials={n_total}, the study's total)" if n_total is not None else ""
+    print(f"study {study.name!r} in {study.store.url}: {done} trial(s) done, running "
+          f"{remaining if remaining is not None else 'until timeout'}{goal}")
+    return run_and_report(study, objective, dict(
+        n_trials=remaining,
+        timeout=cfg.timeout,
+        n_workers=cfg.execution["n_workers"],
+        backend=cfg.executor(),
+        show_progress_bar=not args.no_progress,
+        fail_fast=args.fail_fast,
+    ), _best_table)
 
 
 def cmd_studies(args: argparse.Namespace) -> int:
@@ -167,6 +177,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"sampler: {study.settings.get('sampler', {}).get('name')}   seed: {study.seed}")
     print(f"trials: {_state_line(study)}")
     print(_best_table(study, top=args.top))
+    from hpo.cli_trials import failed_lines
+
+    failed = failed_lines(study.trials)
+    if failed:
+        print(f"failed trials (hpo trial {study.name} N shows the traceback):")
+        print("\n".join(failed))
     return 0
 
 
@@ -305,6 +321,10 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hpo", description="Bayesian / hyperparameter optimisation studies.")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("-v", "--verbose", action="count", default=0,
+                           help="debug logging (default: one line per finished trial on standard error)")
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, func: Any, help_text: str, storage: bool = True) -> argparse.ArgumentParser:
@@ -318,11 +338,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="path to the study's YAML file")
     p.add_argument("--n-trials", type=int, help="override the config's total number of trials")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--fail-fast", type=int, default=5, metavar="K",
+                   help="stop (exit 3) when the first K trials of the run all fail with the same error "
+                   "(default 5; 0 turns it off)")
     add("studies", cmd_studies, "list the studies in the store")
     p = add("status", cmd_status, "show a study's trials by state and its best trials")
     p.add_argument("name")
     p.add_argument("--top", type=int, default=5, help="how many best trials (several objectives: Pareto-optimal "
                    "trials) to show")
+    from hpo.cli_trials import add_trial_commands
+
+    add_trial_commands(add)
     p = add("export", cmd_export, "export a study's trials (CSV: a text cell that starts with =, +, -, @, a tab or "
             "a carriage return gets a leading ' so spreadsheets do not run it as a formula, and lines end in CRLF "
             "(RFC 4180); JSON: unchanged)")
@@ -370,6 +396,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from hpo.cli_trials import setup_logging
+
+    setup_logging(args.verbose, args.quiet)
     try:
         return int(args.func(args) or 0)
     except HpoError as exc:

@@ -34,6 +34,8 @@ __all__ = [
     "NoCompletedTrialsError",
     "PriorError",
     "ExtrapolationWarning",
+    "AllTrialsFailedError",
+    "TrialFailuresWarning",
 ]
 
 
@@ -134,6 +136,21 @@ class TrialPruned(HpoError):
 
 class NoCompletedTrialsError(HpoError, ValueError):
     """A query (best trial, Pareto front) needs at least one completed, feasible trial."""
+
+
+class AllTrialsFailedError(HpoError):
+    """The first trials of an ``optimize`` call all failed with the same error (``fail_fast``), so the
+    call stopped instead of spending its budget on it. ``error`` is that error's last line, ``numbers``
+    the failed trials."""
+
+    def __init__(self, message: str, error: str = "", numbers: tuple[int, ...] = ()) -> None:
+        super().__init__(message)
+        self.error = error
+        self.numbers = numbers
+
+
+class TrialFailuresWarning(UserWarning):
+    """Some trials of an ``optimize`` call failed; the message counts them and quotes the first error."""
 
 
 def short_repr(value: object, limit: int = 200) -> str:

@@ -27,7 +27,25 @@ __all__ = [
     "parse_objectives",
     "parse_constraints",
     "check_study_name",
+    "error_line",
+    "USER_ATTRS",
 ]
+
+#: The key of ``attrs`` (trials) and ``settings`` (studies) under which user attributes are stored.
+USER_ATTRS = "user_attrs"
+
+#: The line ``max_retries`` appends to a re-queued trial's error (not the error itself).
+_REQUEUED = "re-queued as trial "
+
+
+def error_line(error: str | None, limit: int = 200) -> str:
+    """The line that says what went wrong: a traceback's last line (``RuntimeError: CUDA out of memory``),
+    without the ``re-queued as trial N`` note of a retry; at most ``limit`` characters ("" for None)."""
+    lines = [line.strip() for line in (error or "").splitlines() if line.strip()]
+    while len(lines) > 1 and lines[-1].startswith(_REQUEUED):
+        lines.pop()
+    line = lines[-1] if lines else ""
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 class TrialState(str, enum.Enum):
@@ -253,6 +271,17 @@ class FrozenTrial:
                 f"values for {sorted(self.values)} (use .values)"
             )
         return next(iter(self.values.values()))
+
+    @property
+    def user_attrs(self) -> dict[str, Any]:
+        """What the objective stored with ``trial.set_user_attr(key, value)`` (``attrs["user_attrs"]``)."""
+        found = self.attrs.get(USER_ATTRS)
+        return dict(found) if isinstance(found, Mapping) else {}
+
+    @property
+    def error_line(self) -> str:
+        """The last line of :attr:`error` (see :func:`error_line`); "" when there is none."""
+        return error_line(self.error)
 
     @property
     def duration(self) -> dt.timedelta | None:

@@ -172,5 +172,15 @@ def trials_frame(columns: TrialColumns, constraints: Sequence[Constraint] = ()) 
 
 
 def trials_dataframe(study: Study) -> pd.DataFrame:
-    """One row per trial, by number: :func:`trials_frame` of every objective, constraint and parameter."""
-    return trials_frame(columns_of(study.trials, TrialFields.of(study.record)), study.constraints)
+    """One row per trial, by number: :func:`trials_frame` of every objective, constraint and parameter, and
+    a ``user_attrs_<key>`` column per key any trial set with ``trial.set_user_attr`` (as in Optuna; before
+    ``error``, None where a trial did not set it)."""
+    import pandas as pd
+
+    found = study.trials
+    frame = trials_frame(columns_of(found, TrialFields.of(study.record)), study.constraints)
+    keys = sorted({k for t in found for k in t.user_attrs})
+    at = frame.columns.get_loc("error")
+    for i, key in enumerate(keys):
+        frame.insert(at + i, f"user_attrs_{key}", pd.Series([t.user_attrs.get(key) for t in found], dtype=object))
+    return frame

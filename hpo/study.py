@@ -33,6 +33,7 @@ from hpo.samplers import Sampler, SamplingContext, Suggestion, trial_rng
 from hpo.samplers.base import SchedulerData
 from hpo.space import SearchSpace
 from hpo.store import StudyStore
+from hpo.study_meta import DEFAULT_FAIL_FAST, StudyMeta, check_fail_fast
 from hpo.study_setup import DEFAULT_ASK_LEASE, MIN_STALE_AFTER, check_json, check_scheduler
 from hpo.trial import Trial
 from hpo.values import check_values
@@ -61,8 +62,11 @@ def _error_text(error: Any) -> str | None:
                          f"{repr(error)[:200]}")
 
 
-class Study:
+class Study(StudyMeta):
     """A study in a store. Build one with :func:`create_study` or :func:`load_study`.
+
+    Metadata and run control (``user_attrs``/``set_user_attr``, ``best_trials``, ``stop()``) come from
+    :class:`hpo.study_meta.StudyMeta`.
 
     Several Study objects (threads, processes, machines) may work on the same
     stored study at once: numbers are allocated by the store, each trial is
@@ -380,13 +384,20 @@ class Study:
         backend: Any = "local",
         resources: Mapping[str, float] | None = None,
         max_retries: int | None = None,
+        fail_fast: int | None = DEFAULT_FAIL_FAST,
     ) -> None:
         """Run ``objective(trial)`` on suggested configurations.
+
+        When trials of the call fail, it ends with a :class:`hpo.errors.TrialFailuresWarning` that counts
+        them and quotes the first error (each finished trial is also logged on the ``hpo.execution``
+        logger, INFO); ``study.stop()`` from the objective or a callback ends the call early.
 
         Args:
             objective: returns a float, a sequence or a mapping of values (see :meth:`tell`);
                 raise :class:`hpo.TrialPruned` to stop early.
-            n_trials: trials to run in this call (None: until ``timeout``).
+            n_trials: trials to run **in this call**, whatever the study already has (None: until
+                ``timeout``). A config file's ``n_trials`` and ``hpo run --n-trials`` are the study's
+                total instead: ``hpo run`` runs only what is missing.
             timeout: seconds after which no new trial starts.
             n_workers: trials run at once (threads in the local backend).
             catch: exception types that mark the trial FAILED (with its traceback)
@@ -397,13 +408,17 @@ class Study:
                 or an :class:`hpo.execution.Executor`.
             resources: per-trial resources of the Ray backend, e.g. ``{"cpu": 1, "gpu": 0.5}``.
             max_retries: times a failed trial's configuration is re-queued (default 0).
+            fail_fast: when the first ``fail_fast`` trials of this call all FAIL with the same error (the
+                last line of the traceback), start no more and raise :class:`hpo.errors.AllTrialsFailedError`
+                (default 5; None turns the check off).
         """
         from hpo.execution import RunSpec, get_executor
 
+        fail_fast = check_fail_fast(fail_fast)
         spec = RunSpec(n_trials=n_trials, timeout=timeout, n_workers=n_workers, catch=catch,
                        callbacks=tuple(callbacks or ()), show_progress_bar=show_progress_bar)
         options = {k: v for k, v in (("resources", resources), ("max_retries", max_retries)) if v is not None}
-        get_executor(backend, **options).run(self, objective, spec)
+        self._run_watched(get_executor(backend, **options), objective, spec, fail_fast)
 
     def reclaim_stale(self) -> list[int]:
         """Fail (and per ``stale_policy`` re-queue) RUNNING trials whose lease ended: their worker stopped

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hpo.errors import ConfigError, ObjectiveError
+from hpo.errors import ConfigError, ObjectiveError, ValidationError, short_repr
 from hpo.records import FrozenTrial, TrialState
 from hpo.values import check_number
 from hpo.validators import is_int
@@ -16,7 +16,21 @@ from hpo.validators import is_int
 if TYPE_CHECKING:
     from hpo.study import Study
 
-__all__ = ["Trial"]
+__all__ = ["Trial", "check_user_attr"]
+
+
+def check_user_attr(where: str, key: Any, value: Any) -> Any:
+    """``value`` as stored (JSON: tuples become lists), or :class:`ValidationError` for a key that is not a
+    non-empty string or a value that is not JSON data (no NaN or infinity)."""
+    import json
+
+    if not isinstance(key, str) or not key:
+        raise ValidationError(f"{where}: the key must be a non-empty string, but got {short_repr(key, 80)}")
+    try:
+        return json.loads(json.dumps(value, allow_nan=False))
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ValidationError(f"{where}({key!r}): the value must be JSON data (no NaN or infinity), but got "
+                              f"{short_repr(value)}: {str(exc)[:200]}") from None
 
 
 class Trial:
@@ -52,6 +66,7 @@ class Trial:
         self.number: int = frozen.number
         self.params: dict[str, Any] = dict(frozen.params)
         self._stop_requested = False
+        self._user_attrs: dict[str, Any] = dict(frozen.user_attrs)
 
     def __getitem__(self, name: str) -> Any:
         try:
@@ -64,6 +79,25 @@ class Trial:
     @property
     def attrs(self) -> dict[str, Any]:
         return dict(self._frozen.attrs)
+
+    # -- user attributes ---------------------------------------------------------------
+    def set_user_attr(self, key: str, value: Any) -> None:
+        """Store ``value`` (JSON data) under ``key`` with this trial, now: it is kept whatever the trial's
+        outcome and shows in ``FrozenTrial.user_attrs`` and as the ``user_attrs_<key>`` column of
+        ``study.trials_dataframe()`` (as in Optuna).
+
+        Raises:
+            ValidationError: ``key`` is not a non-empty string or ``value`` is not JSON data.
+            TrialStateError: the trial is already finished.
+        """
+        stored = check_user_attr("set_user_attr", key, value)
+        self.study.store.set_trial_user_attr(self.study.study_id, self.number, key, stored)
+        self._user_attrs[key] = stored
+
+    @property
+    def user_attrs(self) -> dict[str, Any]:
+        """The attributes set with :meth:`set_user_attr` (a copy)."""
+        return dict(self._user_attrs)
 
     # -- fidelity and checkpoints -----------------------------------------------------
     def _fidelity_max(self) -> float:

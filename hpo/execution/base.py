@@ -19,13 +19,18 @@ other executors lives here, written once:
   - any other exception (KeyboardInterrupt included: ``"interrupted (KeyboardInterrupt)"``)
     makes it FAILED and propagates;
 - :class:`Budget`: how many more trials may start (count, deadline, stop);
-- :class:`Heartbeat` and :class:`Progress`: a lease-extending thread and a progress bar.
+- :class:`Heartbeat` and :class:`Progress`: a lease-extending thread and a progress bar (with the
+  failures so far and the first one's error);
+- :class:`RunWatch`: what ``optimize`` learns from each finished trial of the call (failures, the
+  ``fail_fast`` rule, the closing summary); :func:`finish_trial` logs one line per trial on the
+  ``hpo.execution`` logger (INFO).
 
 This module imports none of its subclasses.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -36,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hpo.errors import ConfigError, ObjectiveError, TrialPruned, ValueTypeError
-from hpo.records import FrozenTrial, TrialState
+from hpo.records import FrozenTrial, TrialState, error_line
 from hpo.registry import accepted_options, check_options
 from hpo.validators import is_number, non_negative_int, positive_int
 
@@ -45,9 +50,11 @@ if TYPE_CHECKING:
     from hpo.trial import Trial
 
 __all__ = [
-    "Budget", "Executor", "Heartbeat", "Outcome", "Progress", "RunSpec", "evaluate", "finish_trial",
-    "run_trial", "tell_outcome",
+    "Budget", "Executor", "Heartbeat", "Outcome", "Progress", "RunSpec", "RunWatch", "evaluate", "finish_trial",
+    "run_trial", "tell_outcome", "trial_line",
 ]
+
+logger = logging.getLogger("hpo.execution")
 
 #: The error of a trial that a KeyboardInterrupt (Ctrl-C) stopped.
 INTERRUPTED = "interrupted (KeyboardInterrupt)"
@@ -78,6 +85,7 @@ class RunSpec:
         catch: exception types that fail a trial and let the study go on.
         callbacks: called as ``callback(study, frozen_trial)`` after each trial, in the calling process.
         show_progress_bar: a progress bar with the best value so far.
+        stop: set (by ``study.stop()`` or ``fail_fast``) to start no new trial; the running ones finish.
     """
 
     n_trials: int | None = None
@@ -86,8 +94,11 @@ class RunSpec:
     catch: tuple[type[BaseException], ...] = (Exception,)
     callbacks: tuple[Callback, ...] = field(default_factory=tuple)
     show_progress_bar: bool = True
+    stop: threading.Event | None = None
 
     def __post_init__(self) -> None:
+        if self.stop is not None and not isinstance(self.stop, threading.Event):
+            raise ConfigError(f"stop: must be a threading.Event or None, but got {self.stop!r:.80}")
         if self.n_trials is not None:
             object.__setattr__(self, "n_trials", non_negative_int("n_trials", self.n_trials))
         if self.timeout is not None:
@@ -163,8 +174,21 @@ def run_trial(study: Study, trial: Trial, objective: Callable[[Trial], Any], cat
     return frozen
 
 
+def trial_line(frozen: FrozenTrial) -> str:
+    """One line about a finished trial: number, state, value(s) or the error's last line, duration."""
+    text = f"trial {frozen.number} {frozen.state.value}"
+    if frozen.state is TrialState.FAILED:
+        text += f": {error_line(frozen.error) or 'failed'}"
+    elif frozen.values:
+        text += " " + ", ".join(f"{k}={v:.6g}" for k, v in frozen.values.items())
+    if frozen.duration is not None:
+        text += f" ({frozen.duration.total_seconds():.3g} s)"
+    return text
+
+
 def finish_trial(study: Study, frozen: FrozenTrial, progress: Progress, callbacks: Iterable[Callback]) -> None:
-    """After a trial is told: advance the progress bar, call the callbacks."""
+    """After a trial is told: log it (``hpo.execution``, INFO), advance the progress bar, call the callbacks."""
+    logger.info("%s: %s", study.name, trial_line(frozen))
     progress.update(frozen)
     for callback in callbacks:
         callback(study, frozen)
@@ -173,20 +197,22 @@ def finish_trial(study: Study, frozen: FrozenTrial, progress: Progress, callback
 class Budget:
     """Thread-safe: how many more trials may start in one run (count and deadline); retries give slots back."""
 
-    def __init__(self, n_trials: int | None, timeout: float | None) -> None:
+    def __init__(self, n_trials: int | None, timeout: float | None, stop: threading.Event | None = None) -> None:
         self._left = n_trials
         self._deadline = None if timeout is None else time.monotonic() + timeout
         self._stopped = False
+        self._stop_event = stop
         self._lock = threading.Lock()
 
     @property
     def stopped(self) -> bool:
-        return self._stopped
+        return self._stopped or (self._stop_event is not None and self._stop_event.is_set())
 
     def take(self) -> bool:
-        """Take a slot for a trial about to start; False when none is left (or the run stops)."""
+        """Take a slot for a trial about to start; False when none is left (or the run stops: :meth:`stop`,
+        or the run's ``stop`` event is set by ``study.stop()``)."""
         with self._lock:
-            if self._stopped or (self._deadline is not None and time.monotonic() >= self._deadline):
+            if self.stopped or (self._deadline is not None and time.monotonic() >= self._deadline):
                 return False
             if self._left is not None:
                 if self._left <= 0:
@@ -253,6 +279,8 @@ class Progress:
         self.study = study
         self.bar = tqdm(total=total, disable=not enabled, desc=study.name, unit="trial", dynamic_ncols=True)
         self.best: float | None = None
+        self.failed = 0
+        self.first_error = ""
         self._lock = threading.Lock()
         if len(study.objectives) == 1:
             try:
@@ -268,12 +296,58 @@ class Progress:
                     value = frozen.values[obj.name]
                     if self.best is None or obj.sign * value < obj.sign * self.best:
                         self.best = value
+            if frozen.state is TrialState.FAILED:
+                self.failed += 1
+                self.first_error = self.first_error or error_line(frozen.error, 60) or "failed"
+            parts = []
             if self.best is not None and math.isfinite(self.best):
-                self.bar.set_postfix_str(f"best {obj.name}={self.best:.6g}", refresh=False)
+                parts.append(f"best {obj.name}={self.best:.6g}")
+            if self.failed:
+                parts.append(f"{self.failed} failed (first: {self.first_error})")
+            if parts:
+                self.bar.set_postfix_str(", ".join(parts), refresh=False)
             self.bar.update(1)
 
     def close(self) -> None:
         self.bar.close()
+
+
+class RunWatch:
+    """What one ``optimize`` call learns from its finished trials (a callback, run in the calling process).
+
+    ``fail_fast=k``: when the first ``k`` trials of the call all FAILED with the same error (the last line
+    of their tracebacks), :attr:`tripped` becomes True and ``stop`` is set, so no new trial starts.
+    """
+
+    def __init__(self, stop: threading.Event, fail_fast: int | None) -> None:
+        self.stop = stop
+        self.fail_fast = fail_fast
+        self.finished = 0
+        self.failed: list[FrozenTrial] = []
+        self.tripped = False
+        self._lock = threading.Lock()
+
+    def __call__(self, study: Study, frozen: FrozenTrial) -> None:
+        with self._lock:
+            self.finished += 1
+            if frozen.state is TrialState.FAILED:
+                self.failed.append(frozen)
+            k = self.fail_fast
+            if (k and not self.tripped and self.finished == k and len(self.failed) == k
+                    and len({error_line(t.error) for t in self.failed}) == 1):
+                self.tripped = True
+                self.stop.set()
+
+    def summary(self, study: Study) -> str:
+        """``"k of n trials failed; first error: ...; see ..."`` ("" when none failed)."""
+        if not self.failed:
+            return ""
+        first = self.failed[0]
+        numbers = [t.number for t in self.failed]
+        shown = ", ".join(map(str, numbers[:5])) + (", ..." if len(numbers) > 5 else "")
+        return (f"study {study.name!r}: {len(self.failed)} of {self.finished} trials failed (trial(s) {shown}); "
+                f"first error: {error_line(first.error) or 'failed'}; see study.trials[{first.number}].error "
+                f"or `hpo trial {study.name} {first.number}`")
 
 
 class Executor(ABC):

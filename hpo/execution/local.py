@@ -42,7 +42,7 @@ class LocalExecutor(Executor):
 
     def run(self, study: Study, objective: Callable[[Trial], Any], spec: RunSpec) -> None:
         study.reclaim_stale()
-        budget = Budget(spec.n_trials, spec.timeout)
+        budget = Budget(spec.n_trials, spec.timeout, spec.stop)
         progress = Progress(study, spec.n_trials, spec.show_progress_bar)
         running: dict[int, Trial] = {}  # trials in worker threads: told to stop when the run stops
 

@@ -214,7 +214,7 @@ class RayExecutor(Executor):
             try:
                 with Heartbeat(study) as heartbeat:
                     driver = _Driver(self, ray, study, objective, spec, progress, heartbeat)
-                    driver.loop(Budget(spec.n_trials, spec.timeout))
+                    driver.loop(Budget(spec.n_trials, spec.timeout, spec.stop))
             finally:
                 progress.close()
         finally:

@@ -109,7 +109,7 @@ class SimulatedExecutor(Executor):
         if spec.n_trials is None and self.max_time is None and self.max_resource is None:
             raise ConfigError("simulated backend: give n_trials, max_time or max_resource, or the run never ends")
         problem = self.problem
-        budget = Budget(spec.n_trials, None)  # no wall-clock timeout: max_time bounds the simulated clock
+        budget = Budget(spec.n_trials, None, spec.stop)  # no wall-clock timeout: max_time bounds the simulated clock
         queue: list[_Event] = []  # the running trials' next reports, by simulated time
         plans: dict[int, tuple[Trial, list[float]]] = {}
         free = [self.clock] * spec.n_workers  # idle workers: since when (a heap)

@@ -337,6 +337,16 @@ class StudyStore(ABC):
             counts[r.trial_number] = counts.get(r.trial_number, 0) + 1
         return counts
 
+    # -- user attributes (no schema: attrs["user_attrs"], settings["user_attrs"]) ---------------
+    @abstractmethod
+    def set_trial_user_attr(self, study_id: int, number: int, key: str, value: Any) -> None:
+        """Merge ``key: value`` (JSON) into ``attrs["user_attrs"]`` of a RUNNING trial (or of a reclaimed
+        one, late); ``TrialStateError`` for a WAITING or finished trial. Concurrent sets keep every key."""
+
+    @abstractmethod
+    def set_study_user_attr(self, study_id: int, key: str, value: Any) -> dict[str, Any]:
+        """Merge ``key: value`` (JSON) into the study's ``settings["user_attrs"]``; return the new settings."""
+
     # -- intermediate results and seeded evaluations ---------------------------
     @abstractmethod
     def add_report(self, study_id: int, number: int, step: float, values: Mapping[str, float | None]) -> None:

@@ -361,6 +361,17 @@ class SQLStore(SQLReads):
 
         return record_late_result(self, study_id, number, state, values, constraint_values, error)
 
+    # -- user attributes ------------------------------------------------------
+    def set_trial_user_attr(self, study_id: int, number: int, key: str, value: Any) -> None:
+        from hpo.store.user_attrs import set_trial_user_attr
+
+        set_trial_user_attr(self, study_id, number, key, value)
+
+    def set_study_user_attr(self, study_id: int, key: str, value: Any) -> dict[str, Any]:
+        from hpo.store.user_attrs import set_study_user_attr
+
+        return set_study_user_attr(self, study_id, key, value)
+
     # -- reports and evaluations ----------------------------------------------
     def _trial_id(self, study_id: int, number: int) -> sa.ScalarSelect[Any]:
         return (

@@ -23,6 +23,7 @@ from hpo.errors import ValidationError, DuplicateStudyError, StudyNotFoundError,
 from hpo.records import Direction, Objective, TrialState, parse_constraints
 from hpo.store import StudyStore
 from hpo.store.base import TrialColumns, TrialFields, columns_of
+from hpo.testing.store_user_attrs_suite import UserAttrsConformance
 
 __all__ = ["StoreConformance", "make_study"]
 
@@ -37,7 +38,7 @@ def make_study(store: StudyStore, name: str = "s", **overrides: Any) -> Any:
     return store.create_study(name, **kwargs)
 
 
-class StoreConformance:
+class StoreConformance(UserAttrsConformance):
     """The contract of a study store. Override the ``store`` fixture."""
 
     @pytest.fixture
