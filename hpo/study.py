@@ -373,13 +373,15 @@ class Study:
         objective: Callable[[Trial], Any],
         n_trials: int | None = None,
         timeout: float | None = None,
-        n_workers: int = 1,
+        n_workers: int | None = None,
         catch: tuple[type[BaseException], ...] = (Exception,),
         callbacks: Iterable[Callable[[Study, FrozenTrial], None]] | None = None,
         show_progress_bar: bool = True,
         backend: Any = "local",
         resources: Mapping[str, float] | None = None,
         max_retries: int | None = None,
+        *,
+        n_jobs: int | None = None,
     ) -> None:
         """Run ``objective(trial)`` on suggested configurations.
 
@@ -388,7 +390,7 @@ class Study:
                 raise :class:`hpo.TrialPruned` to stop early.
             n_trials: trials to run in this call (None: until ``timeout``).
             timeout: seconds after which no new trial starts.
-            n_workers: trials run at once (threads in the local backend).
+            n_workers: trials run at once (threads in the local backend; None: 1).
             catch: exception types that mark the trial FAILED (with its traceback)
                 and let the study go on; others fail the trial and propagate.
             callbacks: called as ``callback(study, frozen_trial)`` after each trial.
@@ -397,9 +399,12 @@ class Study:
                 or an :class:`hpo.execution.Executor`.
             resources: per-trial resources of the Ray backend, e.g. ``{"cpu": 1, "gpu": 0.5}``.
             max_retries: times a failed trial's configuration is re-queued (default 0).
+            n_jobs: Optuna's name for ``n_workers`` (``-1``: one per CPU); give one or the other.
         """
         from hpo.execution import RunSpec, get_executor
+        from hpo.study_setup import resolve_n_workers
 
+        n_workers = resolve_n_workers(n_workers, n_jobs)
         spec = RunSpec(n_trials=n_trials, timeout=timeout, n_workers=n_workers, catch=catch,
                        callbacks=tuple(callbacks or ()), show_progress_bar=show_progress_bar)
         options = {k: v for k, v in (("resources", resources), ("max_retries", max_retries)) if v is not None}
