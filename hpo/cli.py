@@ -303,8 +303,19 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("hpo-platform")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hpo", description="Bayesian / hyperparameter optimisation studies.")
+    parser.add_argument("--version", action="version", version=f"hpo {_version()}",
+                        help="print the installed version (of the hpo-platform distribution) and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, func: Any, help_text: str, storage: bool = True) -> argparse.ArgumentParser:

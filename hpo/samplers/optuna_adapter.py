@@ -299,7 +299,7 @@ class OptunaSampler(Sampler):
         """An empty in-memory Optuna study (and empty caches that belonged to the one before)."""
         import optuna
 
-        directions = [o.direction.value for o in context.objectives]
+        directions: list[Any] = [o.direction.value for o in context.objectives]
         with _quiet():
             self._mirror = optuna.create_study(directions=directions)
         if self._instance is not None:  # the object's cached search space belongs to the old mirror
@@ -371,7 +371,7 @@ class OptunaSampler(Sampler):
 
         wanted: dict[str, tuple[FrozenTrial, list[float]]] = {}
         for t in data.trials:
-            wanted[_config_key(t.params)] = (t, [float(t.values[o.name]) for o in context.objectives])
+            wanted[_config_key(t.params)] = (t, [float(t.values[o.name]) for o in context.objectives])  # type: ignore[index]
         stale = self._level != float(data.level) or any(
             key not in wanted or wanted[key][1] != values for key, values in self._held.items()
         ) or any(key in wanted for key in self._below)
