@@ -122,3 +122,22 @@ def test_other_pruners_get_the_mapping_and_none_is_accepted(sqlite_url: str) -> 
     with pytest.raises(ConfigError, match="MedianPruner -> scheduler='median'"):
         hpo.create_study("p", SPACE, storage=sqlite_url, sampler="random", pruner=optuna.pruners.NopPruner())
     hpo.create_study("p", SPACE, storage=sqlite_url, sampler="random", pruner=None)
+
+
+def test_an_optuna_sampler_object_under_a_scheduler(sqlite_url: str) -> None:
+    """Under ASHA the mirror is rebuilt at each new level; the object's cached search space starts again."""
+    def train(trial: Any) -> float:
+        loss = 1.0
+        for epoch in range(int(trial.start_step) + 1, int(trial.budget) + 1):
+            loss *= 0.5 + 0.4 * trial.params["x"]
+            trial.report(epoch, loss)
+            if trial.should_stop():
+                raise hpo.TrialPruned()
+        return loss
+
+    tpe = optuna.samplers.TPESampler(seed=0, n_startup_trials=3)
+    study = hpo.create_study("a", SPACE, storage=sqlite_url, sampler=tpe, seed=0,
+                             fidelity=hpo.Fidelity("epochs", min=1, max=9), scheduler="asha")
+    study.optimize(train, n_trials=15, show_progress_bar=False)
+    states = [t.state.value for t in study.trials]
+    assert len(states) == 15 and "FAILED" not in states and states.count("COMPLETE") >= 1
