@@ -6,11 +6,11 @@ BIN := $(VENV)/bin
 # build available here instead of a multi-GB CUDA build.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench clean lint docs docs-serve
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet $(TORCH_SPEC) -e '.[dev]'
+	$(BIN)/pip install --quiet $(TORCH_SPEC) -e '.[dev,docs]'
 	touch $@
 
 $(VENV): $(VENV)/.installed
@@ -26,8 +26,20 @@ demo: $(VENV)
 test: $(VENV)
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --timeout 900 $(PYTEST_ARGS)
 
+# ruff (pycodestyle, pyflakes, bugbear, pyupgrade) and mypy on hpo/, both configured in pyproject.toml.
+lint: $(VENV)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+# The documentation site (mkdocs.yml, docs/) into ./site; warnings are errors. `make docs-serve`: live preview.
+docs: $(VENV)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+docs-serve: $(VENV)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
+
 bench: $(VENV)
 	$(BIN)/hpo bench store
 
 clean:
-	rm -rf $(VENV) hpo.db hpo.db-wal hpo.db-shm .pytest_cache *.egg-info
+	rm -rf $(VENV) hpo.db hpo.db-wal hpo.db-shm .pytest_cache *.egg-info site

@@ -377,7 +377,7 @@ class Study(StudyMeta):
         objective: Callable[[Trial], Any],
         n_trials: int | None = None,
         timeout: float | None = None,
-        n_workers: int = 1,
+        n_workers: int | None = None,
         catch: tuple[type[BaseException], ...] = (Exception,),
         callbacks: Iterable[Callable[[Study, FrozenTrial], None]] | None = None,
         show_progress_bar: bool = True,
@@ -385,6 +385,8 @@ class Study(StudyMeta):
         resources: Mapping[str, float] | None = None,
         max_retries: int | None = None,
         fail_fast: int | None = DEFAULT_FAIL_FAST,
+        *,
+        n_jobs: int | None = None,
     ) -> None:
         """Run ``objective(trial)`` on suggested configurations.
 
@@ -399,7 +401,7 @@ class Study(StudyMeta):
                 ``timeout``). A config file's ``n_trials`` and ``hpo run --n-trials`` are the study's
                 total instead: ``hpo run`` runs only what is missing.
             timeout: seconds after which no new trial starts.
-            n_workers: trials run at once (threads in the local backend).
+            n_workers: trials run at once (threads in the local backend; None: 1).
             catch: exception types that mark the trial FAILED (with its traceback)
                 and let the study go on; others fail the trial and propagate.
             callbacks: called as ``callback(study, frozen_trial)`` after each trial.
@@ -411,10 +413,13 @@ class Study(StudyMeta):
             fail_fast: when the first ``fail_fast`` trials of this call all FAIL with the same error (the
                 last line of the traceback), start no more and raise :class:`hpo.errors.AllTrialsFailedError`
                 (default 5; None turns the check off).
+            n_jobs: Optuna's name for ``n_workers`` (``-1``: one per CPU); give one or the other.
         """
         from hpo.execution import RunSpec, get_executor
+        from hpo.study_setup import resolve_n_workers
 
         fail_fast = check_fail_fast(fail_fast)
+        n_workers = resolve_n_workers(n_workers, n_jobs)
         spec = RunSpec(n_trials=n_trials, timeout=timeout, n_workers=n_workers, catch=catch,
                        callbacks=tuple(callbacks or ()), show_progress_bar=show_progress_bar)
         options = {k: v for k, v in (("resources", resources), ("max_retries", max_retries)) if v is not None}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hpo.errors import ConfigError, HpoError, SamplerError, short_repr
@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from hpo.study import Study
 
 __all__ = ["create_study", "load_study", "delete_study", "list_studies", "DEFAULT_SAMPLER",
-           "DEFAULT_MULTI_OBJECTIVE_SAMPLER", "default_sampler", "check_scheduler", "check_json"]
+           "DEFAULT_MULTI_OBJECTIVE_SAMPLER", "default_sampler", "check_scheduler", "check_json",
+           "resolve_n_workers", "OPTUNA_PRUNERS"]
 
 #: The sampler of a single-objective study that names none: Bayesian optimisation with a GP, which
 #: reached lower regret than Optuna's TPE on most problems of ``hpo bench samplers``.
@@ -101,7 +102,67 @@ def _sampler_spec(sampler: Sampler, requested: Any) -> dict[str, Any]:
         requested = requested["name"]
     if isinstance(requested, str):
         return {"name": requested, "options": sampler.options()}
-    return {"name": f"{type(sampler).__module__}.{type(sampler).__qualname__}", "options": sampler.options(), "custom": True}
+    shown = sampler if isinstance(requested, Sampler) or requested is None else requested  # an Optuna object
+    return {"name": f"{type(shown).__module__}.{type(shown).__qualname__}", "options": sampler.options(), "custom": True}
+
+
+#: Optuna pruner class -> the hpo scheduler that does its job.
+OPTUNA_PRUNERS = {"MedianPruner": "median", "SuccessiveHalvingPruner": "asha", "HyperbandPruner": "hyperband"}
+
+
+def optuna_objectives(objectives: Any, direction: Any, directions: Any) -> Any:
+    """``objectives`` from Optuna's ``direction=`` / ``directions=`` (at most one of the three may be given)."""
+    given = [n for n, v in (("objectives", objectives), ("direction", direction), ("directions", directions))
+             if v is not None]
+    if len(given) > 1:
+        raise ConfigError(f"{' and '.join(given)}: give one of them (direction= and directions= are Optuna's "
+                          f"names for objectives=), but got {', '.join(given)}")
+    if direction is not None:
+        return _direction_name("direction", direction)
+    if directions is None:
+        return objectives
+    if isinstance(directions, (str, bytes, Mapping)) or not isinstance(directions, Sequence) or not directions:
+        raise ConfigError(f"directions: must be a non-empty list such as ['minimize', 'maximize'], "
+                          f"but got {short_repr(directions)}")
+    names = [_direction_name(f"directions[{i}]", d) for i, d in enumerate(directions)]
+    if len(names) == 1:
+        return names[0]
+    return {f"value_{i}": d for i, d in enumerate(names)}
+
+
+def _direction_name(field: str, direction: Any) -> Any:
+    """A direction string; Optuna's ``StudyDirection.MAXIMIZE`` becomes ``"maximize"``."""
+    if type(direction).__name__ == "StudyDirection" and type(direction).__module__.startswith("optuna"):
+        return direction.name.lower()
+    if not isinstance(direction, str):
+        raise ConfigError(f"{field}: must be 'minimize' or 'maximize', but got {short_repr(direction)}")
+    return direction
+
+
+def check_pruner(pruner: Any) -> None:
+    """Refuse Optuna's ``pruner=`` with the scheduler that replaces it."""
+    if pruner is None:
+        return
+    mapping = ", ".join(f"{k} -> scheduler={v!r}" for k, v in OPTUNA_PRUNERS.items())
+    hint = OPTUNA_PRUNERS.get(type(pruner).__name__)
+    first = f"use scheduler={hint!r} for {type(pruner).__name__}, " if hint else ""
+    raise ConfigError(f"pruner: hpo has no pruners; early stopping is a scheduler: {first}with a fidelity, e.g. "
+                      f"create_study(..., fidelity=hpo.Fidelity('epochs', min=1, max=81), scheduler='asha') "
+                      f"({mapping}), but got pruner={short_repr(pruner)}")
+
+
+def resolve_n_workers(n_workers: Any, n_jobs: Any) -> Any:
+    """``optimize``'s ``n_workers`` from Optuna's ``n_jobs`` (``-1``: one per CPU); at most one may be given."""
+    if n_jobs is None:
+        return 1 if n_workers is None else n_workers
+    if n_workers is not None:
+        raise ConfigError(f"n_workers and n_jobs: give one of them (n_jobs is Optuna's name for n_workers), "
+                          f"but got n_workers={short_repr(n_workers)}, n_jobs={short_repr(n_jobs)}")
+    if is_int(n_jobs) and n_jobs == -1:
+        import os
+
+        return os.cpu_count() or 1
+    return n_jobs
 
 
 def check_json(field: str, value: Any, error: type[Exception]) -> None:
@@ -144,7 +205,12 @@ def check_scheduler(scheduler: Any, fidelity: Fidelity | None, objectives: tuple
 
 
 def _build_sampler(spec: Any) -> Sampler:
-    """``make_sampler``, with errors from the sampler's constructor turned into ``SamplerError``."""
+    """``make_sampler``, with errors from the sampler's constructor turned into ``SamplerError``; an Optuna
+    sampler object (``optuna.samplers.TPESampler(...)``) is run through the Optuna adapter."""
+    from hpo.samplers.optuna_adapter import is_optuna_sampler, wrap_optuna_sampler
+
+    if is_optuna_sampler(spec):
+        return wrap_optuna_sampler(spec)
     try:
         return make_sampler(spec)
     except HpoError:
@@ -156,7 +222,7 @@ def _build_sampler(spec: Any) -> Sampler:
 def create_study(
     name: str | None = None,
     space: SearchSpace | Mapping[str, Any] | None = None,
-    objectives: str | Mapping[str, str] = "minimize",
+    objectives: str | Mapping[str, str] | None = None,
     constraints: Mapping[str, Any] | None = None,
     storage: str | StudyStore | None = None,
     sampler: str | Sampler | Mapping[str, Any] | None = None,
@@ -169,6 +235,10 @@ def create_study(
     stale_after: float | None = None,
     stale_policy: str = "requeue",
     ask_lease: float | None = DEFAULT_ASK_LEASE,
+    *,
+    direction: str | None = None,
+    directions: Sequence[str] | None = None,
+    pruner: Any = None,
 ) -> Study:
     """Create a study in ``storage`` (default ``sqlite:///hpo.db``) and return it.
 
@@ -177,7 +247,7 @@ def create_study(
     Args:
         name: unique name in the store (default: a generated one).
         space: ``{"lr": hpo.Float(1e-5, 1e-1, log=True), ...}`` or a SearchSpace.
-        objectives: ``"minimize"``, ``"maximize"`` or ``{"loss": "minimize", ...}``.
+        objectives: ``"minimize"`` (the default), ``"maximize"`` or ``{"loss": "minimize", ...}``.
         constraints: ``{"memory_gb": ("<=", 16)}``.
         storage: a URL or a store; None means ``$HPO_STORAGE`` or ``sqlite:///hpo.db``.
         sampler: a name (see ``hpo.samplers.sampler_names()``), ``{"name", "options"}`` or a Sampler;
@@ -197,7 +267,15 @@ def create_study(
         ask_lease: seconds an ``ask()``/``tell()`` trial (one without optimize's heartbeat) may stay
             RUNNING before it may be reclaimed like a stale one (default a day; ``trial.heartbeat()``
             extends it; None: never).
+        direction: Optuna's name: ``direction="maximize"`` is ``objectives="maximize"``.
+        directions: Optuna's name for several objectives: ``["minimize", "maximize"]`` is
+            ``objectives={"value_0": "minimize", "value_1": "maximize"}`` (the objective returns values in that order).
+        pruner: not supported (an error names the scheduler to use instead; Optuna's pruners are schedulers
+            here: ``MedianPruner`` -> ``scheduler="median"``, ``SuccessiveHalvingPruner`` -> ``"asha"``,
+            ``HyperbandPruner`` -> ``"hyperband"``). ``None`` is accepted and does nothing.
     """
+    objectives = optuna_objectives(objectives, direction, directions)
+    check_pruner(pruner)
     if name is None:
         name = f"study-{uuid.uuid4().hex[:8]}"
     check_study_name(name)

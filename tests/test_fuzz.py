@@ -464,7 +464,7 @@ def test_parse_config_is_ok_or_config_error(url: str, data: Any) -> None:
     try:
         cfg = parse_config(data)
     except ConfigError:
-        event(f"parse_config: ConfigError")
+        event("parse_config: ConfigError")
         return
     event("parse_config: ok")
     assert isinstance(cfg, StudyConfig)

@@ -93,7 +93,7 @@ def test_study_pareto_front_history_and_constraints(tmp_path: Path) -> None:
     study = _study(tmp_path, constraints={"mem": ("<=", 3.0)})
     rng = np.random.default_rng(0)
     told = []
-    for i in range(30):
+    for _ in range(30):
         t = study.ask()
         loss, acc, mem = (float(v) for v in rng.integers(0, 5, size=3))
         study.tell(t, {"loss": loss, "acc": acc, "mem": mem})

@@ -81,6 +81,9 @@ def test_wheel_contains_only_hpo(tmp_path: Path) -> None:
     for name in MAPPED:
         assert f"hpo/{name}/__init__.py" in entries
         assert not any(e.startswith(f"{name}/") for e in entries)
+    assert "hpo/py.typed" in entries, "the PEP 561 marker is not shipped"
+    licenses = [e for e in entries if e.split("/")[0].endswith(".dist-info") and "LICENSE" in e.split("/")[-1]]
+    assert licenses, f"the wheel ships no LICENSE: {sorted(e for e in entries if '.dist-info' in e)}"
 
 
 def test_every_package_folder_is_listed_in_pyproject() -> None:

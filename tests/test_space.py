@@ -201,7 +201,7 @@ def test_to_dict_from_dict_json_round_trip(space: SearchSpace) -> None:
     back = SearchSpace.from_dict(json.loads(text))
     assert back == space and back.names == space.names and hash(back) == hash(space)
     assert back.to_dict() == space.to_dict()
-    for name, p in space.params.items():
+    for p in space.params.values():
         assert param_from_dict(p.to_dict()) == p
     assert pickle.loads(pickle.dumps(space)) == space
     assert copy.deepcopy(space) == space

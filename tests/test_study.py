@@ -516,7 +516,7 @@ def test_trials_dataframe(sqlite_url: str) -> None:
     )
     study.enqueue({"x": 0.5, "opt": "sgd", "mom": 0.9})
     study.enqueue({"x": 0.25, "opt": "adam"})
-    t0, t1, t2 = study.ask(), study.ask(), study.ask()
+    t0, t1, _t2 = study.ask(), study.ask(), study.ask()
     study.tell(t0, {"loss": 1.0, "mem": 2})
     study.tell(t1, state="FAILED", error="oops")
     frame = study.trials_dataframe()

@@ -159,7 +159,7 @@ def _problems() -> dict[str, Callable[[], MOProblem]]:
 MO_PROBLEM_NAMES = ("branin-currin", "dtlz2", "zdt1", "c2dtlz2", "mlp-digits")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def get_mo_problem(name: str) -> MOProblem:
     """The problem called ``name`` (one of :data:`MO_PROBLEM_NAMES`)."""
     from hpo.errors import UnknownNameError

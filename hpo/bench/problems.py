@@ -159,7 +159,7 @@ def _mixed_problem(budget: int = SYNTHETIC_BUDGET) -> Problem:
 
 
 # -- tuning tasks on scikit-learn data sets -----------------------------------------
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _dataset(name: str) -> tuple[Any, Any]:
     from sklearn import datasets
 
@@ -264,7 +264,7 @@ def problem_names() -> list[str]:
     return list(PROBLEM_NAMES)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def get_problem(name: str) -> Problem:
     """The problem called ``name`` (built once per process)."""
     from hpo.errors import UnknownNameError

@@ -16,15 +16,12 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hpo.errors import ConfigError, TrialStateError
 from hpo.execution.base import evaluate
 from hpo.records import FrozenTrial, TrialState
 from hpo.trial import Trial
-
-if TYPE_CHECKING:
-    import ray
 
 __all__ = ["Hub", "RemoteTrial", "execute", "remote_execute", "remote_hub"]
 

@@ -46,7 +46,7 @@ from hpo.samplers.options import check_option_types
 if TYPE_CHECKING:
     import datetime as dt
 
-__all__ = ["OptunaSampler", "OPTUNA_ALGORITHMS"]
+__all__ = ["OptunaSampler", "OPTUNA_ALGORITHMS", "is_optuna_sampler", "wrap_optuna_sampler"]
 
 #: hpo name -> Optuna sampler class name.
 OPTUNA_ALGORITHMS: dict[str, str] = {
@@ -177,6 +177,8 @@ class OptunaSampler(Sampler):
 
     name: ClassVar[str] = "optuna"
     uses_history: ClassVar[bool] = True
+    #: The Optuna sampler object given to :meth:`from_instance` (None: one is built per suggestion).
+    _instance: Any = None
 
     def __init__(self, algorithm: str = "tpe", **options: Any) -> None:
         import optuna
@@ -201,6 +203,23 @@ class OptunaSampler(Sampler):
                 self._cls(seed=0, **self._options)
         except (TypeError, ValueError) as exc:
             raise SamplerError(f"{algorithm}: invalid option value(s) {options!r}: {exc}") from None
+        self._reset_state()
+
+    @classmethod
+    def from_instance(cls, instance: Any) -> OptunaSampler:
+        """Run a given Optuna sampler object (see :func:`wrap_optuna_sampler`)."""
+        self = cls.__new__(cls)
+        algorithms = {v: k for k, v in OPTUNA_ALGORITHMS.items()}
+        cls_name = type(instance).__name__
+        self.algorithm = algorithms.get(cls_name, cls_name)
+        self._instance = instance
+        self._cls = lambda **_: instance
+        self._accepts_constraints = False  # the object's own constraints_func, if any, is kept
+        self._options = {}
+        self._reset_state()
+        return self
+
+    def _reset_state(self) -> None:
         self._mirror: Any = None
         self._mirror_key: Any = None
         self._n_synced = 0
@@ -218,6 +237,8 @@ class OptunaSampler(Sampler):
         return dict(self._options)
 
     def __repr__(self) -> str:
+        if self._instance is not None:
+            return f"OptunaSampler.from_instance({type(self._instance).__name__}(...))"
         return f"OptunaSampler({self.algorithm!r}, {self._options!r})"
 
     def check_space(self, space: Any, objectives: Any) -> None:
@@ -280,9 +301,11 @@ class OptunaSampler(Sampler):
         """An empty in-memory Optuna study (and empty caches that belonged to the one before)."""
         import optuna
 
-        directions = [o.direction.value for o in context.objectives]
+        directions: list[Any] = [o.direction.value for o in context.objectives]
         with _quiet():
             self._mirror = optuna.create_study(directions=directions)
+        if self._instance is not None:  # the object's cached search space belongs to the old mirror
+            self._fresh_search_spaces(self._instance)
         self._n_synced = 0
         self._pending.clear()
         self._pending_keys.clear()
@@ -350,7 +373,7 @@ class OptunaSampler(Sampler):
 
         wanted: dict[str, tuple[FrozenTrial, list[float]]] = {}
         for t in data.trials:
-            wanted[_config_key(t.params)] = (t, [float(t.values[o.name]) for o in context.objectives])
+            wanted[_config_key(t.params)] = (t, [float(t.values[o.name]) for o in context.objectives])  # type: ignore[index]
         stale = self._level != float(data.level) or any(
             key not in wanted or wanted[key][1] != values for key, values in self._held.items()
         ) or any(key in wanted for key in self._below)
@@ -419,7 +442,17 @@ class OptunaSampler(Sampler):
                 if kept is not value and vars(kept).get("_include_pruned") == vars(value).get("_include_pruned"):
                     setattr(sampler, name, kept)
 
+    @staticmethod
+    def _fresh_search_spaces(sampler: Any) -> None:
+        from optuna.search_space import IntersectionSearchSpace
+
+        for name, value in list(vars(sampler).items()):
+            if type(value) is IntersectionSearchSpace:
+                setattr(sampler, name, IntersectionSearchSpace(include_pruned=vars(value).get("_include_pruned", False)))
+
     def _make_sampler(self, context: SamplingContext) -> Any:
+        if self._instance is not None:  # the user's object, with its own seed and state
+            return self._instance
         seed = None if context.seed is None else (int(context.seed) * 1_000_003 + context.number) % 2**32
         kwargs = dict(self._options)
         if self._accepts_constraints and context.constraints:
@@ -452,3 +485,24 @@ class OptunaSampler(Sampler):
         self._pending[context.number] = otrial
         self._pending_keys[context.number] = _config_key(params)
         return params
+
+
+def is_optuna_sampler(obj: Any) -> bool:
+    """Whether ``obj`` is an Optuna sampler object (without importing Optuna if nothing did)."""
+    import sys
+
+    optuna = sys.modules.get("optuna")
+    return optuna is not None and isinstance(obj, optuna.samplers.BaseSampler)
+
+
+def wrap_optuna_sampler(instance: Any) -> OptunaSampler:
+    """An hpo sampler that asks the given Optuna sampler object (``optuna.samplers.TPESampler(seed=1)``)
+    for every suggestion, through the same mirror study as ``sampler="tpe"``.
+
+    The object keeps its own options, seed and state: the study's ``seed`` does not reseed it, and a
+    study created with it is stored as a custom sampler, so ``load_study`` needs ``sampler=`` again (a
+    sampler name such as ``"tpe"`` with options is stored and rebuilt by itself).
+    """
+    if not is_optuna_sampler(instance):
+        raise SamplerError(f"sampler: expected an optuna.samplers.BaseSampler, but got {type(instance).__name__}")
+    return OptunaSampler.from_instance(instance)

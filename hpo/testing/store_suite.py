@@ -406,7 +406,7 @@ class StoreConformance(UserAttrsConformance):
             "report_counts": lambda: store.report_counts(sid),
             "reserve_numbers": lambda: store.reserve_numbers(sid),
         }
-        for name, call in calls.items():
+        for _name, call in calls.items():
             with pytest.raises(StudyNotFoundError, match="deleted"):
                 call()
         assert store.get_trials(new.study_id) == []
