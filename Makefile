@@ -19,9 +19,12 @@ setup: $(VENV)
 
 N_TRIALS ?= 30
 DEMO_STORAGE ?= sqlite:///hpo.db
+# Threads per demo trial (OpenMP, BLAS, torch): unlimited, they oversubscribe a busy machine's cores and
+# the demo slows down many times over. `make demo HPO_THREADS=4` (or the environment's HPO_THREADS) overrides.
+HPO_THREADS ?= 1
 
 demo: $(VENV)
-	$(BIN)/hpo demo --n-trials $(N_TRIALS) --storage $(DEMO_STORAGE)
+	HPO_THREADS=$(HPO_THREADS) OMP_NUM_THREADS=$(HPO_THREADS) $(BIN)/hpo demo --n-trials $(N_TRIALS) --storage $(DEMO_STORAGE)
 
 test: $(VENV)
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --timeout 900 $(PYTEST_ARGS)

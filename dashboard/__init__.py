@@ -22,6 +22,26 @@ APP_PATH = Path(__file__).with_name("app.py")
 STORAGE_ENV = "HPO_DASHBOARD_STORAGE"
 
 
+def _check_port_free(address: str, port: int) -> None:
+    """Refuse a port another program listens on, suggesting ``--port`` (Streamlit only says it is not available).
+
+    Raises:
+        ConfigError: ``address:port`` cannot be bound.
+    """
+    import socket
+
+    from hpo.errors import ConfigError
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Streamlit's server binds
+        try:
+            probe.bind((address, port))
+        except OSError as exc:
+            raise ConfigError(f"port: {address}:{port} is in use or not available ({exc.strerror or exc}); "
+                              f"another dashboard may be running there: pick a free port with --port, e.g. "
+                              f"hpo dashboard --port {port + 1 if port < 65535 else 8502}") from None
+
+
 def launch(storage: str, port: int = 8501, address: str = "127.0.0.1") -> None:
     """Serve the dashboard over ``storage`` until interrupted (blocks).
 
@@ -48,6 +68,7 @@ def launch(storage: str, port: int = 8501, address: str = "127.0.0.1") -> None:
             f"the dashboard needs {missing}, which are not installed: pip install 'hpo-platform[dashboard]'"
         )
     DashboardReader(storage)  # validates the URL and the schema, read-only
+    _check_port_free(address, port)
     os.environ[STORAGE_ENV] = storage
     from streamlit.web import bootstrap
 

@@ -83,18 +83,23 @@ def _where(storage: str) -> str:
 def _best_table(study: Any, top: int = 5) -> str:
     from hpo.records import TrialState
 
-    done = [t for t in study.get_trials([TrialState.COMPLETE]) if t.is_feasible(study.constraints)]
+    completed = study.get_trials([TrialState.COMPLETE])
+    done = [t for t in completed if t.is_feasible(study.constraints)]
     if not done:
+        if completed:
+            return f"(no feasible trials yet: {len(completed)} completed, none meets the constraints)"
         return "(no completed trials yet)"
+    # "40 completed trials" or "40 completed trials, 38 feasible": every COMPLETE trial is counted.
+    counted = f"{len(completed)} completed trials" + (f", {len(done)} feasible" if len(done) < len(completed) else "")
     if len(study.objectives) == 1:
         obj = study.objectives[0]
         best = sorted(done, key=lambda t: (obj.sign * t.values[obj.name], t.number))[:top]
-        title = f"best {len(best)} of {len(done)} completed trials ({obj.name}, {obj.direction.value}):"
+        title = f"best {len(best)} of {counted} ({obj.name}, {obj.direction.value}):"
     else:
         first = study.objectives[0]
         front = sorted(study.pareto_front(), key=lambda t: (first.sign * t.values[first.name], t.number))
         best = front[:top]
-        title = f"Pareto front: {len(front)} of {len(done)} completed trials"
+        title = f"Pareto front: {len(front)} of {counted}"
         if len(best) < len(front):
             title += (f"; {len(best)} shown (best {first.name} first), {len(front) - len(best)} left out "
                       f"(--top N shows more)")
@@ -118,6 +123,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from hpo.cli_trials import run_and_report
     from hpo.config import load_config, resolve_objective
 
+    _check_count("--n-trials", args.n_trials, 0)
     cfg = load_config(args.config)
     objective = resolve_objective(cfg.objective, cfg.base_dir)
     storage = args.storage or cfg.storage
@@ -127,12 +133,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     done = study.count_done()
     remaining = None if n_total is None else max(n_total - done, 0)
     if remaining == 0:
-        print(f"study {study.name!r} in {study.store.url} already has {done} of {n_total} trials: nothing to run "
+        print(f"study {study.name!r} in {_where(study.store.url)} already has {done} of {n_total} trials: nothing to run "
               "(n_trials is the study's total; a larger --n-trials runs more)")
         print(_best_table(study))
         return 0
     goal = f" (to reach n_trials={n_total}, the study's total)" if n_total is not None else ""
-    print(f"study {study.name!r} in {study.store.url}: {done} trial(s) done, running "
+    print(f"study {study.name!r} in {_where(study.store.url)}: {done} trial(s) done, running "
           f"{remaining if remaining is not None else 'until timeout'}{goal}")
     return run_and_report(study, objective, dict(
         n_trials=remaining,
@@ -167,10 +173,7 @@ def cmd_studies(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from hpo.errors import ConfigError
-
-    if args.top < 1:
-        raise ConfigError(f"--top: must be an integer >= 1, but got {args.top}")
+    _check_count("--top", args.top, 1)
     study = _load(args.name, _storage(args))
     print(f"study {study.name!r} in {study.store.url}")
     print("objectives: " + ", ".join(f"{o.name} ({o.direction.value})" for o in study.objectives))
@@ -217,8 +220,14 @@ def cmd_export(args: argparse.Namespace) -> int:
         text = json.dumps({"study": study.name, "objectives": [o.to_dict() for o in study.objectives],
                            "space": study.space.to_dict(), "trials": records}, indent=2)
     if args.output:
-        with open(args.output, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+        from hpo.errors import ConfigError
+
+        try:
+            with open(args.output, "w", encoding="utf-8", newline="") as fh:
+                fh.write(text)
+        except OSError as exc:  # a missing folder, no permission, a directory, a full disk
+            raise ConfigError(f"--output: cannot write {args.output!r}: {exc.strerror or exc}; give a file in a "
+                              "folder that exists, or leave --output out to write to standard output") from None
         print(f"wrote {len(frame)} trial(s) to {args.output}")
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
@@ -242,20 +251,48 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from hpo.demo import run_demo
+def _hpo_command() -> str:
+    """How to type ``hpo`` in a fresh shell: ``hpo`` when it is on PATH, else this console script's path
+    (``.venv/bin/hpo`` relative to the current folder when it is below it)."""
+    import shutil
+    from pathlib import Path
 
+    script = Path(sys.executable).parent / "hpo"
+    found = shutil.which("hpo")
+    if found is not None and Path(found).resolve() == script.resolve():
+        return "hpo"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from hpo.demo import THREADS_ENV, demo_threads, expected_seconds, run_demo
+
+    _check_count("--n-trials", args.n_trials, 1)
     storage = _storage(args)
+    threads = demo_threads()
     print(f"Tuning HistGradientBoosting on scikit-learn's digits (3-fold CV accuracy), {args.n_trials} trials")
+    seconds = expected_seconds(args.n_trials, threads)
+    expected = f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+    print(f"{threads} thread(s) per trial (${THREADS_ENV}, default 1); expected duration: about {expected} on an "
+          f"idle machine (about {expected_seconds(1, threads):.0f} s a trial; longer on a busy one)", flush=True)
     study = run_demo(n_trials=args.n_trials, storage=storage, sampler=args.sampler, seed=args.seed,
-                     show_progress_bar=not args.no_progress)
+                     show_progress_bar=not args.no_progress, threads=threads)
     print()
     print(_best_table(study))
     print()
+    hpo_cmd = _hpo_command()
     print(f"store:  {_where(storage)}  (study {study.name!r}; trials: {_state_line(study)})")
-    print(f"look at it:  hpo status {study.name} --storage {storage}")
-    print(f"export it:   hpo export {study.name} --format csv --storage {storage}")
-    print(f"watch it:    hpo dashboard --storage {storage}   (then open http://127.0.0.1:8501)")
+    if hpo_cmd != "hpo":
+        activate = str(Path(hpo_cmd).parent / "activate")
+        print(f"In a new shell, run these from this folder (or `source {activate}` first, then type just `hpo`):")
+    print(f"look at it:  {hpo_cmd} status {study.name} --storage {storage}")
+    print(f"export it:   {hpo_cmd} export {study.name} --format csv --storage {storage}")
+    print(f"watch it:    {hpo_cmd} dashboard --storage {storage}   (then open http://127.0.0.1:8501)")
     return 0
 
 
@@ -328,6 +365,14 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
+def _check_count(option: str, value: int | None, minimum: int) -> None:
+    """Refuse an integer option below ``minimum`` (a ConfigError: exit 2, naming the option)."""
+    from hpo.errors import ConfigError
+
+    if value is not None and value < minimum:
+        raise ConfigError(f"{option}: must be an integer >= {minimum}, but got {value}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hpo", description="Bayesian / hyperparameter optimisation studies.")
     verbosity = parser.add_mutually_exclusive_group()
@@ -354,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default 5; 0 turns it off)")
     add("studies", cmd_studies, "list the studies in the store")
     p = add("status", cmd_status, "show a study's trials by state and its best trials")
-    p.add_argument("name")
+    p.add_argument("name", help="the study's name (hpo studies lists them)")
     p.add_argument("--top", type=int, default=5, help="how many best trials (several objectives: Pareto-optimal "
                    "trials) to show")
     from hpo.cli_trials import add_trial_commands
@@ -363,17 +408,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("export", cmd_export, "export a study's trials (CSV: a text cell that starts with =, +, -, @, a tab or "
             "a carriage return gets a leading ' so spreadsheets do not run it as a formula, and lines end in CRLF "
             "(RFC 4180); JSON: unchanged)")
-    p.add_argument("name")
-    p.add_argument("--format", choices=["csv", "json"], default="csv")
+    p.add_argument("name", help="the study's name (hpo studies lists them)")
+    p.add_argument("--format", choices=["csv", "json"], default="csv", help="csv (default) or json")
     p.add_argument("--output", "-o", help="file to write (default: standard output)")
     p = add("delete", cmd_delete, "delete a study and all its trials")
-    p.add_argument("name")
+    p.add_argument("name", help="the study's name (hpo studies lists them)")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p = add("demo", cmd_demo, "tune HistGradientBoosting on scikit-learn's digits (a new study each run)")
-    p.add_argument("--n-trials", type=int, default=30)
+    p.add_argument("--n-trials", type=int, default=30, help="how many trials (default 30)")
     p.add_argument("--sampler", default="gp", help="any sampler name (default: gp, Bayesian optimisation)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--seed", type=int, default=0, help="the sampler's seed (default 0)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p = add("db", cmd_db, "schema migrations of a store")
     p.add_argument("action", choices=["upgrade", "current", "stamp"],
                    help="upgrade: migrate (or create) the store; current: print its revision; stamp: record this "
@@ -383,9 +428,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("bench", cmd_bench, "run a benchmark and write its report under benchmarks/results/", storage=False)
     from hpo.bench import SUITES
 
-    p.add_argument("suite", choices=SUITES.names())
+    p.add_argument("suite", choices=SUITES.names(), help="which benchmark: " + ", ".join(SUITES.names()))
     p.add_argument("--quick", action="store_true", help="a small version for the test suite")
-    p.add_argument("--output-dir", default="benchmarks/results")
+    p.add_argument("--output-dir", default="benchmarks/results", help="where the report goes "
+                   "(default benchmarks/results)")
     p.add_argument("--processes", type=int, help="samplers: worker processes for the studies (default 2)")
     p.add_argument("--seeds", type=int, help="samplers: seeds per (problem, sampler) (default 10); faults: the seed")
     p.add_argument("--problems", type=_names, help="samplers: comma-separated problems (default: all)")

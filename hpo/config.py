@@ -3,7 +3,7 @@
 A config names everything ``hpo run`` needs::
 
     name: digits-hgb                       # required
-    storage: sqlite:///hpo.db              # default: $HPO_STORAGE or sqlite:///hpo.db
+    storage: sqlite:///hpo.db              # default: $HPO_STORAGE or sqlite:///hpo.db (relative: next to this file)
     objective: my_module:objective         # module:function, resolved next to the file first
     objectives: {accuracy: maximize}       # or "minimize" / "maximize"
     constraints: {memory_gb: ["<=", 16]}   # optional
@@ -24,6 +24,10 @@ A config names everything ``hpo run`` needs::
     scheduler: asha                        # or {name: pbt, options: {population_size: 8}}; needs a fidelity
     checkpoint_root: checkpoints           # trial.checkpoint_dir lives here (relative: next to this file)
 
+A relative SQLite path in ``storage:`` (``sqlite:///hpo.db``) is resolved against the config file's folder, as
+``objective:`` and ``checkpoint_root:`` are, so ``hpo run cli/study.yaml`` from any folder resumes the same
+study (``--storage`` on the command line and ``$HPO_STORAGE`` stay relative to the current directory).
+
 Every field is validated before anything is written; errors name the field and quote at most a few hundred
 characters of the offending value. The file is read by :mod:`hpo.yaml_loading` (a safe loader with limits on
 size, aliases, nesting and duplicate keys).
@@ -42,7 +46,7 @@ from hpo.errors import ConfigError, HpoError, short_repr
 from hpo.space import SearchSpace, param_from_dict
 from hpo.validators import is_int
 
-__all__ = ["StudyConfig", "load_config", "parse_config", "resolve_objective"]
+__all__ = ["StudyConfig", "load_config", "parse_config", "resolve_objective", "resolve_sqlite_path"]
 
 _TOP_LEVEL = {
     "name",
@@ -186,6 +190,29 @@ def _optional_number(field_name: str, value: Any, integer: bool, positive: bool 
     return value
 
 
+def resolve_sqlite_path(storage: str, base_dir: Path | None) -> str:
+    """``storage`` with a relative SQLite file path made absolute against ``base_dir``; other URLs as they are.
+
+    ``sqlite:///hpo.db`` in a config at ``/a/b/study.yaml`` is ``sqlite:////a/b/hpo.db``. Absolute paths,
+    ``~`` paths, in-memory databases, ``file:`` URIs, other backends and malformed URLs (refused later, with
+    the store's message) are left unchanged.
+    """
+    if base_dir is None or not storage.lstrip().lower().startswith("sqlite"):
+        return storage
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(storage)
+    except (ArgumentError, ValueError):
+        return storage
+    database = url.database
+    if (url.get_backend_name() != "sqlite" or not database or database == ":memory:"
+            or database.startswith(("~", "file:")) or Path(database).is_absolute()):
+        return storage
+    return url.set(database=str(Path(base_dir).resolve() / database)).render_as_string(hide_password=False)
+
+
 def parse_config(data: Any, base_dir: Path | None = None) -> StudyConfig:
     """Validate a config mapping (already loaded from YAML) into a :class:`StudyConfig`."""
     data = _mapping("config", data, _TOP_LEVEL)
@@ -214,6 +241,8 @@ def parse_config(data: Any, base_dir: Path | None = None) -> StudyConfig:
     storage = data.get("storage")
     if storage is not None and not isinstance(storage, str):
         raise ConfigError(f"storage: expected a URL string, but got {short_repr(storage)}")
+    if storage is not None:
+        storage = resolve_sqlite_path(storage, base_dir)
     execution = _execution(data.get("execution") or {})
     constraints = data.get("constraints")
     if constraints is not None:

@@ -37,7 +37,8 @@ class Trial:
     """A running trial: its number and params, and a way to report progress.
 
     ``trial.params`` holds the configuration (also ``trial["lr"]``).
-    ``trial.report(step, values)`` stores an intermediate result;
+    ``trial.report(step, value)`` stores an intermediate result (Optuna's order is the
+    reverse; ``trial.report(step=..., value=...)`` is unambiguous);
     ``trial.should_stop()`` says whether the driver or the study's scheduler wants
     the trial stopped.
 
@@ -67,6 +68,7 @@ class Trial:
         self.params: dict[str, Any] = dict(frozen.params)
         self._stop_requested = False
         self._user_attrs: dict[str, Any] = dict(frozen.user_attrs)
+        self._last_step: float | None = None  # the step of this trial's last report
 
     def __getitem__(self, name: str) -> Any:
         try:
@@ -158,23 +160,55 @@ class Trial:
                               "not exist; the objective must save its state in trial.checkpoint_dir before returning")
         return Path(path)
 
-    def report(self, step: float, values: float | Mapping[str, float]) -> None:
+    def report(self, step: float, value: float | Mapping[str, float] | None = None, *,
+               values: float | Mapping[str, float] | None = None) -> None:
         """Store an intermediate result at ``step`` (an epoch, a step or a fidelity value).
 
-        ``values`` is a number (for the first objective) or a mapping of metric
-        names to numbers; non-finite numbers are stored as null.
+        The order is ``report(step, value)``, the reverse of Optuna's ``report(value, step)``; keywords
+        (``report(step=3, value=0.25)``) work in either order. ``value`` (or ``values=``) is a number
+        (for the first objective) or a mapping of metric names to numbers; non-finite numbers are
+        stored as null.
+
+        Raises:
+            ObjectiveError: the step is not finite; the study's fidelity is integer and the step is
+                not a whole number; the step comes before this trial's last reported step (both
+                usually mean the arguments were given in Optuna's order); neither or both of
+                ``value`` and ``values`` given.
         """
-        step, clean = self._check_report(step, values)
+        step, clean = self._check_report(step, self._one_value(value, values))
         self.study.store.add_report(self.study.study_id, self.number, step, clean)
+        self._last_step = step
+
+    def _one_value(self, value: Any, values: Any) -> Any:
+        if (value is None) == (values is None):
+            raise ObjectiveError(f"trial {self.number}: report needs exactly one of value= and values= "
+                                 f"(value is {short_repr(value, 60)}, values is {short_repr(values, 60)})")
+        return value if values is None else values
 
     def _default_metric(self) -> str:
         return self.study.objectives[0].name
+
+    def _fidelity(self) -> Any:
+        """The study's fidelity (None without one)."""
+        return getattr(self.study, "fidelity", None)
 
     def _check_report(self, step: float, values: float | Mapping[str, float]) -> tuple[float, dict[str, float | None]]:
         """Validate a report: ``(step, {name: value or None when not finite})``."""
         step = check_number("report step", step)
         if not math.isfinite(step):
             raise ObjectiveError(f"trial {self.number}: report step must be finite, but got {step}")
+        fidelity = self._fidelity()
+        if fidelity is not None and fidelity.integer and not float(step).is_integer():
+            raise ObjectiveError(
+                f"trial {self.number}: report step must be a whole number (the study's fidelity "
+                f"{fidelity.name!r} is integer), but got {step!r}; the order is trial.report(step, value), the "
+                "reverse of Optuna's trial.report(value, step): write trial.report(step=..., value=...)")
+        last = getattr(self, "_last_step", None)
+        if last is not None and step < last:
+            raise ObjectiveError(
+                f"trial {self.number}: report steps must not go backwards, but got step {step!r} after step "
+                f"{last!r}; the order is trial.report(step, value), the reverse of Optuna's "
+                "trial.report(value, step): write trial.report(step=..., value=...)")
         if not isinstance(values, Mapping):
             values = {self._default_metric(): values}
         clean: dict[str, float | None] = {}

@@ -115,6 +115,8 @@ def load_yaml_text(text: str, source: str = "<string>") -> Any:
         ConfigError: invalid YAML, a limit exceeded or a duplicate key; the message names ``source``.
     """
     loader = _BoundedLoader(text)
+    quoted = len(source) >= 2 and source[0] == source[-1] and source[0] in "'\""
+    loader.name = source[1:-1] if quoted else source  # parser messages cite the file, not "<unicode string>"
     try:
         return loader.get_single_data()
     except _Refused as exc:

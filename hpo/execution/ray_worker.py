@@ -26,7 +26,7 @@ from hpo.trial import Trial
 __all__ = ["Hub", "RemoteTrial", "execute", "remote_execute", "remote_hub"]
 
 #: (objective, catch, metric, fidelity max, hub) already loaded in this worker process, by the driver's key.
-_CONTEXTS: dict[str, tuple[Callable[[Any], Any], tuple[type[BaseException], ...], str, float | None, Any]] = {}
+_CONTEXTS: dict[str, tuple[Callable[[Any], Any], tuple[type[BaseException], ...], str, float | None, Any, Any]] = {}
 _CONTEXTS_LOCK = threading.Lock()
 
 
@@ -84,7 +84,8 @@ class RemoteTrial(Trial):
     """
 
     def __init__(self, number: int, params: dict[str, Any], attrs: dict[str, Any], metric: str, hub: Any,
-                 folders: dict[int, str] | None = None, fidelity_max: float | None = None) -> None:
+                 folders: dict[int, str] | None = None, fidelity_max: float | None = None,
+                 fidelity: Any = None) -> None:
         # No Study on a worker: the fields Trial reads are set here directly.
         self.study = None  # type: ignore[assignment]
         self._folders = dict(folders or {})  # trial number -> checkpoint folder, derived by the driver
@@ -94,12 +95,17 @@ class RemoteTrial(Trial):
         self._stop_requested = False
         self._metric = metric
         self._max_budget = fidelity_max  # the study's fidelity max (the budget of a trial without one)
+        self._study_fidelity = fidelity  # the study's hpo.Fidelity (None without one): report checks its steps
+        self._last_step: float | None = None
         self._hub = hub
         self._last: Any = None  # the ObjectRef of the last report sent
         self.n_reports = 0
 
     def _default_metric(self) -> str:
         return self._metric
+
+    def _fidelity(self) -> Any:
+        return self._study_fidelity
 
     def _fidelity_max(self) -> float:
         if self._max_budget is None:
@@ -113,11 +119,17 @@ class RemoteTrial(Trial):
             raise ConfigError(f"trial {self.number}: the driver assigned no checkpoint folder for trial {number}")
         return folder
 
-    def report(self, step: float, values: float | Mapping[str, float]) -> None:
-        """Send an intermediate result to the driver, which stores it while the trial runs."""
-        step, clean = self._check_report(step, values)
+    def report(self, step: float, value: float | Mapping[str, float] | None = None, *,
+               values: float | Mapping[str, float] | None = None) -> None:
+        """Send an intermediate result to the driver, which stores it while the trial runs.
+
+        The arguments and checks are :meth:`hpo.trial.Trial.report`'s (``report(step, value)``, the
+        reverse of Optuna's order; keywords; steps that go backwards or are fractional on an integer
+        fidelity are refused)."""
+        step, clean = self._check_report(step, self._one_value(value, values))
         wire = {name: (math.nan if value is None else value) for name, value in clean.items()}
         self._last = self._hub.report.remote(self.number, step, wire)
+        self._last_step = step
         self.n_reports += 1
 
     def should_stop(self) -> bool:
@@ -145,7 +157,8 @@ class RemoteTrial(Trial):
         return f"RemoteTrial(number={self.number}, params={self.params!r})"
 
 
-def _context(key: str) -> tuple[Callable[[Any], Any], tuple[type[BaseException], ...], str, float | None, Any]:
+def _context(key: str) -> tuple[Callable[[Any], Any], tuple[type[BaseException], ...], str, float | None, Any,
+                                Any]:
     with _CONTEXTS_LOCK:
         context = _CONTEXTS.get(key)
     if context is None:
@@ -153,8 +166,9 @@ def _context(key: str) -> tuple[Callable[[Any], Any], tuple[type[BaseException],
         from ray import cloudpickle
 
         hub = ray.get_actor(hub_name(key))
-        objective, catch, metric, fidelity_max = cloudpickle.loads(ray.get(hub.context.remote()))
-        context = (objective, catch, metric, fidelity_max, hub)
+        objective, catch, metric, fidelity_max, *rest = cloudpickle.loads(ray.get(hub.context.remote()))
+        fidelity = rest[0] if rest else None  # the study's hpo.Fidelity (report checks integer steps)
+        context = (objective, catch, metric, fidelity_max, fidelity, hub)
         with _CONTEXTS_LOCK:
             _CONTEXTS.clear()  # one run's context at a time per worker process
             _CONTEXTS[key] = context
@@ -173,8 +187,8 @@ def execute(key: str, number: int, params: dict[str, Any], attrs: dict[str, Any]
     ``folders``: trial number -> checkpoint folder, derived by the driver
     (``trial.checkpoint_dir``, ``trial.load_checkpoint()``).
     """
-    objective, catch, metric, fidelity_max, hub = _context(key)
-    trial = RemoteTrial(number, params, attrs, metric, hub, folders, fidelity_max)
+    objective, catch, metric, fidelity_max, fidelity, hub = _context(key)
+    trial = RemoteTrial(number, params, attrs, metric, hub, folders, fidelity_max, fidelity)
     try:
         outcome = evaluate(lambda: objective(trial), catch)
     finally:

@@ -23,8 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="pfn_command", required=True, metavar="ACTION")
     t = sub.add_parser("train", help="train a PFN on the GP prior (resumes from the latest checkpoint in --out-dir)")
     t.add_argument("--config", help="YAML file with TrainConfig keys (flags override it)")
-    for flag, (_, typ) in _TRAIN_FLAGS.items():
-        t.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=typ, default=None)
+    for flag, (key, typ) in _TRAIN_FLAGS.items():
+        t.add_argument(f"--{flag.replace('_', '-')}", dest=flag, type=typ, default=None,
+                       help=f"TrainConfig {key} (overrides --config)")
     t.add_argument("--export", help="also write the shipped weights file here (float16) at every checkpoint")
     t.add_argument("--budget-s", type=float, help="set --steps to what fits this many seconds on this device "
                    "(measured with a throwaway model first; the chosen number is printed and saved)")
@@ -36,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     e.add_argument("--datasets", type=int, default=32, help="data sets per cell")
     e.add_argument("--queries", type=int, default=50, help="held-out points per data set")
     e.add_argument("--no-fitted-gp", action="store_true", help="skip the GP with fitted hyperparameters")
-    e.add_argument("--seed", type=int, default=123)
+    e.add_argument("--seed", type=int, default=123, help="seed of the held-out draws (default 123)")
     e.add_argument("--output", "-o", help="also write the table as markdown here")
 
 
