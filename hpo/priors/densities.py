@@ -42,7 +42,7 @@ __all__ = ["LogNormal", "Normal", "Uniform", "Density", "Prior", "as_prior", "MI
 #: A prior whose mass inside a parameter's bounds is below this has (numerically) no support there.
 MIN_MASS = 1e-9
 #: Floor of a parameter's log density in its unit coordinate (the uniform density is 0): keeps logs finite.
-LOG_FLOOR = math.log(1e-6)
+LOG_FLOOR = math.log(1e-3)
 _GRID = 4097  # unit-coordinate grid of densities without a CDF (user densities) and of the torch module
 _LOG_2PI = math.log(2 * math.pi)
 
