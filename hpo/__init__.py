@@ -40,13 +40,14 @@ _LAZY = {
     "list_studies": "hpo.study_setup",
     "Trial": "hpo.trial",
     "samplers": "hpo.samplers",
+    "priors": "hpo.priors",
     "schedulers": "hpo.schedulers",
     "visualization": "hpo.visualization",
     "importance": "hpo.importance",
 }
 
 if TYPE_CHECKING:
-    from hpo import samplers, schedulers
+    from hpo import priors, samplers, schedulers
     from hpo.study import Study
     from hpo.study_setup import create_study, delete_study, list_studies, load_study
     from hpo.trial import Trial

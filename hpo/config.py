@@ -23,6 +23,7 @@ A config names everything ``hpo run`` needs::
     fidelity: {name: epochs, min: 1, max: 81}   # optional: trial.budget, trial.report(epoch, ...)
     scheduler: asha                        # or {name: pbt, options: {population_size: 8}}; needs a fidelity
     checkpoint_root: checkpoints           # trial.checkpoint_dir lives here (relative: next to this file)
+    prior: {learning_rate: {type: lognormal, center: 0.1, sigma: 0.3}}   # optional (hpo.priors)
 
 A relative SQLite path in ``storage:`` (``sqlite:///hpo.db``) is resolved against the config file's folder, as
 ``objective:`` and ``checkpoint_root:`` are, so ``hpo run cli/study.yaml`` from any folder resumes the same
@@ -64,6 +65,7 @@ _TOP_LEVEL = {
     "fidelity",
     "scheduler",
     "checkpoint_root",
+    "prior",
 }
 #: Keys of the ``execution`` block that are not options of the backend (those its executor validates).
 _EXECUTION = {"backend", "n_workers"}
@@ -87,6 +89,7 @@ class StudyConfig:
     fidelity: dict[str, Any] | None = None
     scheduler: Any = None
     checkpoint_root: str | None = None
+    prior: dict[str, Any] | None = None
     base_dir: Path | None = None
 
     def create_study(self, storage: str | None = None) -> Any:
@@ -105,6 +108,7 @@ class StudyConfig:
             fidelity=self.fidelity,
             scheduler=self.scheduler,
             checkpoint_root=self._checkpoint_root(),
+            prior=self.prior,
             **self.settings,
         )
 
@@ -263,8 +267,21 @@ def parse_config(data: Any, base_dir: Path | None = None) -> StudyConfig:
         fidelity=_mapping("fidelity", data["fidelity"]) if data.get("fidelity") is not None else None,
         scheduler=data.get("scheduler"),
         checkpoint_root=data.get("checkpoint_root"),
+        prior=_prior(data.get("prior"), space),
         base_dir=base_dir,
     )
+
+
+def _prior(value: Any, space: SearchSpace) -> dict[str, Any] | None:
+    """The ``prior`` block: parameter -> ``{type: lognormal|normal|uniform, ...}``, checked against the space."""
+    if value is None:
+        return None
+    from hpo.priors import as_prior
+
+    try:
+        return as_prior(_mapping("prior", value), space).to_dict()
+    except HpoError as exc:
+        raise ConfigError(f"prior: {_clip(exc)}") from None
 
 
 def load_config(path: str | Path) -> StudyConfig:

@@ -12,6 +12,7 @@ from __future__ import annotations
 __all__ = [
     "HpoError",
     "ValidationError",
+    "PriorError",
     "SpaceError",
     "ConfigError",
     "ObjectiveError",
@@ -112,6 +113,10 @@ class SamplerError(ValidationError):
 
 class SurrogateError(ValidationError):
     """An invalid surrogate name, option or configuration."""
+
+
+class PriorError(ValidationError):
+    """An invalid prior: an unknown parameter, a density on a Categorical/Fixed, no mass inside the bounds."""
 
 
 class UnknownNameError(ValidationError, KeyError):

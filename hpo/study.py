@@ -73,8 +73,10 @@ class Study(StudyMeta):
     told once, and every object reads what the others finished.
     """
 
-    def __init__(self, store: StudyStore, record: StudyRecord, sampler: Sampler, scheduler: Any = None) -> None:
+    def __init__(self, store: StudyStore, record: StudyRecord, sampler: Sampler, scheduler: Any = None,
+                 prior: Any = None) -> None:
         self.store = store
+        self.prior = prior  # hpo.priors.Prior | None: what the samplers draw from and weight by
         self.record = record
         self.sampler = sampler
         self.space = SearchSpace.from_dict(record.space)
@@ -155,6 +157,7 @@ class Study(StudyMeta):
             rng=trial_rng(self.seed, number),
             fidelity=self.fidelity,
             scheduler_data=scheduler_data,
+            prior=self.prior,
         )
 
     # -- schedulers ----------------------------------------------------------------

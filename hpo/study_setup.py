@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from hpo.errors import ConfigError, HpoError, SamplerError, short_repr
+from hpo.errors import ConfigError, HpoError, PriorError, SamplerError, short_repr
 from hpo.fidelity import Fidelity, parse_fidelity
 from hpo.records import Objective, check_study_name, parse_constraints, parse_objectives
 from hpo.samplers import Sampler, make_sampler
@@ -235,6 +235,7 @@ def create_study(
     stale_after: float | None = None,
     stale_policy: str = "requeue",
     ask_lease: float | None = DEFAULT_ASK_LEASE,
+    prior: Any = None,
     *,
     direction: str | None = None,
     directions: Sequence[str] | None = None,
@@ -267,6 +268,10 @@ def create_study(
         ask_lease: seconds an ``ask()``/``tell()`` trial (one without optimize's heartbeat) may stay
             RUNNING before it may be reclaimed like a stale one (default a day; ``trial.heartbeat()``
             extends it; None: never).
+        prior: per-parameter beliefs, ``{"lr": hpo.priors.LogNormal(1e-3, 0.3), ...}``, a
+            :class:`hpo.priors.Prior` or its JSON form; stored in ``settings["prior"]``. The initial
+            design and model-free samplers draw from it, BO weights its acquisition by it (πBO).
+            A user :class:`hpo.priors.Density` is stored by name only: pass it again to ``load_study``.
         direction: Optuna's name: ``direction="maximize"`` is ``objectives="maximize"``.
         directions: Optuna's name for several objectives: ``["minimize", "maximize"]`` is
             ``objectives={"value_0": "minimize", "value_1": "maximize"}`` (the objective returns values in that order).
@@ -290,6 +295,7 @@ def create_study(
         raise ConfigError(f"seed: `0 <= seed < 2**63` must hold for an integer seed (the store keeps seeds as 64-bit "
                           f"integers), or pass None, but got {shown}")
     fid = parse_fidelity(fidelity)
+    prior_obj = _prior(prior, space)
     if checkpoint_root is not None and (not isinstance(checkpoint_root, str) or not checkpoint_root.strip()):
         raise ConfigError(f"checkpoint_root: must be a non-empty path string or None, but got {checkpoint_root!r}")
     settings = _check_settings(heartbeat_interval, stale_after, stale_policy, ask_lease)
@@ -309,6 +315,9 @@ def create_study(
         settings["checkpoint_root"] = checkpoint_root
     settings.update(seed=seed, sampler=_sampler_spec(sampler_obj, requested))
     check_json("sampler.options", settings["sampler"]["options"], SamplerError)
+    if prior_obj:
+        settings["prior"] = prior_obj.to_dict()
+        check_json("prior", settings["prior"], PriorError)
     store = open_store(storage)
     definition = {
         "space": space.to_dict(),
@@ -319,7 +328,7 @@ def create_study(
         from hpo.errors import StudyNotFoundError
 
         try:
-            return _load_same(name, store, sampler, definition)
+            return _load_same(name, store, sampler, definition, prior_obj)
         except StudyNotFoundError:
             pass
     try:
@@ -335,16 +344,36 @@ def create_study(
         from hpo.errors import DuplicateStudyError
 
         if load_if_exists and isinstance(exc, DuplicateStudyError):  # lost a creation race
-            return _load_same(name, store, sampler, definition)
+            return _load_same(name, store, sampler, definition, prior_obj)
         raise
     from hpo.study import Study
 
-    return Study(store, record, sampler_obj, scheduler_obj)
+    return Study(store, record, sampler_obj, scheduler_obj, prior=prior_obj)
 
 
-def _load_same(name: str, store: StudyStore, sampler: Any, definition: dict[str, Any]) -> Study:
+def _prior(prior: Any, space: SearchSpace) -> Any:
+    """``prior`` as a :class:`hpo.priors.Prior` validated against ``space`` (None: no prior)."""
+    if prior is None:
+        return None
+    from hpo.priors import as_prior
+
+    return as_prior(prior, space) or None
+
+
+def _stored_prior(name: str, settings: Mapping[str, Any], space: SearchSpace) -> Any:
+    stored = settings.get("prior")
+    if not stored:
+        return None
+    user = sorted(k for k, v in stored.items() if isinstance(v, Mapping) and v.get("type") == "density")
+    if user:
+        raise PriorError(f"study {name!r} was created with a user density (hpo.priors.Density) for {user}, which is "
+                         "not stored as JSON; pass prior=... to load_study")
+    return _prior(stored, space)
+
+
+def _load_same(name: str, store: StudyStore, sampler: Any, definition: dict[str, Any], prior: Any = None) -> Study:
     """Load an existing study, refusing one whose space, objectives or constraints differ."""
-    study = load_study(name, store, sampler=sampler)
+    study = load_study(name, store, sampler=sampler, prior=prior)
     stored = {
         "space": study.record.space,
         "objectives": [o.to_dict() for o in study.objectives],
@@ -365,8 +394,12 @@ def load_study(
     storage: str | StudyStore | None = None,
     sampler: str | Sampler | Mapping[str, Any] | None = None,
     scheduler: Any = None,
+    prior: Any = None,
 ) -> Study:
-    """Load a stored study; its sampler and scheduler are rebuilt from the stored settings unless given.
+    """Load a stored study; its sampler, scheduler and prior are rebuilt from the stored settings unless given.
+
+    A prior holding a user density (:class:`hpo.priors.Density`) is not stored as JSON: pass ``prior=``
+    again, or :class:`~hpo.errors.PriorError` says so.
 
     A scheduler's decisions depend only on the stored trials and reports, so a study
     loaded after a driver restart promotes, stops and resumes as before.
@@ -383,10 +416,12 @@ def load_study(
     if scheduler is None and record.settings.get("scheduler"):
         scheduler = record.settings["scheduler"]
     sampler_obj = _build_sampler(sampler)
-    sampler_obj.check_space(SearchSpace.from_dict(record.space), record.objectives)
+    space = SearchSpace.from_dict(record.space)
+    sampler_obj.check_space(space, record.objectives)
+    prior_obj = _prior(prior, space) if prior is not None else _stored_prior(name, record.settings, space)
     from hpo.study import Study
 
-    return Study(store, record, sampler_obj, _build_scheduler(scheduler))
+    return Study(store, record, sampler_obj, _build_scheduler(scheduler), prior=prior_obj)
 
 
 def delete_study(name: str, storage: str | StudyStore | None = None) -> None:

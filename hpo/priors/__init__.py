@@ -5,6 +5,8 @@
 - :func:`linear_rule`, :func:`sqrt_rule`, :func:`power_scheduler_rule`, :func:`transfer_lr` -- move a
   known-good learning rate to another batch size.
 - :func:`fit_law` -- fit such a law from a study's (or a table's) own small-scale runs.
+- :class:`LogNormal`, :class:`Normal`, :class:`Uniform`, :class:`Density`, :class:`Prior` -- the densities
+  that shape a study's search (``create_study(prior=...)``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from hpo.priors.batch_rules import (
     sqrt_rule,
     transfer_lr,
 )
+from hpo.priors.densities import Density, LogNormal, Normal, Prior, Uniform, as_prior
 from hpo.priors.fit_law import FitPrediction, FittedLaw, fit_law, optimal_runs
 from hpo.priors.step_law import STEP_LAW_RANGE, LawPrediction, step_law, transformer_params
 
@@ -33,4 +36,10 @@ __all__ = [
     "FittedLaw",
     "FitPrediction",
     "optimal_runs",
+    "Density",
+    "LogNormal",
+    "Normal",
+    "Prior",
+    "Uniform",
+    "as_prior",
 ]

@@ -26,6 +26,7 @@ from hpo.records import Constraint, FrozenTrial, Objective, TrialState
 
 if TYPE_CHECKING:
     from hpo.fidelity import Fidelity
+    from hpo.priors import Prior
     from hpo.space import SearchSpace
 
 __all__ = ["Sampler", "SamplingContext", "SchedulerData", "Suggestion", "trial_rng"]
@@ -84,6 +85,9 @@ class SamplingContext:
         scheduler_data: under a scheduler, the values to learn from at one rung level
             (:class:`SchedulerData`); None without a scheduler. ``history`` stays the
             append-only record of finished trials either way.
+        prior: the study's :class:`hpo.priors.Prior` (None: no prior). Model-free samplers
+            (random, sobol) and the initial designs draw from it; BO weights its
+            acquisition by it (πBO); see :mod:`hpo.priors.densities`.
 
     Samplers that fit a model read :meth:`training_trials` (and :meth:`losses`), which
     picks ``scheduler_data`` when there is one, so they need no scheduler branch.
@@ -99,6 +103,7 @@ class SamplingContext:
     rng: np.random.Generator = field(repr=False)
     fidelity: Fidelity | None = None
     scheduler_data: SchedulerData | None = None
+    prior: Prior | None = None
 
     def completed(self) -> list[FrozenTrial]:
         """COMPLETE trials of ``history`` whose values are all finite (safe to hand to a model)."""
@@ -219,6 +224,7 @@ class Sampler(ABC):
                 rng=trial_rng(context.seed, context.number + i),
                 fidelity=context.fidelity,
                 scheduler_data=context.scheduler_data,
+                prior=context.prior,
             )
             params = self.suggest(ctx)
             out.append(params)

@@ -38,6 +38,15 @@ Per suggestion of trial ``number``:
    the sampler warns and suggests random configurations (never a crash). Steps 1,
    2 and 5 and the seeding are :class:`~hpo.samplers.model_based.ModelBasedSampler`'s.
 
+A study prior (``create_study(prior=...)``, ``context.prior``): the initial Sobol points go
+through the prior's inverse CDF (:meth:`hpo.priors.Prior.transform_unit`), and the log
+acquisitions of ``"logei"`` and ``"parego"`` are weighted by the prior with a decaying exponent,
+πBO (Hvarfner et al. 2022): log α(x) + (prior_beta / n) log π(x), ``n`` the training trials,
+through BoTorch's ``PriorGuidedAcquisitionFunction`` rebuilt per suggestion
+(:mod:`hpo.priors.torch_prior`). ``"ucb"``, ``"kg"``, ``"mes"`` and ``"nehvi"`` use the prior
+in the initial design only (UCB can be negative, KG is one-shot, MES and NEHVI take q = 1 only
+in BoTorch's wrapper).
+
 Determinism: every random choice is seeded from (study seed, trial number)
 (:func:`~hpo.samplers.model_based.model_seed`) inside :func:`torch.random.fork_rng`, so a seeded study replays the same
 suggestions and the caller's global random state is untouched. The GP's warm
@@ -119,6 +128,8 @@ class BOSampler(ModelBasedSampler):
         ref_point: several objectives: objective name -> reference value in the
             objective's units (an upper bound of a minimised objective); objectives
             left out (or None) get a reference inferred from the data.
+        prior_beta: πBO's β: with a study prior, the acquisition is weighted by
+            ``prior^(prior_beta / n)`` (default 10, the paper's; 0 turns the weighting off).
     """
 
     name: ClassVar[str] = "bo"
@@ -141,6 +152,7 @@ class BOSampler(ModelBasedSampler):
         output_warping: str = "power",
         device: str = "auto",
         ref_point: dict[str, float] | None = None,
+        prior_beta: float = 10.0,
     ) -> None:
         from hpo.surrogates import make_surrogate
 
@@ -163,6 +175,10 @@ class BOSampler(ModelBasedSampler):
         if not is_number(beta) or not 0 <= beta < float("inf"):
             raise SamplerError(f"bo: `0 <= beta < inf` must hold, but got beta={beta!r}")
         self.beta = float(beta)
+        if not is_number(prior_beta) or not 0 <= prior_beta < float("inf"):
+            raise SamplerError(f"bo: `0 <= prior_beta < inf` must hold, but got prior_beta={prior_beta!r}")
+        self.prior_beta = float(prior_beta)
+        self._guide: tuple[Any, SpaceEncoder, int] | None = None  # (prior, encoder, n) during a propose()
         if output_warping not in OUTPUT_WARPINGS:
             raise SamplerError(f"bo: unknown output_warping {output_warping!r}; valid: {list(OUTPUT_WARPINGS)}")
         self.output_warping = output_warping
@@ -213,6 +229,7 @@ class BOSampler(ModelBasedSampler):
             "raw_samples": self.raw_samples, "mc_samples": self.mc_samples, "beta": self.beta,
             "num_fantasies": self.num_fantasies, "mes_candidates": self.mes_candidates,
             "output_warping": self.output_warping, "device": self.device_name, "ref_point": self.ref_point,
+            "prior_beta": self.prior_beta,
         }
 
     def resolved_acquisition(self, n_objectives: int) -> str:
@@ -291,6 +308,7 @@ class BOSampler(ModelBasedSampler):
             columns.append(np.array([[t.constraint_values[c.name] for c in context.constraints] for t in trials]))
         Y = torch.as_tensor(np.hstack(columns), dtype=dtype, device=device)  # n x (k + n_constraints)
         X_pending = (torch.as_tensor(encoder.encode(pending), dtype=dtype, device=device) if pending else None)
+        self._guide = (context.prior, encoder, len(trials)) if context.prior and self.prior_beta > 0 else None
         with seeded(seed, device):
             model = self.surrogate.fit(X, Y, categorical=encoder.category_counts, seed=seed)
             if len(context.objectives) > 1:
@@ -298,6 +316,7 @@ class BOSampler(ModelBasedSampler):
                                                    encoder, q, seed)
             else:
                 candidates = self.select_candidates(model, X, X_pending, context.constraints, encoder, q, seed)
+        self._guide = None
         return encoder.decode(candidates.detach().cpu().numpy())
 
     # -- acquisition ----------------------------------------------------------------
@@ -348,8 +367,8 @@ class BOSampler(ModelBasedSampler):
         for i in range(q):
             pending = [p for p in (X_pending, *chosen) if p is not None]
             weights = mo.random_weights(k, seed + i, Y_obj)
-            acqf = mo.parego(model, X_baseline, Y_obj, weights, constraints,
-                             torch.cat(pending) if pending else None, sampler)
+            acqf = self._prior_guided(mo.parego(model, X_baseline, Y_obj, weights, constraints,
+                                                torch.cat(pending) if pending else None, sampler))
             chosen.append(self._optimize(acqf, encoder, 1))
         return torch.cat(chosen)
 
@@ -377,11 +396,11 @@ class BOSampler(ModelBasedSampler):
         if acquisition == "logei":
             X_baseline = self._baseline(model, X)
             objective = GenericMCObjective(lambda Z, X=None: Z[..., 0]) if constraints else None
-            return qLogNoisyExpectedImprovement(
+            return self._prior_guided(qLogNoisyExpectedImprovement(
                 model, X_baseline=X_baseline, sampler=sampler, objective=objective, X_pending=X_pending,
                 constraints=[_constraint_callable(j + 1, c) for j, c in enumerate(constraints)] or None,
                 prune_baseline=True,
-            )
+            ))
         if acquisition == "ucb":
             return qUpperConfidenceBound(model, beta=self.beta, sampler=sampler, X_pending=X_pending)
         if acquisition == "kg":
@@ -393,6 +412,15 @@ class BOSampler(ModelBasedSampler):
         sobol = SobolEngine(X.shape[-1], scramble=True, seed=seed).draw(self.mes_candidates).to(X)
         return qMaxValueEntropy(model, candidate_set=torch.cat([sobol, X]), num_fantasies=self.num_fantasies,
                                 X_pending=X_pending)
+
+    def _prior_guided(self, acqf: Any) -> Any:
+        """A log acquisition weighted by the study prior (πBO), or itself without one."""
+        if self._guide is None:
+            return acqf
+        from hpo.priors.torch_prior import guided
+
+        prior, encoder, n = self._guide
+        return guided(acqf, prior, encoder, n, self.prior_beta, log=True)
 
     def _optimize(self, acqf: Any, encoder: SpaceEncoder, q: int) -> torch.Tensor:
         import torch

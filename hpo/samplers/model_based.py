@@ -10,7 +10,8 @@ multi-fidelity BO):
 - **the initial design**: while trial ``number < n_initial`` (default
   ``max(5, 2 * d)``, ``d`` the encoded dimension) or fewer than ``min_trials``
   trials are usable, :meth:`initial` gives the configuration (a space-filling
-  design of the subclass);
+  design of the subclass; with a study prior, ``context.prior``, the design is drawn from
+  the prior: BO's Sobol points go through the prior's inverse CDF);
 - **the seeding rule**: every model step of trial ``number`` is seeded with
   :func:`model_seed` ``(seed, number, salt)``, the first word of the seed sequence
   of :func:`~hpo.samplers.base.trial_rng` ``(seed, number, salt)``, so a seeded
@@ -107,8 +108,10 @@ class ModelBasedSampler(Sampler):
         return True
 
     def random_suggestion(self, context: SamplingContext, number: int) -> dict[str, Any]:
-        """The random fallback for trial ``number`` (subclasses choosing a budget add one)."""
-        return context.space.sample(trial_rng(context.seed, number, salt=1))
+        """The random fallback for trial ``number`` (from the study prior when there is one; subclasses
+        choosing a budget add one)."""
+        rng = trial_rng(context.seed, number, salt=1)
+        return context.prior.sample(context.space, rng) if context.prior else context.space.sample(rng)
 
     # -- the pipeline ------------------------------------------------------------------
     def resolved_n_initial(self, dim: int) -> int:

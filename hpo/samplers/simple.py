@@ -24,13 +24,16 @@ __all__ = ["RandomSampler", "SobolSampler", "GridSampler"]
 
 
 class RandomSampler(Sampler):
-    """Independent uniform (log-uniform for ``log=True``) sampling."""
+    """Independent uniform (log-uniform for ``log=True``) sampling; with a study prior, the parameters
+    that have a density are drawn from it (truncated to their bounds), the others as without."""
 
     name: ClassVar[str] = "random"
     uses_history: ClassVar[bool] = False
     suggests_in_transaction: ClassVar[bool] = True
 
     def suggest(self, context: SamplingContext) -> dict[str, Any]:
+        if context.prior:
+            return context.prior.sample(context.space, context.rng)
         return context.space.sample(context.rng)
 
 
@@ -38,7 +41,10 @@ class SobolSampler(Sampler):
     """Scrambled Sobol points in the unit cube, decoded into the space.
 
     Trial ``n`` gets the ``n``-th point of the sequence scrambled with the
-    study seed; conditional parameters take the point's coordinates when active.
+    study seed; conditional parameters take the point's coordinates when active. With a study
+    prior, the coordinates of the parameters that have a density go through the truncated prior's
+    inverse CDF (:meth:`hpo.priors.Prior.transform_unit`), so the design concentrates where the
+    prior puts its mass and stays low-discrepancy in the prior's quantiles.
     """
 
     name: ClassVar[str] = "sobol"
@@ -64,7 +70,10 @@ class SobolSampler(Sampler):
         engine = qmc.Sobol(d=encoder.dim, scramble=self.scramble, seed=seed)
         if context.number:
             engine.fast_forward(context.number)
-        return encoder.decode(engine.random(1))[0]  # point: (1, dim)
+        point = engine.random(1)  # (1, dim)
+        if context.prior:
+            point = context.prior.transform_unit(encoder, point)
+        return encoder.decode(point)[0]
 
 
 class GridSampler(Sampler):
