@@ -47,7 +47,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
-    from hpo import priors, samplers, schedulers
+    from hpo import samplers, schedulers
     from hpo.study import Study
     from hpo.study_setup import create_study, delete_study, list_studies, load_study
     from hpo.trial import Trial

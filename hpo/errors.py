@@ -33,7 +33,6 @@ __all__ = [
     "NothingToRun",
     "TrialPruned",
     "NoCompletedTrialsError",
-    "PriorError",
     "ExtrapolationWarning",
     "AllTrialsFailedError",
     "TrialFailuresWarning",
@@ -116,7 +115,8 @@ class SurrogateError(ValidationError):
 
 
 class PriorError(ValidationError):
-    """An invalid prior: an unknown parameter, a density on a Categorical/Fixed, no mass inside the bounds."""
+    """Bad input to a scaling law or a prior (:mod:`hpo.priors`): a non-positive scale, too few cells, an
+    unknown parameter, a density on a Categorical/Fixed, no mass inside the bounds."""
 
 
 class UnknownNameError(ValidationError, KeyError):
@@ -209,10 +209,6 @@ def short_repr(value: object, limit: int = 200) -> str:
     walk(value, 0)
     text = "".join(parts)
     return text if len(text) <= limit else text[: max(limit - 3, 0)] + "..."
-
-
-class PriorError(ValidationError):
-    """Bad input to a scaling law or prior (:mod:`hpo.priors`): a non-positive scale, too few cells, ..."""
 
 
 class ExtrapolationWarning(UserWarning):

@@ -51,7 +51,7 @@ def test_a_configs_relative_sqlite_store_is_next_to_the_file(tmp_path: Path) -> 
     assert store.exists() and not (tmp_path / "hpo.db").exists()
     again = _hpo("run", "study.yaml", "--no-progress", cwd=folder)  # from the config's own folder: resumes
     assert again.returncode == 0, again.stderr
-    assert "3 trial(s) done, running 0" in again.stdout
+    assert "already has 3 of 3 trials: nothing to run" in again.stdout
     assert len(hpo.load_study("rel", f"sqlite:///{store}").trials) == 3
 
 

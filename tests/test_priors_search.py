@@ -175,33 +175,3 @@ def test_pibo_with_a_wrong_prior_converges_within_a_bounded_number_of_extra_eval
     got = _evals_to_reach(tmp_path, wrong, 0, 0.05, 40)
     assert plain <= 15 and got <= plain + 20, (got, plain)  # converges, at a bounded extra cost
 
-
-def _evals_to_reach(tmp_path, prior, seed: int, tol: float, budget: int) -> int:
-    study = hpo.create_study(space=SPACE, storage=_url(tmp_path, f"pibo{seed}{id(prior)}"), seed=seed, prior=prior,
-                             sampler={"name": "gp", "options": {"num_restarts": 2, "raw_samples": 64, "mc_samples": 32}})
-    for i in range(budget):
-        trial = study.ask()
-        value = (math.log10(trial.params["lr"]) + 3) ** 2 + 4 * (trial.params["x"] - 0.3) ** 2
-        study.tell(trial, value)
-        if value <= tol:
-            return i + 1
-    return budget + 1
-
-
-def test_pibo_with_a_correct_prior_needs_fewer_evaluations(tmp_path):
-    """A 2-D bowl (optimum lr = 1e-3, x = 0.3): evaluations to reach a value <= 0.05, median over 3 seeds.
-
-    Measured (gp, 2 restarts): correct prior [2, 1, 2], no prior [9, 4, 9].
-    """
-    warnings.simplefilter("ignore")
-    good = [_evals_to_reach(tmp_path, GOOD, seed, 0.05, 25) for seed in range(3)]
-    plain = [_evals_to_reach(tmp_path, None, seed, 0.05, 25) for seed in range(3)]
-    assert max(good) <= 25 and max(plain) <= 25, (good, plain)
-    assert np.median(good) < np.median(plain) and np.median(good) <= 4, (good, plain)
-
-
-def test_pibo_with_a_wrong_prior_converges_within_a_bounded_number_of_extra_evaluations(tmp_path):
-    warnings.simplefilter("ignore")
-    wrong = {"lr": LogNormal(1e-1, 0.4), "x": Normal(0.8, 0.1)}  # lr 100x off, x 5 sd off
-    got = [_evals_to_reach(tmp_path, wrong, seed, 0.05, 40) for seed in range(2)]
-    assert max(got) <= 40, got  # converges: plain GP needs about 9 here, so at most ~30 extra

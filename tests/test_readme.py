@@ -100,7 +100,8 @@ def _run_readme(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
                            "test_local_search.py"], cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
-    assert " passed" in proc.stdout and " failed" not in proc.stdout
+    summary = proc.stdout.strip().splitlines()[-1]
+    assert re.search(r"\b\d+ passed", summary) and not re.search(r"\b\d+ (failed|error)", summary), summary
 
 
 @pytest.mark.slow
