@@ -173,8 +173,8 @@ def section_tuning(ctx: ReportContext) -> list[str]:
     summary, cells = tuning.summarise(runs), tuning.cell_table(runs)
     lines = ["## 3. Tuning on the real table",
              "",
-             f"Each dense (N, D) cell is a tabular problem over its (lr, bs) grid (objective: the smooth loss of the "
-             f"released run nearest to the suggestion). Evaluations until a run within {tuning.TOLERANCE:.2%} of "
+             f"Each dense (N, D) cell is a tabular problem (search space: the whole released lr and bs ranges; objective: "
+             f"the smooth loss of the cell's released run nearest to the suggestion). Evaluations until a run within {tuning.TOLERANCE:.2%} of "
              f"the cell's best is found; budget {budget} (not reached: counted as {budget + 1}); seeds "
              f"{list(seeds)}; {len(cells)} cells; priors are log-normal with sigma {tuning.PRIOR_SIGMA} in ln around "
              f"the prediction (fitted law: fitted on the other cells only; wrong: Step Law with lr x 10). "
