@@ -181,9 +181,9 @@ class Param(ABC):
             self._fail(f"grid_value: `0 <= i < grid_size` must hold for an integer i, but got i={i!r}, grid_size={n}")
         return self._at(int(i))
 
+    @abstractmethod
     def _at(self, i: int) -> Any:
-        """The ``i``-th grid value; ``i`` already checked."""
-        raise NotImplementedError
+        """The ``i``-th grid value; ``i`` already checked (only called when ``grid_size`` is not None)."""
 
 
 @dataclass(frozen=True)

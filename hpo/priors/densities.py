@@ -23,6 +23,8 @@ the parameter's bounds are errors naming the parameter, its bounds and the prior
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import json
 import math
 from collections.abc import Callable, Iterator, Mapping
@@ -55,20 +57,22 @@ def _number(owner: str, field: str, value: Any, positive: bool = False) -> float
     return float(value)
 
 
-class _Scalar:
+class _Scalar(ABC):
     """Shared part of the densities with a closed-form CDF (:class:`LogNormal`, :class:`Normal`)."""
 
     kind: ClassVar[str]
 
-    def _z(self, x: np.ndarray) -> np.ndarray:  # standardised coordinate
-        raise NotImplementedError
+    @abstractmethod
+    def _z(self, x: np.ndarray) -> np.ndarray:
+        """The standardised coordinate of values ``x`` (same shape)."""
 
+    @abstractmethod
     def _from_z(self, z: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """The inverse of :meth:`_z`."""
 
+    @abstractmethod
     def log_density(self, values: Any) -> np.ndarray:
         """Log density at ``values`` (value scale), shape of ``values``; ``-inf`` outside the support."""
-        raise NotImplementedError
 
     def cdf(self, values: Any) -> np.ndarray:
         from scipy.special import ndtr

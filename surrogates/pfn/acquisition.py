@@ -31,6 +31,8 @@ batched candidate scoring of :meth:`PFNModel.suggest`.
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -71,9 +73,9 @@ class PFNAcquisition(AcquisitionFunction):
     def __init__(self, model: PFNModel) -> None:
         super().__init__(model)
 
+    @abstractmethod
     def _value(self, logits: Tensor) -> Tensor:
         """Acquisition values ``N`` from the logits ``m x N x K`` of ``N`` points."""
-        raise NotImplementedError
 
     def score(self, X: Tensor) -> Tensor:
         """Values ``N`` (float32) at the ``N x d`` points ``X``; differentiable in ``X``."""
