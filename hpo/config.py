@@ -298,7 +298,10 @@ def load_config(path: str | Path) -> StudyConfig:
 
     path = Path(path)
     data = load_yaml_file(path)
-    return parse_config(data, base_dir=path.resolve().parent)
+    try:
+        return parse_config(data, base_dir=path.resolve().parent)
+    except ConfigError as exc:  # the field's message, prefixed with the file it is in
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 def resolve_objective(spec: str, base_dir: Path | None = None) -> Callable[..., Any]:

@@ -140,6 +140,13 @@ def test_yaml_errors_cite_the_file_name(tmp_path: Path) -> None:
     assert 'in "broken.yaml", line 2' in proc.stderr
 
 
+def test_config_validation_errors_name_the_file_and_the_field(tmp_path: Path) -> None:
+    (tmp_path / "typo.yaml").write_text("name: x\nobjective: a:b\nspace:\n  lr: {type: floot}\n", encoding="utf-8")
+    proc = _hpo("run", "typo.yaml", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "error: typo.yaml: space.lr: unknown type 'floot'" in proc.stderr
+
+
 def _actions(parser: argparse.ArgumentParser, path: str) -> list[tuple[str, argparse.Action]]:
     found = []
     for action in parser._actions:
