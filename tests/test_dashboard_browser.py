@@ -170,6 +170,10 @@ def _settled(driver: object, texts: list[str], charts: int) -> bool:
     return not running and len(drawn) >= charts and len(tables) >= want_table and all(t in body for t in texts)
 
 
+_TABLE_WIDTHS = """return [...document.querySelectorAll('[data-testid="stDataFrame"] .dvn-scroller')]
+    .map(s => [s.scrollWidth, s.clientWidth]);"""
+
+
 def test_every_page_in_chromium(server: tuple[str, Path, dict], browser: object) -> None:
     """Every page loads with its charts and texts (screenshots saved); then live refresh shows new trials.
 
@@ -190,6 +194,11 @@ def test_every_page_in_chromium(server: tuple[str, Path, dict], browser: object)
             pytest.fail(f"{query}: within {PAGE_TIMEOUT:.0f} s, missing texts {missing} or fewer than {charts} "
                         f"charts; page text:\n{body[:2000]}")
         assert "Traceback" not in _visible_text(browser) or "CUDA out of memory" in _visible_text(browser)
+        if query == "page=studies":  # every column of the Studies table fits a 1400 px window (no hidden ones)
+            widths = browser.execute_script(_TABLE_WIDTHS)  # type: ignore[attr-defined]
+            assert widths and all(scroll <= client + 1 for scroll, client in widths), widths
+        if query.startswith("page=study&"):  # parallel coordinates are coloured by the objective, with a legend
+            assert browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .colorbar")  # type: ignore[attr-defined]
         time.sleep(1.0)  # let Plotly finish its transitions before the screenshot
         browser.save_screenshot(str(out / filename))  # type: ignore[attr-defined]
         assert (out / filename).stat().st_size > 10_000
