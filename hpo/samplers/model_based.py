@@ -21,7 +21,12 @@ multi-fidelity BO):
   :meth:`model_errors`, the sampler warns and suggests random configurations
   (:meth:`random_configs`; never a crash);
 - **de-duplication**: a proposal that repeats an evaluated, pending or already
-  chosen configuration is replaced by a random one (:meth:`distinct`).
+  chosen configuration is replaced by a random one (:meth:`distinct`);
+- **numerical chatter**: warnings of BoTorch, GPyTorch and linear_operator that report
+  routine numerics of a model step (jitter added to a not-quite-positive-definite
+  matrix, an acquisition restart or a fit that stopped early, input-scaling notes)
+  go to the ``hpo.samplers`` logger at DEBUG instead of the user's terminal
+  (:func:`model_chatter_to_debug`); every other warning passes through unchanged.
 
 A subclass implements :meth:`propose` (fit its model on the given trials and return
 ``q`` configurations) and :meth:`initial`; it may override :meth:`check_context`,
@@ -31,8 +36,11 @@ configuration repeats only an evaluation at the same budget).
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import warnings
 from abc import abstractmethod
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from hpo.samplers.base import Sampler, SamplingContext, Suggestion, trial_rng
@@ -132,8 +140,9 @@ class ModelBasedSampler(Sampler):
             pending = [*context.pending, *out]
             q = n - len(out)
             try:
-                configs = self.propose(context, trials, pending, q, model_seed(context.seed, context.number,
-                                                                               self.seed_salt))
+                with model_chatter_to_debug(self.name, context.number):
+                    configs = self.propose(context, trials, pending, q, model_seed(context.seed, context.number,
+                                                                                   self.seed_salt))
             except self.model_errors() as exc:
                 warnings.warn(f"{self.name}: the model step failed for trial {context.number} "
                               f"({type(exc).__name__}: {exc}); suggesting random configurations instead",
@@ -166,3 +175,32 @@ class ModelBasedSampler(Sampler):
             params = context.space.validate(dict(config))
             out.append(params if budget is None else Suggestion(params, budget=budget))
         return out
+
+
+_LOG = logging.getLogger("hpo.samplers")
+_CHATTER_MODULES = ("botorch", "gpytorch", "linear_operator")
+_REISSUED: dict[Any, Any] = {}  # warnings' once-per-location registry for what we re-issue
+_CHATTER_MESSAGES = ("Optimization failed in `gen_candidates_scipy`", "Optimization failed within `scipy")
+
+
+def _is_chatter(message: warnings.WarningMessage) -> bool:
+    category = message.category
+    module = getattr(category, "__module__", "") or ""
+    if module.split(".")[0] in _CHATTER_MODULES:  # OptimizationWarning, NumericalWarning, InputDataWarning, ...
+        return True
+    return issubclass(category, RuntimeWarning) and str(message.message).startswith(_CHATTER_MESSAGES)
+
+
+@contextlib.contextmanager
+def model_chatter_to_debug(who: str, number: int) -> Iterator[None]:
+    """Run a model step with the model libraries' numerical warnings logged at DEBUG on ``hpo.samplers``
+    (one line each, naming the sampler and trial); any other warning is re-issued as it was."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for message in caught:
+        if _is_chatter(message):
+            _LOG.debug("%s, trial %d: %s: %s", who, number, message.category.__name__, message.message)
+        else:
+            warnings.warn_explicit(message.message, message.category, message.filename, message.lineno,
+                                   registry=_REISSUED, source=message.source)
