@@ -307,15 +307,20 @@ class MultiFidelityBOSampler(ModelBasedSampler):
         return Suggestion(config, budget=fidelity.from_unit(float(point[d])))
 
     def initial(self, context: SamplingContext, number: int) -> Suggestion:
-        """Point ``number`` of the scrambled Sobol sequence in ``d + 1`` dims (unit fidelity last)."""
+        """Point ``number`` of the scrambled Sobol sequence in ``d + 1`` dims (unit fidelity last); with a study
+        prior, the configuration's coordinates go through the prior's inverse CDF (the budget's do not)."""
         from scipy.stats import qmc
 
-        d = context.space.encoder(onehot=False).dim
+        encoder = context.space.encoder(onehot=False)
+        d = encoder.dim
         seed = context.seed if context.seed is not None else int(context.rng.integers(2**31))
         engine = qmc.Sobol(d=d + 1, scramble=True, seed=seed)
         if number:
             engine.fast_forward(number)
-        return self.distinct(context, [self._suggestion(context, engine.random(1)[0])], list(context.pending))[0]
+        point = engine.random(1)[0]
+        if context.prior and d:
+            point[:d] = context.prior.transform_unit(encoder, point[None, :d])[0]
+        return self.distinct(context, [self._suggestion(context, point)], list(context.pending))[0]
 
     def random_suggestion(self, context: SamplingContext, number: int) -> Suggestion:
         """A random configuration at a random budget."""

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from hpo.errors import SamplerError, UnknownNameError
 from hpo.records import Constraint, FrozenTrial, TrialState
 from hpo.registry import accepted_options, check_options
-from hpo.samplers.base import Sampler, SamplingContext, SchedulerData
+from hpo.samplers.base import Sampler, SamplingContext, SchedulerData, trial_rng
 from hpo.samplers.options import check_option_types
 
 if TYPE_CHECKING:
@@ -462,6 +462,19 @@ class OptunaSampler(Sampler):
         self._share_search_space(sampler)
         return sampler
 
+    @staticmethod
+    def _prior_startup(context: SamplingContext, mirror: Any) -> dict[str, Any] | None:
+        """With a study prior, a start-up trial of a sampler that has a random start-up phase (TPE's first
+        ``n_startup_trials`` completed trials) is drawn from the prior instead; None otherwise."""
+        from optuna.trial import TrialState
+
+        n_startup = getattr(mirror.sampler, "_n_startup_trials", None)
+        if not context.prior or not isinstance(n_startup, int):
+            return None
+        if len(mirror.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) >= n_startup:
+            return None
+        return context.prior.sample(context.space, trial_rng(context.seed, context.number, salt=7))
+
     def suggest(self, context: SamplingContext) -> dict[str, Any]:
         from hpo.space import Fixed
 
@@ -472,6 +485,9 @@ class OptunaSampler(Sampler):
         space = context.space
         params: dict[str, Any] = {}
         with _quiet():
+            startup = self._prior_startup(context, mirror)
+            if startup is not None:  # Optuna takes enqueued values as the trial's fixed parameters
+                mirror.enqueue_trial(startup, skip_if_exists=False)
             otrial = mirror.ask()
             for name in space.names:
                 if not space.is_active(name, params):
