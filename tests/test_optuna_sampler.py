@@ -165,3 +165,18 @@ def test_bad_arguments_are_typed_errors() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert isinstance(HpoSampler("random"), optuna.samplers.BaseSampler)
+
+
+def test_the_sampler_benchmark_runs_tiny_and_resumes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from hpo.bench.optuna_sampler_bench import SAMPLERS, run_sampler_part, sampler_section
+
+    log = tmp_path / "runs.jsonl"
+    rows = run_sampler_part(tmp_path / "out", seeds=[0, 1], budget=3, problems=["branin"], runs_log=log)
+    assert [(r["sampler"], r["seed"]) for r in rows] == [(s, seed) for s in SAMPLERS for seed in (0, 1)]
+    assert all(r["error"] is None and len(r["values"]) == 3 for r in rows)
+    assert len(log.read_text().splitlines()) == 6
+    again = run_sampler_part(tmp_path / "out", seeds=[0, 1], budget=3, problems=["branin"], runs_log=log)
+    assert again == rows and len(log.read_text().splitlines()) == 6  # resumed from the log, nothing re-run
+    section = sampler_section(rows, machine="a test machine")
+    assert "| branin | 3 |" in section and "seeds [0, 1]" in section
+    assert "lower median regret than `optuna-gp` on" in section
