@@ -79,7 +79,7 @@ def int_param(low: Any, high: Any, *, step: Any = 1, log: bool = False) -> Param
 
 def categorical_param(choices: Sequence[Any]) -> Param:
     """The Param of ``suggest_categorical(name, choices)``."""
-    return Categorical(tuple(choices) if isinstance(choices, (list, tuple)) else choices)
+    return Categorical(tuple(choices) if isinstance(choices, (list, tuple)) else choices)  # type: ignore[arg-type]
 
 
 def name_salt(name: str) -> int:
@@ -124,9 +124,9 @@ def suggest_value(trial: Trial, name: str, param: Param) -> Any:
         value = param.validate(relative[name], name)
     else:  # outside the intersection space: the documented random fallback
         value = param.sample(trial_rng(study.seed, trial.number, name_salt(name)))
-    from hpo.store.growth import add_trial_param
+    from hpo.store.growth import add_trial_param, sql_store
 
-    add_trial_param(study.store, study.study_id, trial.number, name, value)
+    add_trial_param(sql_store(study.store), study.study_id, trial.number, name, value)
     trial.params[name] = value
     return value
 
@@ -148,6 +148,7 @@ class DefineByRun:
         self._projected: list[FrozenTrial] = []
         self._projected_upto = 0
         self._checked: SearchSpace | None = None
+        self._old_spaces: list[SearchSpace] = []
 
     # -- the grown space ---------------------------------------------------------------------
     def define(self, name: str, param: Param) -> None:
@@ -155,9 +156,9 @@ class DefineByRun:
         study = self.study
         with self.lock:
             if name not in study.space:
-                from hpo.store.growth import grow_space
+                from hpo.store.growth import grow_space, sql_store
 
-                stored = grow_space(study.store, study.study_id, name, param.to_dict())
+                stored = grow_space(sql_store(study.store), study.study_id, name, param.to_dict())
                 self._adopt(stored)
             stored_param = study.space[name]
             if stored_param != param:
@@ -186,6 +187,8 @@ class DefineByRun:
         if not names:
             return None
         if self._space is None or list(self._space.names) != names:
+            if self._space is not None:  # kept alive: samplers tell spaces apart by id (the mirror of "tpe")
+                self._old_spaces.append(self._space)
             self._space = SearchSpace({n: self.study.space[n] for n in names})
             self._projected, self._projected_upto = [], 0
         return self._space

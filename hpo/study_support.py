@@ -29,9 +29,9 @@ def error_text(error: Any) -> str | None:
 def own_number(study: Study, trial: Trial | FrozenTrial | int) -> int:
     """The number of ``trial``, refusing a trial of another study (which would finish this study's
     trial of the same number)."""
-    if is_int(trial):
+    if isinstance(trial, int) and is_int(trial):
         return trial
-    number = getattr(trial, "number", None)
+    number: Any = getattr(trial, "number", None)
     if not is_int(number):
         raise TrialStateError(f"tell: expected a Trial or a trial number, but got {trial!r}")
     if isinstance(trial, Trial):

@@ -183,7 +183,7 @@ class Trial:
         if len(args) > 2:
             raise ObjectiveError(f"trial {self.number}: report takes at most 2 positional arguments "
                                  f"({', '.join(order)}), but got {len(args)}")
-        given = {"step": step, "value": value}
+        given: dict[str, Any] = {"step": step, "value": value}
         for key, arg in zip(order, args):
             if given[key] is not None:
                 raise ObjectiveError(f"trial {self.number}: report got {key} both positionally and by keyword")

@@ -162,8 +162,6 @@ class HpoSampler(optuna.samplers.BaseSampler):
                 continue
             try:
                 params = space.validate({n: t.params[n] for n in names})
-            except SamplerError:
-                continue
             except ValueError:  # a value outside the hpo definition (SpaceError): not this space's trial
                 continue
             if t.state is OTS.RUNNING:
@@ -202,7 +200,7 @@ class HpoSampler(optuna.samplers.BaseSampler):
             space = SearchSpace(params)
             self._check(space, objectives)
             if all(isinstance(p, Fixed) for p in params.values()):
-                return {n: _to_optuna_value(params[n], search_space[n], params[n].value) for n in names}
+                return {n: _to_optuna_value(params[n], search_space[n], None) for n in names}
             history, pending, constraints = self._observations(study, trial, names, space, search_space, objectives)
             context = SamplingContext(space=space, objectives=objectives, constraints=constraints, history=history,
                                       pending=pending, number=trial.number, seed=self._seed,

@@ -12,14 +12,24 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from hpo.errors import TrialNotFoundError, TrialStateError
+from hpo.errors import StorageError, TrialNotFoundError, TrialStateError
 from hpo.records import TrialState
 from hpo.store.rows import studies, trials
 
 if TYPE_CHECKING:
     from hpo.store.sql import SQLStore
 
-__all__ = ["grow_space", "add_trial_param"]
+__all__ = ["grow_space", "add_trial_param", "sql_store"]
+
+
+def sql_store(store: Any) -> SQLStore:
+    """``store`` as the SQL store these writes need (StorageError for another kind of store)."""
+    from hpo.store.sql import SQLStore
+
+    if not isinstance(store, SQLStore):
+        raise StorageError(f"define-by-run trials need the SQL store (SQLite or PostgreSQL), but the study's store "
+                           f"is a {type(store).__name__}")
+    return store
 
 
 def grow_space(store: SQLStore, study_id: int, name: str, definition: dict[str, Any]) -> dict[str, Any]:
@@ -35,7 +45,7 @@ def grow_space(store: SQLStore, study_id: int, name: str, definition: dict[str, 
         space = dict(row.space or {})
         if name not in space:
             space[name] = definition
-            conn.execute(sa.update(studies).where(studies.c.id == study_id).values(space=space))
+            conn.execute(sa.update(studies).where(studies.c.id == study_id).values(space=space))  # type: ignore[arg-type]
         return space
 
 
@@ -54,4 +64,4 @@ def add_trial_param(store: SQLStore, study_id: int, number: int, name: str, valu
             raise TrialStateError(f"trial {number} is {row.state}: parameters are suggested only while a trial is "
                                   f"RUNNING (from its objective); nothing was written for parameter {name!r}")
         params = {**(row.params or {}), name: value}
-        conn.execute(sa.update(trials).where(trials.c.id == row.id).values(params=params))
+        conn.execute(sa.update(trials).where(trials.c.id == row.id).values(params=params))  # type: ignore[arg-type]
