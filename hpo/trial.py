@@ -36,7 +36,10 @@ def check_user_attr(where: str, key: Any, value: Any) -> Any:
 class Trial:
     """A running trial: its number and params, and a way to report progress.
 
-    ``trial.params`` holds the configuration (also ``trial["lr"]``).
+    ``trial.params`` holds the configuration (also ``trial["lr"]``). Optuna's define-by-run API works
+    too: ``trial.suggest_float / suggest_int / suggest_categorical`` (checked against a declared space,
+    or growing the space of a study created without one; see :mod:`hpo.define_by_run`), and
+    ``trial.should_prune()`` is :meth:`should_stop`.
     ``trial.report(step, value)`` stores an intermediate result (Optuna's order is the
     reverse; ``trial.report(step=..., value=...)`` is unambiguous);
     ``trial.should_stop()`` says whether the driver or the study's scheduler wants

@@ -3,8 +3,8 @@
 The suites are imported from the installed Optuna (``optuna.testing.pytest_samplers``); each class
 gives them a ``sampler`` fixture (a zero-argument factory). What ran with what:
 
-- ``gp`` (cheap settings: ``n_initial=2``, 2 restarts, 32 raw samples, 16 MC samples): the Relative
-  and MultiObjective suites;
+- ``gp`` (cheap settings: ``n_initial=2``, 2 restarts, 32 raw samples, 16 MC samples): the Basic,
+  Relative and MultiObjective suites;
 - ``random`` (hpo's random sampler): Basic, Relative and MultiObjective;
 - ``tpe`` (Optuna's TPE run through hpo's adapter, inside Optuna again): Basic;
 - ``cmaes`` (single-objective only): SingleOnly.
@@ -36,6 +36,12 @@ CHEAP_GP = {"n_initial": 2, "num_restarts": 2, "raw_samples": 32, "mc_samples": 
 
 def _gp() -> HpoSampler:
     return HpoSampler("gp", seed=0, **CHEAP_GP)
+
+
+class TestGPBasic(BasicSamplerTestCase):
+    @pytest.fixture
+    def sampler(self) -> Callable[[], HpoSampler]:
+        return _gp
 
 
 class TestGPRelative(RelativeSamplerTestCase):
