@@ -25,6 +25,7 @@ __all__ = [
     "TrialNotFoundError",
     "TrialStateError",
     "WrongStudyError",
+    "DefinitionMismatchError",
     "LateResultWarning",
     "SamplerError",
     "SurrogateError",
@@ -99,6 +100,11 @@ class TrialStateError(HpoError, RuntimeError):
 
 class WrongStudyError(ValidationError):
     """A trial handed to a study it does not belong to (e.g. ``study_a.tell(trial_of_b, ...)``)."""
+
+
+class DefinitionMismatchError(SpaceError):
+    """A ``trial.suggest_*`` call that does not fit the study's space (an unknown or inactive parameter, or
+    another definition than the stored one); the message names the parameter and both definitions."""
 
 
 class LateResultWarning(UserWarning):

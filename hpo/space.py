@@ -119,6 +119,21 @@ class SearchSpace:
         self._allowed = {n: {pa: frozenset(map(value_key, vs)) for pa, vs in (p.active_if or {}).items()}
                          for n, p in self._params.items()}
 
+    # -- growth (define-by-run studies, :mod:`hpo.define_by_run`) --------------------------
+    @classmethod
+    def empty(cls) -> SearchSpace:
+        """The space of a define-by-run study before its first parameter (the one empty SearchSpace)."""
+        space = cls.__new__(cls)
+        space._names, space._params, space._allowed = (), {}, {}
+        return space
+
+    def with_param(self, name: str, param: Any) -> SearchSpace:
+        """A new space with ``name`` added (a Param, mapping or scalar, as in the constructor); a name already
+        there raises :class:`SpaceError` (the growth of a space never redefines a parameter)."""
+        if name in self._params:
+            raise SpaceError(f"space[{name!r}]: already defined as {self._params[name]!r}; got {param!r}")
+        return SearchSpace({**self._params, name: param})
+
     @property
     def names(self) -> tuple[str, ...]:
         """Parameter names, parents before children, otherwise insertion order."""

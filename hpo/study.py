@@ -24,20 +24,20 @@ from hpo.errors import (
     ObjectiveError,
     SamplerError,
     TrialStateError,
-    WrongStudyError,
 )
+from hpo.define_by_run import RELATIVE_ATTR, DefineByRun
 from hpo.fidelity import Fidelity, parse_fidelity
-from hpo.records import FrozenTrial, Objective, StudyRecord, TrialState, check_study_name
+from hpo.records import FrozenTrial, Objective, StudyRecord, TrialState
 from hpo.registry import lazy_exports
 from hpo.samplers import Sampler, SamplingContext, Suggestion, trial_rng
 from hpo.samplers.base import SchedulerData
 from hpo.space import SearchSpace
 from hpo.store import StudyStore
+from hpo.study_support import checkpoint_folder, error_text, own_number
 from hpo.study_meta import DEFAULT_FAIL_FAST, StudyMeta, check_fail_fast
 from hpo.study_setup import DEFAULT_ASK_LEASE, MIN_STALE_AFTER, check_json, check_scheduler
 from hpo.trial import Trial
 from hpo.values import check_values
-from hpo.validators import is_int
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -51,16 +51,6 @@ __getattr__ = lazy_exports(__name__, {name: "hpo.study_setup" for name in (
 
 def _worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
-
-def _error_text(error: Any) -> str | None:
-    """The error text of a told trial: a string (bytes are decoded), else a typed error before any write."""
-    if error is None or isinstance(error, str):
-        return error
-    if isinstance(error, (bytes, bytearray)):
-        return bytes(error).decode("utf-8", errors="replace")
-    raise ObjectiveError(f"tell: error must be a string (e.g. a traceback) or None, but got {type(error).__name__} "
-                         f"{repr(error)[:200]}")
-
 
 class Study(StudyMeta):
     """A study in a store. Build one with :func:`create_study` or :func:`load_study`.
@@ -79,7 +69,8 @@ class Study(StudyMeta):
         self.prior = prior  # hpo.priors.Prior | None: what the samplers draw from and weight by
         self.record = record
         self.sampler = sampler
-        self.space = SearchSpace.from_dict(record.space)
+        self.space = SearchSpace.from_dict(record.space) if record.space else SearchSpace.empty()
+        self._dbr: DefineByRun | None = DefineByRun(self) if record.settings.get("define_by_run") else None
         self.fidelity: Fidelity | None = parse_fidelity(record.fidelity)
         self.scheduler: Any = scheduler
         self._tracker: Any = None
@@ -202,22 +193,7 @@ class Study(StudyMeta):
             ConfigError: ``number`` is not an integer ``>= 0``; the stored name or ``checkpoint_root`` is
                 not valid; or the resolved folder leads out of the root (e.g. through a symbolic link).
         """
-        if not is_int(number) or not 0 <= number < 2**63:
-            raise ConfigError(f"checkpoint_path: the trial number must be an integer >= 0, but got {number!r:.80}")
-        try:
-            name = check_study_name(self.name)
-        except ConfigError as exc:
-            raise ConfigError(f"checkpoint_path: study {self.study_id} has a stored name that cannot name a "
-                              f"checkpoint folder; {exc}") from None
-        root = self.record.settings.get("checkpoint_root") or os.environ.get("HPO_CHECKPOINT_ROOT") or "hpo-checkpoints"
-        if not isinstance(root, str):
-            raise ConfigError(f"checkpoint_root: must be a path string, but got {root!r:.80}")
-        root = os.path.realpath(root)
-        path = os.path.realpath(os.path.join(root, f"{self.study_id}-{name}", f"trial-{number:06d}"))
-        if os.path.commonpath([root, path]) != root or os.path.dirname(os.path.dirname(path)) != root:
-            raise ConfigError(f"checkpoint_path: the folder of trial {number} resolves to {path!r}, which is not "
-                              f"<checkpoint_root>/<study>/<trial> inside checkpoint_root {root!r}")
-        return path
+        return checkpoint_folder(self, number)
 
     def _planned(self, number: int) -> tuple[dict[str, Any], dict[str, Any]]:
         """Params and attrs of trial ``number`` under the scheduler's plan."""
@@ -241,6 +217,12 @@ class Study(StudyMeta):
         with self._lock:
             if self.scheduler is not None:
                 return self._planned(number)
+            if self._dbr is not None:  # define-by-run: the intersection space now, the rest as suggested
+                relative = self._dbr.suggest(number)
+                attrs = {RELATIVE_ATTR: relative} if relative else {}
+                if self.fidelity is not None:
+                    attrs.update(budget=self.fidelity.max, checkpoint_dir=self.checkpoint_path(number))
+                return {}, attrs
             suggestion = Suggestion.of(self.sampler.suggest(self.sampling_context(number)))
             budget = suggestion.budget
             params = self.space.validate(dict(suggestion))
@@ -276,7 +258,7 @@ class Study(StudyMeta):
             NothingToRun: the scheduler can start nothing until a running trial finishes.
         """
         self._reclaim_now_and_then()
-        in_transaction = self.sampler.suggests_in_transaction and self.scheduler is None
+        in_transaction = self.sampler.suggests_in_transaction and self.scheduler is None and self._dbr is None
         lease = self.lease(heartbeat)
         frozen = self.store.start_trial(
             self.study_id, _worker_id(), self._suggest, heartbeat=heartbeat, in_transaction=in_transaction,
@@ -293,7 +275,8 @@ class Study(StudyMeta):
 
     def enqueue(self, params: Mapping[str, Any], attrs: Mapping[str, Any] | None = None) -> int:
         """Queue a configuration to be evaluated before the sampler's suggestions; return its number."""
-        checked = self.space.validate(params)
+        checked = self.space.validate(params) if self._dbr is None else {  # define-by-run: the names known so far
+            k: self.space[k].validate(v, k) if k in self.space else v for k, v in params.items()}
         extra = dict(attrs or {})
         check_json("enqueue attrs", extra, ConfigError)
         frozen = self.store.create_trial(self.study_id, checked, TrialState.WAITING, attrs={"enqueued": True, **extra})
@@ -320,7 +303,7 @@ class Study(StudyMeta):
         Invalid values raise before anything is written.
         """
         number = self._own_number(trial)
-        error = _error_text(error)
+        error = error_text(error)
         state = TrialState.parse(state)
         if not state.is_finished:
             raise TrialStateError(f"tell: state must be COMPLETE, PRUNED or FAILED, but got {state.value}")
@@ -355,24 +338,7 @@ class Study(StudyMeta):
     def _own_number(self, trial: Trial | FrozenTrial | int) -> int:
         """The number of ``trial``, refusing a trial of another study (which would finish this study's
         trial of the same number)."""
-        if is_int(trial):
-            return trial
-        number = getattr(trial, "number", None)
-        if not is_int(number):
-            raise TrialStateError(f"tell: expected a Trial or a trial number, but got {trial!r}")
-        if isinstance(trial, Trial):
-            other = trial.study
-            if other is not self and (other.study_id != self.study_id or other.store.url != self.store.url):
-                raise WrongStudyError(
-                    f"tell: trial {number} belongs to study {other.name!r} (id {other.study_id} in {other.store.url}), "
-                    f"not to study {self.name!r} (id {self.study_id} in {self.store.url}); tell it on its own study"
-                )
-        elif isinstance(trial, FrozenTrial) and trial.study_id is not None and trial.study_id != self.study_id:
-            raise WrongStudyError(
-                f"tell: trial {number} belongs to the study with id {trial.study_id}, not to study {self.name!r} "
-                f"(id {self.study_id}); tell it on its own study"
-            )
-        return number
+        return own_number(self, trial)
 
     # -- running -------------------------------------------------------------------
     def optimize(

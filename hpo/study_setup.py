@@ -247,7 +247,8 @@ def create_study(
 
     Args:
         name: unique name in the store (default: a generated one).
-        space: ``{"lr": hpo.Float(1e-5, 1e-1, log=True), ...}`` or a SearchSpace.
+        space: ``{"lr": hpo.Float(1e-5, 1e-1, log=True), ...}`` or a SearchSpace; None: a define-by-run
+            study whose space grows from the objective's ``trial.suggest_*`` calls (:mod:`hpo.define_by_run`).
         objectives: ``"minimize"`` (the default), ``"maximize"`` or ``{"loss": "minimize", ...}``.
         constraints: ``{"memory_gb": ("<=", 16)}``.
         storage: a URL or a store; None means ``$HPO_STORAGE`` or ``sqlite:///hpo.db``.
@@ -284,9 +285,11 @@ def create_study(
     if name is None:
         name = f"study-{uuid.uuid4().hex[:8]}"
     check_study_name(name)
-    if space is None:
-        raise ConfigError("space: a search space is required, e.g. {'lr': hpo.Float(1e-5, 1e-1, log=True)}")
-    space = space if isinstance(space, SearchSpace) else SearchSpace(space)
+    define_by_run = space is None  # the space grows from the objective's trial.suggest_* calls
+    if define_by_run and (scheduler is not None or prior is not None):
+        raise ConfigError("space: a study with a scheduler or a prior needs a declared space, e.g. space={'lr': "
+                          "hpo.Float(1e-5, 1e-1, log=True)}; without space= it is define-by-run (trial.suggest_*)")
+    space = SearchSpace.empty() if space is None else space if isinstance(space, SearchSpace) else SearchSpace(space)
     objs = parse_objectives(objectives)
     cons = parse_constraints(constraints, tuple(o.name for o in objs))
     if seed is not None and (not is_int(seed) or not 0 <= seed < SEED_LIMIT):
@@ -301,7 +304,8 @@ def create_study(
     settings = _check_settings(heartbeat_interval, stale_after, stale_policy, ask_lease)
     requested = default_sampler(len(objs)) if sampler is None else sampler
     sampler_obj = _build_sampler(requested)
-    sampler_obj.check_space(space, objs)
+    if not define_by_run:  # define-by-run: checked on each intersection space (hpo.define_by_run)
+        sampler_obj.check_space(space, objs)
     scheduler_obj = _build_scheduler(scheduler)
     if scheduler_obj is not None:
         check_scheduler(scheduler_obj, fid, objs, sampler_obj)
@@ -314,6 +318,8 @@ def create_study(
     if checkpoint_root is not None:
         settings["checkpoint_root"] = checkpoint_root
     settings.update(seed=seed, sampler=_sampler_spec(sampler_obj, requested))
+    if define_by_run:
+        settings["define_by_run"] = True
     check_json("sampler.options", settings["sampler"]["options"], SamplerError)
     if prior_obj:
         settings["prior"] = prior_obj.to_dict()
@@ -379,7 +385,8 @@ def _load_same(name: str, store: StudyStore, sampler: Any, definition: dict[str,
         "objectives": [o.to_dict() for o in study.objectives],
         "constraints": [c.to_dict() for c in study.constraints],
     }
-    changed = [field for field in definition if definition[field] != stored[field]]
+    grown = not definition["space"] and study.record.settings.get("define_by_run")  # its space grew since
+    changed = [field for field in definition if definition[field] != stored[field] and not (field == "space" and grown)]
     if changed:
         raise ConfigError(
             f"study {name!r} already exists in {store.url} with a different {' and '.join(changed)}; "
@@ -416,8 +423,9 @@ def load_study(
     if scheduler is None and record.settings.get("scheduler"):
         scheduler = record.settings["scheduler"]
     sampler_obj = _build_sampler(sampler)
-    space = SearchSpace.from_dict(record.space)
-    sampler_obj.check_space(space, record.objectives)
+    space = SearchSpace.from_dict(record.space) if record.space else SearchSpace.empty()
+    if not record.settings.get("define_by_run"):
+        sampler_obj.check_space(space, record.objectives)
     prior_obj = _prior(prior, space) if prior is not None else _stored_prior(name, record.settings, space)
     from hpo.study import Study
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +36,10 @@ def check_user_attr(where: str, key: Any, value: Any) -> Any:
 class Trial:
     """A running trial: its number and params, and a way to report progress.
 
-    ``trial.params`` holds the configuration (also ``trial["lr"]``).
+    ``trial.params`` holds the configuration (also ``trial["lr"]``). Optuna's define-by-run API works
+    too: ``trial.suggest_float / suggest_int / suggest_categorical`` (checked against a declared space,
+    or growing the space of a study created without one; see :mod:`hpo.define_by_run`), and
+    ``trial.should_prune()`` is :meth:`should_stop`.
     ``trial.report(step, value)`` stores an intermediate result (Optuna's order is the
     reverse; ``trial.report(step=..., value=...)`` is unambiguous);
     ``trial.should_stop()`` says whether the driver or the study's scheduler wants
@@ -69,6 +72,7 @@ class Trial:
         self._stop_requested = False
         self._user_attrs: dict[str, Any] = dict(frozen.user_attrs)
         self._last_step: float | None = None  # the step of this trial's last report
+        self._optuna_order = False  # report(value, step) once the objective used suggest_* (Optuna's API)
 
     def __getitem__(self, name: str) -> Any:
         try:
@@ -160,21 +164,36 @@ class Trial:
                               "not exist; the objective must save its state in trial.checkpoint_dir before returning")
         return Path(path)
 
-    def report(self, step: float, value: float | Mapping[str, float] | None = None, *,
+    def report(self, *args: Any, step: float | None = None, value: float | Mapping[str, float] | None = None,
                values: float | Mapping[str, float] | None = None) -> None:
         """Store an intermediate result at ``step`` (an epoch, a step or a fidelity value).
 
-        The order is ``report(step, value)``, the reverse of Optuna's ``report(value, step)``; keywords
-        (``report(step=3, value=0.25)``) work in either order. ``value`` (or ``values=``) is a number
-        (for the first objective) or a mapping of metric names to numbers; non-finite numbers are
-        stored as null.
+        The positional order is ``report(step, value)``, the reverse of Optuna's ``report(value, step)``,
+        except in a trial that called a ``suggest_*`` method (an Optuna objective, see
+        :mod:`hpo.define_by_run`): there ``report(value, step)`` follows Optuna's order, so an Optuna
+        objective runs unchanged. Keywords (``report(step=3, value=0.25)``) mean the same everywhere.
+        ``value`` (or ``values=``) is a number (for the first objective) or a mapping of metric names to
+        numbers; non-finite numbers are stored as null.
 
         Raises:
             ObjectiveError: the step is not finite; the study's fidelity is integer and the step is
                 not a whole number; the step comes before this trial's last reported step (both
                 usually mean the arguments were given in Optuna's order); neither or both of
-                ``value`` and ``values`` given.
+                ``value`` and ``values`` given; more than two positional arguments, or one given both
+                positionally and by keyword.
         """
+        order = ("value", "step") if self._optuna_order else ("step", "value")
+        if len(args) > 2:
+            raise ObjectiveError(f"trial {self.number}: report takes at most 2 positional arguments "
+                                 f"({', '.join(order)}), but got {len(args)}")
+        given: dict[str, Any] = {"step": step, "value": value}
+        for key, arg in zip(order, args):
+            if given[key] is not None:
+                raise ObjectiveError(f"trial {self.number}: report got {key} both positionally and by keyword")
+            given[key] = arg
+        step, value = given["step"], given["value"]
+        if step is None:
+            raise ObjectiveError(f"trial {self.number}: report needs a step (report({', '.join(order)}))")
         step, clean = self._check_report(step, self._one_value(value, values))
         self.study.store.add_report(self.study.study_id, self.number, step, clean)
         self._last_step = step
@@ -228,6 +247,42 @@ class Trial:
         if getattr(self.study, "scheduler", None) is None:
             return False
         return bool(self.study.should_stop(self.number))
+
+    def should_prune(self) -> bool:
+        """Optuna's name for :meth:`should_stop`: whether the study's scheduler (hpo's pruner) stops this
+        trial after its latest report, or the driver stops it. Without a scheduler it is False."""
+        return self.should_stop()
+
+    # -- define-by-run (Optuna's suggest API; see hpo.define_by_run) ------------------------------
+    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
+                      log: bool = False) -> float:
+        """A float in ``[low, high]`` (log-uniform with ``log=True``, on the grid ``low + k * step`` with
+        ``step``); a study without a declared space adds the parameter to its space.
+
+        Raises:
+            DefinitionMismatchError: the study defines ``name`` otherwise (both definitions named), or a
+                declared space has no such parameter or it is inactive in this trial.
+            SpaceError: an invalid definition (``low > high``, ``step`` with ``log``, ...).
+        """
+        from hpo.define_by_run import float_param, suggest_value
+
+        self._optuna_order = True
+        return suggest_value(self, name, float_param(low, high, step=step, log=log))
+
+    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int:
+        """An integer in ``[low, high]`` on the grid ``low + k * step`` (log-uniform with ``log=True``);
+        errors as :meth:`suggest_float`."""
+        from hpo.define_by_run import int_param, suggest_value
+
+        self._optuna_order = True
+        return suggest_value(self, name, int_param(low, high, step=step, log=log))
+
+    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
+        """One of ``choices`` (JSON scalars: None, bool, int, float, str); errors as :meth:`suggest_float`."""
+        from hpo.define_by_run import categorical_param, suggest_value
+
+        self._optuna_order = True
+        return suggest_value(self, name, categorical_param(choices))
 
     def heartbeat(self) -> None:
         """Tell the store this trial is alive: its lease starts again from now (``ask_lease`` for an

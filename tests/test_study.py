@@ -760,7 +760,7 @@ def test_bad_sampler_specs_are_sampler_errors(sqlite_url: str, spec: Any) -> Non
         {"objectives": "sideways"},
         {"objectives": {}},
         {"space": {}},
-        {"space": None},
+        {"space": None, "scheduler": "median"},  # without a space (define-by-run): no scheduler
     ],
 )
 def test_bad_definitions_write_nothing(sqlite_url: str, kwargs: dict) -> None:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import threading
 import time
 import traceback
@@ -128,11 +129,17 @@ class Outcome:
     fatal: BaseException | None = None
 
 
+def _optuna_pruned() -> tuple[type[BaseException], ...]:
+    """``optuna.TrialPruned`` when Optuna is loaded: an unchanged Optuna objective's prune is PRUNED too."""
+    optuna = sys.modules.get("optuna")
+    return (optuna.TrialPruned,) if optuna is not None else ()
+
+
 def evaluate(call: Callable[[], Any], catch: tuple[type[BaseException], ...]) -> Outcome:
     """Run ``call()`` and classify what happened (see the module docstring); never raises."""
     try:
         return Outcome("complete", call())
-    except TrialPruned:
+    except (TrialPruned, *_optuna_pruned()):
         return Outcome("pruned")
     except catch:
         return Outcome("failed", error=traceback.format_exc())
