@@ -172,13 +172,47 @@ def parallel_figure(done: pd.DataFrame, record: StudyRecord, objective: Objectiv
     return fig
 
 
+def _prior_curves(record: StudyRecord, names: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The study prior's density curves of the shown parameters ({} without a prior, or with a user density
+    the store records by name only)."""
+    stored = (record.settings or {}).get("prior")
+    if not stored:
+        return {}
+    from hpo.errors import PriorError
+    from hpo.priors.curves import prior_curves
+
+    try:
+        curves = prior_curves(stored, record.space)
+    except PriorError:
+        return {}
+    return {n: curves[n] for n in names if n in curves}
+
+
+def _prior_trace(fig: go.Figure, curve: tuple[np.ndarray, np.ndarray], y: pd.Series, first: bool, row: int,
+                 col: int) -> None:
+    """The prior density ``curve`` drawn in a slice panel, scaled to the span of the objective values ``y``."""
+    x, density = curve
+    finite = pd.to_numeric(y, errors="coerce").to_numpy(dtype=float)
+    finite = finite[np.isfinite(finite)]
+    lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+    hi = hi if hi > lo else lo + 1.0
+    top = float(density.max()) or 1.0
+    fig.add_trace(go.Scatter(
+        x=x, y=lo + (hi - lo) * density / top, mode="lines", name="prior density", legendgroup="prior",
+        showlegend=first, line={"color": "#ff7f0e", "dash": "dash", "width": 1.5}, customdata=density,
+        hovertemplate="prior density %{customdata:.3g} at %{x}<extra></extra>",
+    ), row=row, col=col)
+
+
 def slice_figure(done: pd.DataFrame, record: StudyRecord, objective: Objective, max_points: int = 2000,
                  params: Sequence[str] | None = None) -> go.Figure:
-    """One panel per parameter: the objective against the parameter's value, coloured by trial number."""
+    """One panel per parameter: the objective against the parameter's value, coloured by trial number; with a
+    study prior, its density (dashed, scaled to the panel) beside the trials."""
     col = f"values_{objective.name}"
     names = [n for n, spec in record.space.items()
              if spec.get("type") != "fixed" and (params is None or n in params)][:12]
     shown = sample(done, max_points)
+    curves = _prior_curves(record, names)
     n_cols = min(3, max(len(names), 1))
     n_rows = max(1, -(-len(names) // n_cols))
     fig = make_subplots(rows=n_rows, cols=n_cols, subplot_titles=[display_name(n) for n in names], shared_yaxes=True,
@@ -194,9 +228,14 @@ def slice_figure(done: pd.DataFrame, record: StudyRecord, objective: Objective, 
                     "showscale": i == 0, "colorbar": {"title": {"text": "trial"}}},
             hovertemplate=display_name(name) + " %{x}<br>" + display_name(objective.name) + " %{y:.6g}<extra></extra>",
         ), row=i // n_cols + 1, col=i % n_cols + 1)
+        if name in curves:
+            _prior_trace(fig, curves[name], shown[col], first=name == next(iter(curves)), row=i // n_cols + 1,
+                         col=i % n_cols + 1)
         if spec.get("log"):
             fig.update_xaxes(type="log", row=i // n_cols + 1, col=i % n_cols + 1)
     title = f"Slice plots: {display_name(objective.name)} against each parameter"
+    if curves:
+        title += " (dashed: the study prior's density, scaled to each panel)"
     if len(shown) < len(done):
         title += f" - {len(shown):,} of {len(done):,} trials shown"
     fig.update_layout(title=title, height=260 * n_rows + 60, **_LAYOUT)

@@ -192,3 +192,30 @@ def test_pibo_with_a_wrong_prior_converges_within_a_bounded_number_of_extra_eval
     got = _evals_to_reach(tmp_path, wrong, 0, 0.05, 40)
     assert plain <= 15 and got <= plain + 20, (got, plain)  # converges, at a bounded extra cost
 
+
+
+def test_slice_plots_show_the_prior_density_beside_the_trials(tmp_path):
+    """The dashboard's slice figure (shared with hpo.visualization.plot_slice) draws the stored prior's
+    density on the parameters that have one, peaking at the prior's centre and scaled to the panel."""
+    pytest.importorskip("plotly")
+    import hpo.visualization as vis
+    from hpo.priors import prior_curves
+
+    study = hpo.create_study(space=SPACE, storage=_url(tmp_path), seed=0, sampler="random", prior=GOOD)
+    study.optimize(lambda t: (t["x"] - 0.3) ** 2 + 0.1 * abs(math.log10(t["lr"]) + 3), n_trials=12,
+                   show_progress_bar=False)
+    fig = vis.plot_slice(hpo.load_study(study.name, storage=_url(tmp_path)))
+    curves = [t for t in fig.data if t.name == "prior density"]
+    assert len(curves) == 2 and [t.showlegend for t in curves] == [True, False]
+    values = [t.value for t in study.trials if t.value is not None]
+    for trace, centre in zip(curves, (1e-3, 0.3)):
+        y = np.asarray(trace.y)
+        assert math.isclose(y.max(), max(values)) and y.min() >= min(values) - 1e-12
+        peak = float(np.asarray(trace.x)[int(np.argmax(y))])
+        assert abs(math.log(peak / centre)) < 0.05, (trace.x, peak)
+    # the density integrates to 1 over the unit coordinate; a study without a prior draws none
+    x, density = prior_curves(GOOD, hpo.SearchSpace(SPACE), n=2001)["x"]
+    assert math.isclose(float(np.trapezoid(density, x)), 1.0, rel_tol=1e-3)
+    plain = hpo.create_study(space=SPACE, storage=_url(tmp_path, "plain"), seed=0, sampler="random")
+    plain.optimize(lambda t: t["x"], n_trials=3, show_progress_bar=False)
+    assert not [t for t in vis.plot_slice(plain).data if t.name == "prior density"]

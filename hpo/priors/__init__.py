@@ -6,7 +6,7 @@
   known-good learning rate to another batch size.
 - :func:`fit_law` -- fit such a law from a study's (or a table's) own small-scale runs.
 - :class:`LogNormal`, :class:`Normal`, :class:`Uniform`, :class:`Density`, :class:`Prior` -- the densities
-  that shape a study's search (``create_study(prior=...)``).
+  that shape a study's search (``create_study(prior=...)``); :func:`prior_curves` -- their densities to plot.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from hpo.priors.batch_rules import (
     sqrt_rule,
     transfer_lr,
 )
+from hpo.priors.curves import prior_curves
 from hpo.priors.densities import Density, LogNormal, Normal, Prior, Uniform, as_prior
 from hpo.priors.fit_law import FitPrediction, FittedLaw, fit_law, optimal_runs
 from hpo.priors.step_law import STEP_LAW_RANGE, LawPrediction, step_law, transformer_params
@@ -42,4 +43,5 @@ __all__ = [
     "Prior",
     "Uniform",
     "as_prior",
+    "prior_curves",
 ]
