@@ -459,7 +459,8 @@ def _mc_sampler(model: Any, n: int, seed: int) -> Any:
     ``EnsembleModel`` (the BNN surrogates: BoTorch's ``IndexSampler``)."""
     import torch
     from botorch.models.ensemble import EnsembleModel
-    from botorch.sampling import IndexSampler, SobolQMCNormalSampler
+    from botorch.sampling import SobolQMCNormalSampler
+    from botorch.sampling.index_sampler import IndexSampler
 
     cls = IndexSampler if isinstance(model, EnsembleModel) else SobolQMCNormalSampler
     return cls(sample_shape=torch.Size([n]), seed=seed)
