@@ -60,6 +60,11 @@ class SampledNetworkModel(EnsembleModel):
         name: the surrogate's name, used in error messages.
     """
 
+    thetas: Tensor
+    y_mean: Tensor
+    y_std: Tensor
+    noise_var: Tensor
+
     def __init__(self, net: FlatMLP, thetas: Tensor, y_mean: Tensor, y_std: Tensor,
                  noise_var: float | Tensor, name: str = "bnn") -> None:
         super().__init__()
@@ -89,12 +94,12 @@ class SampledNetworkModel(EnsembleModel):
         out = out.reshape(self.num_samples, *batch, q, self._num_outputs)
         return out.movedim(0, -3)
 
-    def posterior(
+    def posterior(  # type: ignore[override]  # Model and EnsembleModel order the arguments differently
         self,
         X: Tensor,
         output_indices: list[int] | None = None,
-        posterior_transform: Any = None,
         observation_noise: bool | Tensor = False,
+        posterior_transform: Any = None,
         **kwargs: Any,
     ) -> EnsemblePosterior:
         """The posterior over the ``s`` sampled functions at ``X`` (``(batch x) q x d``)."""
