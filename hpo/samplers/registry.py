@@ -99,6 +99,8 @@ for _name, _factory in {
     "gp": _bo("gp"),
     "ensemble": _bo("ensemble"),
     "pfn": _bo("pfn"),
+    "hmc": _bo("hmc"),
+    "sghmc": _bo("sghmc"),
     "pfn-ei": _lazy_checked("pfn-ei", "hpo.samplers.pfn:PFNSampler", "hpo.samplers.pfn:make_pfn_sampler"),
     "mfbo": _lazy_checked("mfbo", "hpo.samplers.mfbo:MultiFidelityBOSampler", "hpo.samplers.mfbo:make_mfbo_sampler"),
 }.items():

@@ -128,12 +128,14 @@ class SurrogateConformance:
 
     def test_botorch_acquisition_works(self, surrogate_factory: Callable[[], Surrogate]) -> None:
         from botorch.acquisition import qLogNoisyExpectedImprovement
-        from botorch.sampling import SobolQMCNormalSampler
+        from botorch.sampling.get_sampler import get_sampler
 
         X, Y = self._data()
         model = surrogate_factory().fit(X, Y, seed=0)
-        acqf = qLogNoisyExpectedImprovement(model, X_baseline=X,
-                                            sampler=SobolQMCNormalSampler(torch.Size([32]), seed=0))
+        # BoTorch's sampler for the posterior: Sobol normal base samples for a Gaussian posterior,
+        # member indices (IndexSampler) for a sample-based EnsembleModel (what the BO sampler uses).
+        sampler = get_sampler(model.posterior(X[:1]), torch.Size([32]), seed=0)
+        acqf = qLogNoisyExpectedImprovement(model, X_baseline=X, sampler=sampler)
         cand = torch.rand(6, 2, 3, dtype=torch.float64, requires_grad=True)  # batch x q x d
         value = acqf(cand)
         assert value.shape == (6,) and torch.isfinite(value).all()
