@@ -1,0 +1,460 @@
+"""``HpoStorage``: hpo's study store as an Optuna storage.
+
+    import optuna
+    from hpo.integrations.optuna import HpoStorage
+
+    study = optuna.create_study(storage=HpoStorage("sqlite:///hpo.db"), study_name="mine")
+
+The study then shows in ``hpo studies``, ``hpo status mine``, ``hpo export mine`` and the dashboard.
+Optuna's semantics are kept exactly (Optuna's own ``StorageTestCase`` runs in hpo's test suite, on SQLite
+and PostgreSQL); what goes where is :mod:`hpo.integrations.optuna.codec`. Each call is one short
+transaction on hpo's store (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: row locks), so many threads and
+processes can share one study. Ids are never reused: a handle on a deleted study never writes another one.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import threading
+import uuid
+from collections.abc import Container, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from optuna.distributions import (
+    BaseDistribution,
+    check_distribution_compatibility,
+    distribution_to_json,
+    json_to_distribution,
+)
+from optuna.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
+from optuna.storages import BaseStorage
+from optuna.storages._base import DEFAULT_STUDY_NAME_PREFIX
+from optuna.study._frozen import FrozenStudy
+from optuna.study._study_direction import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.exc import IntegrityError
+
+from hpo.errors import StudyNotFoundError, TrialNotFoundError, ValidationError
+from hpo.integrations.optuna import codec
+from hpo.records import USER_ATTRS
+from hpo.store.base import StudyStore
+from hpo.store.rows import reports, studies, trials
+from hpo.store.schema import utcnow
+from hpo.store.text import scrub
+
+__all__ = ["HpoStorage"]
+
+_SYSTEM = "system_attrs"
+_DISTS = "distributions"
+
+
+def _optuna_doc(document: Any) -> dict[str, Any]:
+    found = (document or {}).get("optuna")
+    return dict(found) if isinstance(found, dict) else {}
+
+
+class HpoStorage(BaseStorage):
+    """An ``optuna.storages.BaseStorage`` on hpo's store (a SQLite file or a PostgreSQL database).
+
+    Args:
+        url_or_store: a store URL (``sqlite:///hpo.db``, ``postgresql+psycopg://user@host/db``) or an open
+            :class:`hpo.store.StudyStore` (a SQL store); the store is created or migrated like any hpo store.
+
+    Raises:
+        StorageURLError, StorageError, SchemaVersionError: as :func:`hpo.store.open_store`.
+        ValidationError: ``url_or_store`` is a store that is not on SQL.
+    """
+
+    def __init__(self, url_or_store: str | StudyStore) -> None:
+        from hpo.store import open_store
+
+        store = open_store(url_or_store)
+        if not hasattr(store, "engine"):
+            raise ValidationError(f"HpoStorage: needs hpo's SQL store, but got {type(store).__name__}")
+        self._store: Any = store
+        self._url = store.url if isinstance(url_or_store, StudyStore) else url_or_store
+        self._pg = store.engine.dialect.name == "postgresql"
+        self._init_caches()
+
+    def _init_caches(self) -> None:
+        self._lock = threading.Lock()
+        self._objectives: dict[int, list[str]] = {}  # study id -> objective names (never change)
+        self._known: dict[tuple[int, str], BaseDistribution] = {}  # first distribution of each param
+
+    # Optuna pickles storages (e.g. to hand them to worker processes): the URL travels, connections do not.
+    def __getstate__(self) -> dict[str, Any]:
+        return {"url": self._url if isinstance(self._url, str) else self._store.url}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["url"])  # type: ignore[misc]
+
+    @property
+    def store(self) -> StudyStore:
+        """The hpo store underneath."""
+        return self._store
+
+    # -- helpers ---------------------------------------------------------------
+    def _write(self) -> sa.Connection:
+        return self._store._write()
+
+    def _lock_sel(self, stmt: Any) -> Any:
+        return stmt.with_for_update() if self._pg else stmt
+
+    def _study_row(self, conn: sa.Connection, study_id: int, lock: bool = False) -> Any:
+        stmt = sa.select(studies).where(studies.c.id == study_id)
+        row = conn.execute(self._lock_sel(stmt) if lock else stmt).first()
+        if row is None:
+            raise StudyNotFoundError(f"study_id: no study with id {study_id} in {self._store.url}")
+        return row
+
+    def _trial_row(self, conn: sa.Connection, trial_id: int, lock: bool = False) -> Any:
+        stmt = sa.select(trials).where(trials.c.id == trial_id)
+        row = conn.execute(self._lock_sel(stmt) if lock else stmt).first()
+        if row is None:
+            raise TrialNotFoundError(f"trial_id: no trial with id {trial_id} in {self._store.url}")
+        return row
+
+    def _names(self, conn: sa.Connection | None, study_id: int) -> list[str]:
+        names = self._objectives.get(study_id)
+        if names is None:
+            if conn is None:
+                with self._store.engine.connect() as c:
+                    row = self._study_row(c, study_id)
+            else:
+                row = self._study_row(conn, study_id)
+            names = [o["name"] for o in row.objectives]
+            self._objectives[study_id] = names
+        return names
+
+    @staticmethod
+    def _check_updatable(row: Any) -> None:
+        if row.state in ("COMPLETE", "PRUNED", "FAILED"):
+            raise UpdateFinishedTrialError(
+                f"Trial#{row.number} has already finished and can not be updated (it is {row.state})."
+            )
+
+    def _next_seq(self, conn: sa.Connection, study_id: int) -> int:
+        return self._store._next_seq(conn, study_id)
+
+    # -- studies ---------------------------------------------------------------
+    def create_new_study(self, directions: Sequence[StudyDirection], study_name: str | None = None) -> int:
+        if study_name is None:
+            study_name = f"{DEFAULT_STUDY_NAME_PREFIX}{uuid.uuid4()}"
+        if not directions or any(d not in (StudyDirection.MINIMIZE, StudyDirection.MAXIMIZE) for d in directions):
+            raise ValidationError(f"directions: each must be MINIMIZE or MAXIMIZE, but got {list(directions)!r}"[:300])
+        names = codec.objective_names(len(directions))
+        objectives = [{"name": n, "direction": "minimize" if d == StudyDirection.MINIMIZE else "maximize"}
+                      for n, d in zip(names, directions)]
+        settings = {"created_by": "optuna", "optuna": {_SYSTEM: {}, _DISTS: {}}}
+        try:
+            with self._write() as conn, conn.begin():
+                study_id = conn.execute(
+                    sa.insert(studies).values(name=scrub(study_name), space={}, objectives=objectives, constraints=[],
+                                              fidelity=None, settings=settings, next_number=0, seq=0,
+                                              created_at=utcnow()).returning(studies.c.id)
+                ).scalar_one()
+        except IntegrityError:
+            raise DuplicatedStudyError(
+                f"study_name: a study named {study_name!r} already exists in {self._store.url}"[:400]
+            ) from None
+        self._objectives[study_id] = names
+        return int(study_id)
+
+    def delete_study(self, study_id: int) -> None:
+        with self._write() as conn, conn.begin():
+            self._study_row(conn, study_id, lock=True)
+            ids = sa.select(trials.c.id).where(trials.c.study_id == study_id)
+            from hpo.store.rows import evaluations
+
+            conn.execute(sa.delete(reports).where(reports.c.trial_id.in_(ids)))
+            conn.execute(sa.delete(evaluations).where(evaluations.c.trial_id.in_(ids)))
+            conn.execute(sa.delete(trials).where(trials.c.study_id == study_id))
+            conn.execute(sa.delete(studies).where(studies.c.id == study_id))
+        with self._lock:
+            self._objectives.pop(study_id, None)
+            for key in [k for k in self._known if k[0] == study_id]:
+                del self._known[key]
+
+    def _set_study_attr(self, study_id: int, system: bool, key: str, value: Any) -> None:
+        with self._write() as conn, conn.begin():
+            row = self._study_row(conn, study_id, lock=True)
+            settings = dict(row.settings or {})
+            if system:
+                doc = _optuna_doc(settings)
+                doc[_SYSTEM] = {**doc.get(_SYSTEM, {}), key: codec.encode(value)}
+                settings["optuna"] = doc
+            else:
+                settings[USER_ATTRS] = {**(settings.get(USER_ATTRS) or {}), key: codec.encode(value)}
+            conn.execute(sa.update(studies).where(studies.c.id == study_id).values(settings=scrub(settings)))
+
+    def set_study_user_attr(self, study_id: int, key: str, value: Any) -> None:
+        self._set_study_attr(study_id, False, key, value)
+
+    def set_study_system_attr(self, study_id: int, key: str, value: Any) -> None:
+        self._set_study_attr(study_id, True, key, value)
+
+    def get_study_id_from_name(self, study_name: str) -> int:
+        with self._store.engine.connect() as conn:
+            found = conn.execute(sa.select(studies.c.id).where(studies.c.name == study_name)).scalar()
+        if found is None:
+            raise StudyNotFoundError(f"study_name: no study named {study_name!r} in {self._store.url}"[:400])
+        return int(found)
+
+    def get_study_name_from_id(self, study_id: int) -> str:
+        with self._store.engine.connect() as conn:
+            return str(self._study_row(conn, study_id).name)
+
+    def get_study_directions(self, study_id: int) -> list[StudyDirection]:
+        with self._store.engine.connect() as conn:
+            row = self._study_row(conn, study_id)
+        return [StudyDirection.MINIMIZE if o["direction"] == "minimize" else StudyDirection.MAXIMIZE
+                for o in row.objectives]
+
+    @staticmethod
+    def _attrs(settings: Any, system: bool) -> dict[str, Any]:
+        found = _optuna_doc(settings).get(_SYSTEM) if system else (settings or {}).get(USER_ATTRS)
+        return {k: codec.decode(v) for k, v in (found or {}).items()}
+
+    def get_study_user_attrs(self, study_id: int) -> dict[str, Any]:
+        with self._store.engine.connect() as conn:
+            return self._attrs(self._study_row(conn, study_id).settings, False)
+
+    def get_study_system_attrs(self, study_id: int) -> dict[str, Any]:
+        with self._store.engine.connect() as conn:
+            return self._attrs(self._study_row(conn, study_id).settings, True)
+
+    def get_all_studies(self) -> list[FrozenStudy]:
+        with self._store.engine.connect() as conn:
+            rows = conn.execute(sa.select(studies).order_by(studies.c.id)).all()
+        out = []
+        for row in rows:
+            directions = [StudyDirection.MINIMIZE if o["direction"] == "minimize" else StudyDirection.MAXIMIZE
+                          for o in row.objectives]
+            out.append(FrozenStudy(study_name=row.name, direction=None, directions=directions,
+                                   user_attrs=self._attrs(row.settings, False),
+                                   system_attrs=self._attrs(row.settings, True), study_id=row.id))
+        return out
+
+    # -- trials: writes --------------------------------------------------------
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        from hpo.integrations.optuna.trials import template_row
+
+        with self._write() as conn, conn.begin():
+            number = self._store._next_number(conn, study_id)  # StudyNotFoundError (a KeyError) if gone
+            names = self._names(conn, study_id)
+            values, iv = template_row(template_trial, names)
+            if template_trial is not None:
+                for name, dist in template_trial.distributions.items():
+                    self._known_distribution(conn, study_id, name, dist)
+            state = values["state"]
+            if state in ("COMPLETE", "PRUNED", "FAILED"):
+                values["seq"] = self._next_seq(conn, study_id)
+            trial_id = conn.execute(
+                sa.insert(trials).values(study_id=study_id, number=number, **values).returning(trials.c.id)
+            ).scalar_one()
+            if iv:
+                conn.execute(sa.insert(reports), [{"trial_id": trial_id, "step": float(s), "values": {"value": v},
+                                                   "created_at": values["created_at"]} for s, v in iv])
+            if template_trial is not None and codec.CONSTRAINTS_KEY in template_trial.system_attrs:
+                self._grow_constraints(conn, study_id, template_trial.system_attrs[codec.CONSTRAINTS_KEY])
+        return int(trial_id)
+
+    def _known_distribution(self, conn: sa.Connection, study_id: int, name: str,
+                            distribution: BaseDistribution) -> None:
+        """Check ``distribution`` against the study's first one for ``name`` (ValueError), recording it if new."""
+        known = self._known.get((study_id, name))
+        if known is None:
+            row = self._study_row(conn, study_id, lock=True)
+            settings = dict(row.settings or {})
+            doc = _optuna_doc(settings)
+            stored = (doc.get(_DISTS) or {}).get(name)
+            if stored is not None:
+                known = json_to_distribution(stored)
+            else:
+                known = codec.distribution_from_space((row.space or {}).get(name))
+            if known is None:
+                doc[_DISTS] = {**(doc.get(_DISTS) or {}), name: distribution_to_json(distribution)}
+                settings["optuna"] = doc
+                space = dict(row.space or {})
+                entry = codec.space_entry(distribution)
+                if entry is not None and name not in space:
+                    space[name] = entry
+                conn.execute(sa.update(studies).where(studies.c.id == study_id)
+                             .values(settings=scrub(settings), space=scrub(space)))
+                known = distribution
+            with self._lock:
+                self._known[(study_id, name)] = known
+        check_distribution_compatibility(known, distribution)
+
+    def _grow_constraints(self, conn: sa.Connection, study_id: int, constraint_values: Any) -> None:
+        n = len(constraint_values) if isinstance(constraint_values, (list, tuple)) else 0
+        row = self._study_row(conn, study_id, lock=True)
+        have = list(row.constraints or [])
+        if len(have) >= n:
+            return
+        objective_names = {o["name"] for o in row.objectives}
+        for i in range(len(have), n):
+            if codec.constraint_name(i) not in objective_names:
+                have.append({"name": codec.constraint_name(i), "op": "<=", "bound": 0.0})
+        conn.execute(sa.update(studies).where(studies.c.id == study_id).values(constraints=have))
+
+    def set_trial_param(self, trial_id: int, param_name: str, param_value_internal: float,
+                        distribution: BaseDistribution) -> None:
+        with self._write() as conn, conn.begin():
+            row = self._trial_row(conn, trial_id, lock=True)
+            self._check_updatable(row)
+            self._known_distribution(conn, row.study_id, param_name, distribution)
+            params = dict(row.params or {})
+            params[param_name] = codec.encode(distribution.to_external_repr(param_value_internal))
+            attrs = dict(row.attrs or {})
+            doc = _optuna_doc(attrs)
+            doc[_DISTS] = {**(doc.get(_DISTS) or {}), param_name: distribution_to_json(distribution)}
+            attrs["optuna"] = doc
+            conn.execute(sa.update(trials).where(trials.c.id == trial_id)
+                         .values(params=scrub(params), attrs=scrub(attrs)))
+
+    def set_trial_state_values(self, trial_id: int, state: TrialState, values: Sequence[float] | None = None) -> bool:
+        from hpo.integrations.optuna.trials import values_columns
+
+        finished = state.is_finished()
+        with self._write() as conn:
+            txn = conn.begin()
+            try:
+                study_id = conn.execute(sa.select(trials.c.study_id).where(trials.c.id == trial_id)).scalar()
+                if study_id is None:
+                    raise TrialNotFoundError(f"trial_id: no trial with id {trial_id} in {self._store.url}")
+                seq = self._next_seq(conn, study_id) if finished else None  # study lock first, as hpo's tell
+                row = self._trial_row(conn, trial_id, lock=True)
+                self._check_updatable(row)
+                if state == TrialState.RUNNING and row.state != "WAITING":
+                    txn.rollback()
+                    return False
+                update: dict[str, Any] = {"state": codec.STATE_TO_HPO[state.name]}
+                if values is not None:
+                    update.update(values_columns(values, self._names(conn, study_id), row.attrs))
+                now = utcnow()
+                if state == TrialState.RUNNING:
+                    update["started_at"] = now
+                if finished:
+                    update["finished_at"] = now
+                    update["seq"] = seq
+                    update["expires_at"] = None
+                conn.execute(sa.update(trials).where(trials.c.id == trial_id).values(**update))
+                txn.commit()
+            except BaseException:
+                if txn.is_active:
+                    txn.rollback()
+                raise
+        return True
+
+    def set_trial_intermediate_value(self, trial_id: int, step: int, intermediate_value: float) -> None:
+        from hpo.integrations.optuna.trials import intermediate_attrs
+
+        with self._write() as conn, conn.begin():
+            row = self._trial_row(conn, trial_id, lock=True)
+            self._check_updatable(row)
+            value = float(intermediate_value)
+            conn.execute(sa.delete(reports).where((reports.c.trial_id == trial_id) & (reports.c.step == float(step))))
+            conn.execute(sa.insert(reports).values(trial_id=trial_id, step=float(step),
+                                                   values={"value": value if math.isfinite(value) else None},
+                                                   created_at=utcnow()))
+            attrs = intermediate_attrs(row.attrs, step, value)
+            if attrs is not None:
+                conn.execute(sa.update(trials).where(trials.c.id == trial_id).values(attrs=attrs))
+
+    def _set_trial_attr(self, trial_id: int, system: bool, key: str, value: Any) -> None:
+        with self._write() as conn, conn.begin():
+            row = self._trial_row(conn, trial_id, lock=True)
+            self._check_updatable(row)
+            attrs = dict(row.attrs or {})
+            update: dict[str, Any] = {}
+            if system:
+                doc = _optuna_doc(attrs)
+                doc[_SYSTEM] = {**(doc.get(_SYSTEM) or {}), key: codec.encode(value)}
+                attrs["optuna"] = doc
+                if key == codec.CONSTRAINTS_KEY and isinstance(value, (list, tuple)):
+                    update["constraint_values"] = {codec.constraint_name(i): codec.finite_or_clamped(v)
+                                                   for i, v in enumerate(value)}
+                    self._grow_constraints(conn, row.study_id, value)
+            else:
+                attrs[USER_ATTRS] = {**(attrs.get(USER_ATTRS) or {}), key: codec.encode(value)}
+            update["attrs"] = scrub(attrs)
+            conn.execute(sa.update(trials).where(trials.c.id == trial_id).values(**update))
+
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        self._set_trial_attr(trial_id, False, key, value)
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        self._set_trial_attr(trial_id, True, key, value)
+
+    # -- trials: reads ---------------------------------------------------------
+    def _frozen(self, conn: sa.Connection, rows: Sequence[Any], study_id: int) -> list[FrozenTrial]:
+        from hpo.integrations.optuna.trials import frozen_trial
+
+        if not rows:
+            return []
+        ids = [r.id for r in rows]
+        stmt = sa.select(reports.c.trial_id, reports.c.step, reports.c["values"]).order_by(reports.c.id)
+        if len(ids) <= 500:
+            stmt = stmt.where(reports.c.trial_id.in_(ids))
+        else:
+            stmt = stmt.join(trials, trials.c.id == reports.c.trial_id).where(trials.c.study_id == study_id)
+        found: dict[int, list[tuple[float, Any]]] = {}
+        for tid, step, vals in conn.execute(stmt):
+            found.setdefault(tid, []).append((step, vals))
+        names = self._names(conn, study_id)
+        space: dict[str, Any] | None = None
+        if any(len(_optuna_doc(r.attrs).get(_DISTS) or {}) < len(r.params or {}) for r in rows):
+            space = self._study_row(conn, study_id).space or {}
+        return [frozen_trial(r, names, found.get(r.id, []), space) for r in rows]
+
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        with self._store.engine.connect() as conn:
+            row = self._trial_row(conn, trial_id)
+            return self._frozen(conn, [row], row.study_id)[0]
+
+    def get_all_trials(self, study_id: int, deepcopy: bool = True,
+                       states: Container[TrialState] | None = None) -> list[FrozenTrial]:
+        stmt = sa.select(trials).where(trials.c.study_id == study_id)
+        if states is not None:
+            wanted = [codec.STATE_TO_HPO[s.name] for s in TrialState if s in states]
+            if not wanted:
+                with self._store.engine.connect() as conn:
+                    self._study_row(conn, study_id)
+                return []
+            stmt = stmt.where(trials.c.state.in_(wanted))
+        with self._store.engine.connect() as conn:
+            rows = conn.execute(stmt.order_by(trials.c.number)).all()
+            if not rows:
+                self._study_row(conn, study_id)
+            out = self._frozen(conn, rows, study_id)
+        return copy.deepcopy(out) if deepcopy else out
+
+    def get_n_trials(self, study_id: int, state: tuple[TrialState, ...] | TrialState | None = None) -> int:
+        stmt = sa.select(sa.func.count()).select_from(trials).where(trials.c.study_id == study_id)
+        if state is not None:
+            chosen = (state,) if isinstance(state, TrialState) else tuple(state)
+            stmt = stmt.where(trials.c.state.in_([codec.STATE_TO_HPO[s.name] for s in chosen]))
+        with self._store.engine.connect() as conn:
+            self._study_row(conn, study_id)
+            return int(conn.execute(stmt).scalar() or 0)
+
+    def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
+        with self._store.engine.connect() as conn:
+            found = conn.execute(sa.select(trials.c.id).where((trials.c.study_id == study_id)
+                                                              & (trials.c.number == trial_number))).scalar()
+        if found is None:
+            raise TrialNotFoundError(f"trial_number: study id {study_id} has no trial number {trial_number}")
+        return int(found)
+
+    def get_trial_number_from_id(self, trial_id: int) -> int:
+        with self._store.engine.connect() as conn:
+            found = conn.execute(sa.select(trials.c.number).where(trials.c.id == trial_id)).scalar()
+        if found is None:
+            raise TrialNotFoundError(f"trial_id: no trial with id {trial_id} in {self._store.url}")
+        return int(found)
+
+    def remove_session(self) -> None:
+        """Optuna calls this when a study is closed; hpo's pooled connections need nothing."""
