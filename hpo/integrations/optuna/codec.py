@@ -18,7 +18,8 @@ values                      ``trials.values`` by objective name; an infinite val
 params                      ``trials.params`` (external values, as hpo stores them)
 distributions               ``trials.attrs["optuna"]["distributions"]`` (Optuna's JSON form)
 trial user / system attrs   ``trials.attrs["user_attrs"]`` / ``trials.attrs["optuna"]["system_attrs"]``
-system attr ``constraints`` also ``trials.constraint_values`` (``constraint_0`` ...) and ``studies.constraints``
+constraints (system attrs   also ``trials.constraint_values`` (``constraint_0`` ..., ``constraint_<key>``) and
+  ``constraints[:key]``)    ``studies.constraints``
                             (``constraint_i <= 0``, Optuna's feasibility rule), so hpo's views see feasibility
 intermediate values         ``reports`` rows (``step``, ``{"value": v}``; a non-finite v is null there, as in
                             hpo, and exact in ``attrs["optuna"]["intermediate"]``)
@@ -39,7 +40,7 @@ from typing import Any
 
 __all__ = [
     "WRAP", "encode", "decode", "objective_names", "finite_or_clamped", "to_utc", "to_local",
-    "space_entry", "distribution_from_space", "CONSTRAINTS_KEY", "constraint_name", "STATE_TO_HPO", "STATE_TO_OPTUNA",
+    "space_entry", "distribution_from_space", "CONSTRAINTS_KEY", "constraint_name", "constraint_values", "STATE_TO_HPO", "STATE_TO_OPTUNA",
 ]
 
 #: The key of a JSON object holding a value JSON cannot hold on every backend (as Python's json text).
@@ -88,8 +89,30 @@ def objective_names(n: int) -> list[str]:
     return ["value"] if n == 1 else [f"value_{i}" for i in range(n)]
 
 
-def constraint_name(i: int) -> str:
-    return f"constraint_{i}"
+def constraint_name(key: int | str) -> str:
+    """hpo's name of an Optuna constraint: ``constraint_<i>`` (the list form) or ``constraint_<key>``."""
+    return f"constraint_{key}"
+
+
+def constraint_values(system_attrs: Mapping[str, Any]) -> dict[str, float | None]:
+    """hpo's constraint values from Optuna's system attributes: the list ``constraints`` and the keys
+    ``constraints:<key>`` (``trial.set_constraint``); an empty dict when there are none."""
+    out: dict[str, float | None] = {}
+    listed = system_attrs.get(CONSTRAINTS_KEY)
+    if isinstance(listed, (list, tuple)):
+        out.update({constraint_name(i): _number(v) for i, v in enumerate(listed)})
+    prefix = CONSTRAINTS_KEY + ":"
+    for key, value in system_attrs.items():
+        if isinstance(key, str) and key.startswith(prefix):
+            out[constraint_name(key[len(prefix):])] = _number(value)
+    return out
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return finite_or_clamped(float(value))
+    except (TypeError, ValueError):
+        return None
 
 
 def finite_or_clamped(value: float) -> float | None:

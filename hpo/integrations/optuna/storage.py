@@ -82,6 +82,7 @@ class HpoStorage(BaseStorage):
         self._lock = threading.Lock()
         self._objectives: dict[int, list[str]] = {}  # study id -> objective names (never change)
         self._known: dict[tuple[int, str], BaseDistribution] = {}  # first distribution of each param
+        self._constraints: set[tuple[int, str]] = set()  # constraints the study row already has
 
     # Optuna pickles storages (e.g. to hand them to worker processes): the URL travels, connections do not.
     def __getstate__(self) -> dict[str, Any]:
@@ -176,6 +177,7 @@ class HpoStorage(BaseStorage):
             self._objectives.pop(study_id, None)
             for key in [k for k in self._known if k[0] == study_id]:
                 del self._known[key]
+            self._constraints = {k for k in self._constraints if k[0] != study_id}
 
     def _set_study_attr(self, study_id: int, system: bool, key: str, value: Any) -> None:
         with self._write() as conn, conn.begin():
@@ -257,8 +259,8 @@ class HpoStorage(BaseStorage):
             if iv:
                 conn.execute(sa.insert(reports), [{"trial_id": trial_id, "step": float(s), "values": {"value": v},
                                                    "created_at": values["created_at"]} for s, v in iv])
-            if template_trial is not None and codec.CONSTRAINTS_KEY in template_trial.system_attrs:
-                self._grow_constraints(conn, study_id, template_trial.system_attrs[codec.CONSTRAINTS_KEY])
+            if values.get("constraint_values"):
+                self._grow_constraints(conn, study_id, values["constraint_values"])
         return int(trial_id)
 
     def _known_distribution(self, conn: sa.Connection, study_id: int, name: str,
@@ -288,17 +290,18 @@ class HpoStorage(BaseStorage):
                 self._known[(study_id, name)] = known
         check_distribution_compatibility(known, distribution)
 
-    def _grow_constraints(self, conn: sa.Connection, study_id: int, constraint_values: Any) -> None:
-        n = len(constraint_values) if isinstance(constraint_values, (list, tuple)) else 0
+    def _grow_constraints(self, conn: sa.Connection, study_id: int, names: Any) -> None:
+        """Add ``name <= 0`` to the study's constraints for each of ``names`` it lacks (hpo's feasibility)."""
+        if all((study_id, n) in self._constraints for n in names):
+            return
         row = self._study_row(conn, study_id, lock=True)
         have = list(row.constraints or [])
-        if len(have) >= n:
-            return
-        objective_names = {o["name"] for o in row.objectives}
-        for i in range(len(have), n):
-            if codec.constraint_name(i) not in objective_names:
-                have.append({"name": codec.constraint_name(i), "op": "<=", "bound": 0.0})
-        conn.execute(sa.update(studies).where(studies.c.id == study_id).values(constraints=have))
+        taken = {c["name"] for c in have} | {o["name"] for o in row.objectives}
+        new = [{"name": n, "op": "<=", "bound": 0.0} for n in names if n not in taken]
+        if new:
+            conn.execute(sa.update(studies).where(studies.c.id == study_id).values(constraints=scrub(have + new)))
+        with self._lock:
+            self._constraints.update((study_id, n) for n in names)
 
     def set_trial_param(self, trial_id: int, param_name: str, param_value_internal: float,
                         distribution: BaseDistribution) -> None:
@@ -374,10 +377,10 @@ class HpoStorage(BaseStorage):
                 doc = _optuna_doc(attrs)
                 doc[_SYSTEM] = {**(doc.get(_SYSTEM) or {}), key: codec.encode(value)}
                 attrs["optuna"] = doc
-                if key == codec.CONSTRAINTS_KEY and isinstance(value, (list, tuple)):
-                    update["constraint_values"] = {codec.constraint_name(i): codec.finite_or_clamped(v)
-                                                   for i, v in enumerate(value)}
-                    self._grow_constraints(conn, row.study_id, value)
+                found = codec.constraint_values({key: value})
+                if found:
+                    update["constraint_values"] = scrub({**(row.constraint_values or {}), **found})
+                    self._grow_constraints(conn, row.study_id, list(found))
             else:
                 attrs[USER_ATTRS] = {**(attrs.get(USER_ATTRS) or {}), key: codec.encode(value)}
             update["attrs"] = scrub(attrs)
@@ -405,10 +408,10 @@ class HpoStorage(BaseStorage):
         for tid, step, vals in conn.execute(stmt):
             found.setdefault(tid, []).append((step, vals))
         names = self._names(conn, study_id)
-        space: dict[str, Any] | None = None
-        if any(len(_optuna_doc(r.attrs).get(_DISTS) or {}) < len(r.params or {}) for r in rows):
-            space = self._study_row(conn, study_id).space or {}
-        return [frozen_trial(r, names, found.get(r.id, []), space) for r in rows]
+        study: Any = None
+        if any(not isinstance((r.attrs or {}).get("optuna"), dict) for r in rows):  # written by hpo itself
+            study = self._study_row(conn, study_id)
+        return [frozen_trial(r, names, found.get(r.id, []), study) for r in rows]
 
     def get_trial(self, trial_id: int) -> FrozenTrial:
         with self._store.engine.connect() as conn:

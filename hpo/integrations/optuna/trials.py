@@ -22,7 +22,7 @@ from hpo.records import USER_ATTRS
 from hpo.store.schema import utcnow
 from hpo.store.text import scrub
 
-__all__ = ["template_row", "values_columns", "intermediate_attrs", "frozen_trial", "report_value"]
+__all__ = ["template_row", "values_columns", "intermediate_attrs", "frozen_trial", "report_value", "hpo_constraints"]
 
 _STATES = {s.name: s for s in TrialState}
 
@@ -87,10 +87,9 @@ def template_row(template: FrozenTrial | None, names: Sequence[str]) -> tuple[di
         cols = values_columns(template.values, names, attrs)
         row["values"] = cols["values"]
         attrs = cols.get("attrs", attrs)
-    constraints = template.system_attrs.get(codec.CONSTRAINTS_KEY)
-    if isinstance(constraints, (list, tuple)):
-        row["constraint_values"] = {codec.constraint_name(i): codec.finite_or_clamped(v)
-                                    for i, v in enumerate(constraints)}
+    constraints = codec.constraint_values(template.system_attrs)
+    if constraints:
+        row["constraint_values"] = constraints
     reports: list[tuple[int, Any]] = []
     for step, value in template.intermediate_values.items():
         value = float(value)
@@ -112,9 +111,22 @@ def report_value(values: Any, names: Sequence[str]) -> float | None:
     return None
 
 
-def frozen_trial(row: Any, names: Sequence[str], reports: Sequence[tuple[float, Any]],
-                 space: Mapping[str, Any] | None) -> FrozenTrial:
-    """The Optuna view of a trial row (``space``: the study's, needed only for trials written by hpo)."""
+def hpo_constraints(constraint_values: Any, constraints: Any) -> dict[str, float]:
+    """hpo's constraint values as Optuna's system attributes ``constraints:<name>`` (feasible: each <= 0)."""
+    if not constraints or not isinstance(constraint_values, Mapping):
+        return {}
+    out = {}
+    for c in constraints:
+        v = constraint_values.get(c["name"])
+        if v is not None:
+            gap = float(v) - float(c["bound"]) if c["op"] == "<=" else float(c["bound"]) - float(v)
+            out[f"{codec.CONSTRAINTS_KEY}:{c['name']}"] = gap
+    return out
+
+
+def frozen_trial(row: Any, names: Sequence[str], reports: Sequence[tuple[float, Any]], study: Any = None) -> FrozenTrial:
+    """The Optuna view of a trial row (``study``: its study's row, needed only for trials written by hpo)."""
+    space = study.space if study is not None else None
     attrs = row.attrs or {}
     doc = attrs.get("optuna")
     ours = isinstance(doc, dict)
@@ -148,7 +160,9 @@ def frozen_trial(row: Any, names: Sequence[str], reports: Sequence[tuple[float, 
     for key, text in (doc.get("intermediate") or {}).items():
         intermediate[int(key)] = float(json.loads(text))
     user = attrs.get(USER_ATTRS) or {}
-    system = doc.get(codec._SYSTEM_KEY) or {}
+    system = dict(doc.get(codec._SYSTEM_KEY) or {})
+    if not ours and study is not None:
+        system.update(hpo_constraints(row.constraint_values, study.constraints))
     return FrozenTrial(
         number=row.number,
         state=state,
