@@ -336,7 +336,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 #: ``hpo bench`` flags passed on to the suite (only when given).
-BENCH_OPTIONS = ("processes", "seeds", "problems", "samplers", "methods", "timing_cores", "runs_log")
+BENCH_OPTIONS = ("processes", "seeds", "problems", "samplers", "methods", "timing_cores", "runs_log", "part")
 
 
 def _names(text: str) -> list[str]:
@@ -463,6 +463,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "CPU cores (default: all)")
     p.add_argument("--runs-log", help="samplers: append each finished study to this JSON-lines file and skip "
                    "the studies already in it (resumes an interrupted run)")
+    p.add_argument("--part", choices=["all", "storage", "sampler"], help="optuna: which part (default all): "
+                   "storage (HpoStorage vs Optuna's RDBStorage), sampler (HpoSampler vs Optuna's samplers)")
     p = add("pfn", cmd_pfn, "train or evaluate the PFN surrogate (hpo pfn train|eval)", storage=False)
     from hpo.surrogates.pfn.cli import add_arguments as add_pfn_arguments
 

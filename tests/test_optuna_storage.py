@@ -166,3 +166,37 @@ def test_infinite_values_and_constraints_keep_optuna_exact_and_hpo_views_readabl
                                                          {"name": "constraint_1", "op": "<=", "bound": 0.0}]
     status = _cli(capsys, "status", "edges", "--storage", sqlite_url)
     assert "2 completed trials, 1 feasible" in status
+
+
+@pytest.mark.slow
+def test_bench_optuna_storage_part_runs_tiny_and_resumes_from_its_runs_log(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "runs.jsonl"
+    argv = ["bench", "optuna", "--quick", "--part", "storage", "--output-dir", str(tmp_path), "--runs-log", str(log)]
+    assert "optuna.md" in _cli(capsys, *argv)
+    text = (tmp_path / "optuna.md").read_text()
+    assert "| sqlite | 20 | 1 |" in text and "| sqlite | 20 | 2 |" in text and "HpoStorage / RDB" in text
+    assert "### Time per trial as the history grows" in text and "Target: HpoStorage at least 5x" in text
+    assert (tmp_path / "optuna_storage.png").stat().st_size > 1000
+    cells = log.read_text().splitlines()
+    assert len(cells) >= 4 and all(json.loads(c)["done"] == 20 for c in cells)
+    _cli(capsys, *argv)  # a rerun measures nothing again: every cell is in the log
+    assert log.read_text().splitlines() == cells
+
+
+def test_bench_optuna_report_evaluates_the_storage_targets(tmp_path: Path) -> None:
+    from hpo.bench.optuna_bench import StorageRun
+    from hpo.bench.optuna_report import write_optuna_report
+
+    runs = [
+        StorageRun("hpo", "sqlite", 10000, 1, 10000, 20.0, 1.0, 1.2, [1.0, 1.1, 1.2]),
+        StorageRun("optuna-rdb", "sqlite", 10000, 1, 500, 10.0, 10.0, 30.0, [10.0, 20.0, 30.0]),
+        StorageRun("hpo", "sqlite", 10000, 4, 10000, 10.0, 1.0, 1.1),
+        StorageRun("optuna-rdb", "sqlite", 10000, 4, 10000, 40.0, 2.0, 2.5),
+    ]
+    text = write_optuna_report({"storage": runs, "sampler": []}, tmp_path).read_text()
+    assert "| sqlite | 10000 | 1 | 500.0 | 50.0 * (500 reached) | 10x |" in text
+    assert "| sqlite | 10000 | 4 | 1000.0 | 250.0 | 4x |" in text
+    assert "smallest ratio 4x -> **not met**" in text and "largest growth 1.2x -> **met**" in text
+    assert "## Sampler" in text and "not measured" in text

@@ -50,6 +50,22 @@ _SYSTEM = "system_attrs"
 _DISTS = "distributions"
 
 
+# Statements of the hot path, built once (SQLAlchemy then reuses their compiled form).
+_TRIAL = sa.select(trials).where(trials.c.id == sa.bindparam("tid"))
+_TRIAL_LOCKED = _TRIAL.with_for_update()
+_TRIAL_STUDY = sa.select(trials.c.study_id).where(trials.c.id == sa.bindparam("tid"))
+_UPDATE_TRIAL = sa.update(trials).where(trials.c.id == sa.bindparam("tid"))  # SET: the execute's other keys
+_REPORTS_OF = (sa.select(reports.c.trial_id, reports.c.step, reports.c["values"])
+               .where(reports.c.trial_id == sa.bindparam("tid")).order_by(reports.c.id))
+_DELETE_REPORT = sa.delete(reports).where((reports.c.trial_id == sa.bindparam("tid"))
+                                          & (reports.c.step == sa.bindparam("at")))
+_INSERT_REPORT = sa.insert(reports)
+_INSERT_TRIAL = sa.insert(trials).returning(trials.c.id)
+_STUDY_EXISTS = sa.select(studies.c.id).where(studies.c.id == sa.bindparam("sid"))
+_WAITING = (sa.select(trials).where((trials.c.study_id == sa.bindparam("sid")) & (trials.c.state == "WAITING"))
+            .order_by(trials.c.number))
+
+
 def _optuna_doc(document: Any) -> dict[str, Any]:
     found = (document or {}).get("optuna")
     return dict(found) if isinstance(found, dict) else {}
@@ -110,9 +126,12 @@ class HpoStorage(BaseStorage):
             raise StudyNotFoundError(f"study_id: no study with id {study_id} in {self._store.url}")
         return row
 
+    def _require_study(self, conn: sa.Connection, study_id: int) -> None:
+        if conn.execute(_STUDY_EXISTS, {"sid": study_id}).first() is None:
+            raise StudyNotFoundError(f"study_id: no study with id {study_id} in {self._store.url}")
+
     def _trial_row(self, conn: sa.Connection, trial_id: int, lock: bool = False) -> Any:
-        stmt = sa.select(trials).where(trials.c.id == trial_id)
-        row = conn.execute(self._lock_sel(stmt) if lock else stmt).first()
+        row = conn.execute(_TRIAL_LOCKED if lock and self._pg else _TRIAL, {"tid": trial_id}).first()
         if row is None:
             raise TrialNotFoundError(f"trial_id: no trial with id {trial_id} in {self._store.url}")
         return row
@@ -253,12 +272,10 @@ class HpoStorage(BaseStorage):
             state = values["state"]
             if state in ("COMPLETE", "PRUNED", "FAILED"):
                 values["seq"] = self._next_seq(conn, study_id)
-            trial_id = conn.execute(
-                sa.insert(trials).values(study_id=study_id, number=number, **values).returning(trials.c.id)
-            ).scalar_one()
+            trial_id = conn.execute(_INSERT_TRIAL, {"study_id": study_id, "number": number, **values}).scalar_one()
             if iv:
-                conn.execute(sa.insert(reports), [{"trial_id": trial_id, "step": float(s), "values": {"value": v},
-                                                   "created_at": values["created_at"]} for s, v in iv])
+                conn.execute(_INSERT_REPORT, [{"trial_id": trial_id, "step": float(s), "values": {"value": v},
+                                               "created_at": values["created_at"]} for s, v in iv])
             if values.get("constraint_values"):
                 self._grow_constraints(conn, study_id, values["constraint_values"])
         return int(trial_id)
@@ -315,8 +332,7 @@ class HpoStorage(BaseStorage):
             doc = _optuna_doc(attrs)
             doc[_DISTS] = {**(doc.get(_DISTS) or {}), param_name: distribution_to_json(distribution)}
             attrs["optuna"] = doc
-            conn.execute(sa.update(trials).where(trials.c.id == trial_id)
-                         .values(params=scrub(params), attrs=scrub(attrs)))
+            conn.execute(_UPDATE_TRIAL, {"tid": trial_id, "params": scrub(params), "attrs": scrub(attrs)})
 
     def set_trial_state_values(self, trial_id: int, state: TrialState, values: Sequence[float] | None = None) -> bool:
         from hpo.integrations.optuna.trials import values_columns
@@ -325,7 +341,7 @@ class HpoStorage(BaseStorage):
         with self._write() as conn:
             txn = conn.begin()
             try:
-                study_id = conn.execute(sa.select(trials.c.study_id).where(trials.c.id == trial_id)).scalar()
+                study_id = conn.execute(_TRIAL_STUDY, {"tid": trial_id}).scalar()
                 if study_id is None:
                     raise TrialNotFoundError(f"trial_id: no trial with id {trial_id} in {self._store.url}")
                 seq = self._next_seq(conn, study_id) if finished else None  # study lock first, as hpo's tell
@@ -344,7 +360,7 @@ class HpoStorage(BaseStorage):
                     update["finished_at"] = now
                     update["seq"] = seq
                     update["expires_at"] = None
-                conn.execute(sa.update(trials).where(trials.c.id == trial_id).values(**update))
+                conn.execute(_UPDATE_TRIAL, {"tid": trial_id, **update})
                 txn.commit()
             except BaseException:
                 if txn.is_active:
@@ -359,13 +375,12 @@ class HpoStorage(BaseStorage):
             row = self._trial_row(conn, trial_id, lock=True)
             self._check_updatable(row)
             value = float(intermediate_value)
-            conn.execute(sa.delete(reports).where((reports.c.trial_id == trial_id) & (reports.c.step == float(step))))
-            conn.execute(sa.insert(reports).values(trial_id=trial_id, step=float(step),
-                                                   values={"value": value if math.isfinite(value) else None},
-                                                   created_at=utcnow()))
+            conn.execute(_DELETE_REPORT, {"tid": trial_id, "at": float(step)})
+            conn.execute(_INSERT_REPORT, {"trial_id": trial_id, "step": float(step), "created_at": utcnow(),
+                                          "values": {"value": value if math.isfinite(value) else None}})
             attrs = intermediate_attrs(row.attrs, step, value)
             if attrs is not None:
-                conn.execute(sa.update(trials).where(trials.c.id == trial_id).values(attrs=attrs))
+                conn.execute(_UPDATE_TRIAL, {"tid": trial_id, "attrs": attrs})
 
     def _set_trial_attr(self, trial_id: int, system: bool, key: str, value: Any) -> None:
         with self._write() as conn, conn.begin():
@@ -384,7 +399,7 @@ class HpoStorage(BaseStorage):
             else:
                 attrs[USER_ATTRS] = {**(attrs.get(USER_ATTRS) or {}), key: codec.encode(value)}
             update["attrs"] = scrub(attrs)
-            conn.execute(sa.update(trials).where(trials.c.id == trial_id).values(**update))
+            conn.execute(_UPDATE_TRIAL, {"tid": trial_id, **update})
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
         self._set_trial_attr(trial_id, False, key, value)
@@ -400,12 +415,14 @@ class HpoStorage(BaseStorage):
             return []
         ids = [r.id for r in rows]
         stmt = sa.select(reports.c.trial_id, reports.c.step, reports.c["values"]).order_by(reports.c.id)
-        if len(ids) <= 500:
-            stmt = stmt.where(reports.c.trial_id.in_(ids))
+        if len(ids) == 1:
+            stmt, binds = _REPORTS_OF, {"tid": ids[0]}
+        elif len(ids) <= 500:
+            stmt, binds = stmt.where(reports.c.trial_id.in_(ids)), {}
         else:
-            stmt = stmt.join(trials, trials.c.id == reports.c.trial_id).where(trials.c.study_id == study_id)
+            stmt, binds = stmt.join(trials, trials.c.id == reports.c.trial_id).where(trials.c.study_id == study_id), {}
         found: dict[int, list[tuple[float, Any]]] = {}
-        for tid, step, vals in conn.execute(stmt):
+        for tid, step, vals in conn.execute(stmt, binds):
             found.setdefault(tid, []).append((step, vals))
         names = self._names(conn, study_id)
         study: Any = None
@@ -420,6 +437,13 @@ class HpoStorage(BaseStorage):
 
     def get_all_trials(self, study_id: int, deepcopy: bool = True,
                        states: Container[TrialState] | None = None) -> list[FrozenTrial]:
+        if states is not None and [s for s in TrialState if s in states] == [TrialState.WAITING]:
+            with self._store.engine.connect() as conn:  # Optuna's read at every ask: a prebuilt statement
+                rows = conn.execute(_WAITING, {"sid": study_id}).all()
+                if not rows:
+                    self._require_study(conn, study_id)
+                out = self._frozen(conn, rows, study_id)
+            return copy.deepcopy(out) if deepcopy else out
         stmt = sa.select(trials).where(trials.c.study_id == study_id)
         if states is not None:
             wanted = [codec.STATE_TO_HPO[s.name] for s in TrialState if s in states]
@@ -431,7 +455,7 @@ class HpoStorage(BaseStorage):
         with self._store.engine.connect() as conn:
             rows = conn.execute(stmt.order_by(trials.c.number)).all()
             if not rows:
-                self._study_row(conn, study_id)
+                self._require_study(conn, study_id)
             out = self._frozen(conn, rows, study_id)
         return copy.deepcopy(out) if deepcopy else out
 
