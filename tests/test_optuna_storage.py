@@ -200,3 +200,54 @@ def test_bench_optuna_report_evaluates_the_storage_targets(tmp_path: Path) -> No
     assert "| sqlite | 10000 | 4 | 1000.0 | 250.0 | 4x |" in text
     assert "smallest ratio 4x -> **not met**" in text and "largest growth 1.2x -> **met**" in text
     assert "## Sampler" in text and "not measured" in text
+
+
+CRASHING_WORKER = '''
+import os
+import sys
+import time
+
+import optuna
+
+from hpo.integrations.optuna import HpoStorage
+
+storage = HpoStorage(sys.argv[1], heartbeat_interval=1, grace_period=2)
+study = optuna.create_study(storage=storage, study_name="heartbeat")
+
+
+def objective(trial):
+    trial.suggest_float("x", 0.0, 1.0)
+    time.sleep(1.5)   # the heartbeat thread records the trial alive
+    os._exit(3)       # then the worker dies without telling
+
+
+study.optimize(objective, n_trials=1)
+'''
+
+
+def test_optuna_heartbeat_fails_a_dead_workers_trial_and_the_retry_callback_reruns_it(tmp_path: Path) -> None:
+    import time
+
+    url = f"sqlite:///{tmp_path / 'hpo.db'}"
+    script = tmp_path / "crash.py"
+    script.write_text(CRASHING_WORKER, encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script), url], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 3, done.stderr
+    storage = HpoStorage(url, heartbeat_interval=1, grace_period=2,
+                         heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1))
+    study = optuna.load_study(study_name="heartbeat", storage=storage)
+    assert [t.state.name for t in study.trials] == ["RUNNING"]
+    deadline = time.monotonic() + 60  # wait for the dead trial's lease to end (2 s after its last heartbeat)
+    while not storage._get_stale_trial_ids(study._study_id) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    study.optimize(lambda t: t.suggest_float("x", 0.0, 1.0), n_trials=1)
+    dead, retry = study.trials
+    assert dead.state.name == "FAIL" and retry.state.name == "COMPLETE"
+    assert retry.params == dead.params and retry.system_attrs["failed_trial"] == dead.number
+    assert pickle_roundtrip(storage).get_heartbeat_interval() == 1
+
+
+def pickle_roundtrip(storage: HpoStorage) -> HpoStorage:
+    import pickle
+
+    return pickle.loads(pickle.dumps(storage))

@@ -18,8 +18,8 @@ import copy
 import math
 import threading
 import uuid
-from collections.abc import Container, Sequence
-from typing import Any
+from collections.abc import Callable, Container, Sequence
+from typing import Any, cast
 
 import sqlalchemy as sa
 from optuna.distributions import (
@@ -31,6 +31,7 @@ from optuna.distributions import (
 from optuna.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
 from optuna.storages import BaseStorage
 from optuna.storages._base import DEFAULT_STUDY_NAME_PREFIX
+from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.study._frozen import FrozenStudy
 from optuna.study._study_direction import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
@@ -40,11 +41,17 @@ from hpo.errors import StudyNotFoundError, TrialNotFoundError, ValidationError
 from hpo.integrations.optuna import codec
 from hpo.records import USER_ATTRS
 from hpo.store.base import StudyStore
-from hpo.store.rows import reports, studies, trials
+from hpo.store import rows as _rows
 from hpo.store.schema import utcnow
 from hpo.store.text import scrub
 
 __all__ = ["HpoStorage"]
+
+# The store's tables (typed as Tables: the ORM declares them as FromClauses).
+studies = cast(sa.Table, _rows.studies)
+trials = cast(sa.Table, _rows.trials)
+reports = cast(sa.Table, _rows.reports)
+evaluations = cast(sa.Table, _rows.evaluations)
 
 _SYSTEM = "system_attrs"
 _DISTS = "distributions"
@@ -71,20 +78,36 @@ def _optuna_doc(document: Any) -> dict[str, Any]:
     return dict(found) if isinstance(found, dict) else {}
 
 
-class HpoStorage(BaseStorage):
+class HpoStorage(BaseStorage, BaseHeartbeat):
     """An ``optuna.storages.BaseStorage`` on hpo's store (a SQLite file or a PostgreSQL database).
 
     Args:
         url_or_store: a store URL (``sqlite:///hpo.db``, ``postgresql+psycopg://user@host/db``) or an open
             :class:`hpo.store.StudyStore` (a SQL store); the store is created or migrated like any hpo store.
+        heartbeat_interval, grace_period, heartbeat_stale_trial_callback: Optuna's heartbeat, as for
+            ``RDBStorage``: ``study.optimize`` records a heartbeat of each running trial every
+            ``heartbeat_interval`` seconds (in ``trials.heartbeat_at``; its lease ``expires_at`` is
+            ``grace_period`` later, default twice the interval), and a trial whose lease ended is failed by the
+            next ``optimize`` of the study (then the callback runs, e.g. ``RetryFailedTrialCallback``).
 
     Raises:
         StorageURLError, StorageError, SchemaVersionError: as :func:`hpo.store.open_store`.
-        ValidationError: ``url_or_store`` is a store that is not on SQL.
+        ValidationError: ``url_or_store`` is a store that is not on SQL; a heartbeat setting that is not a
+            positive integer.
     """
 
-    def __init__(self, url_or_store: str | StudyStore) -> None:
+    def __init__(self, url_or_store: str | StudyStore, *, heartbeat_interval: int | None = None,
+                 grace_period: int | None = None,
+                 heartbeat_stale_trial_callback: Callable[[Any, FrozenTrial], None] | None = None) -> None:
         from hpo.store import open_store
+        from hpo.validators import is_int
+
+        for field, value in (("heartbeat_interval", heartbeat_interval), ("grace_period", grace_period)):
+            if value is not None and (not is_int(value) or value <= 0):
+                raise ValidationError(f"HpoStorage: {field} must be None or a positive integer, but got {value!r}")
+        self.heartbeat_interval = heartbeat_interval
+        self.grace_period = grace_period
+        self.heartbeat_stale_trial_callback = heartbeat_stale_trial_callback
 
         store = open_store(url_or_store)
         if not hasattr(store, "engine"):
@@ -102,10 +125,40 @@ class HpoStorage(BaseStorage):
 
     # Optuna pickles storages (e.g. to hand them to worker processes): the URL travels, connections do not.
     def __getstate__(self) -> dict[str, Any]:
-        return {"url": self._url if isinstance(self._url, str) else self._store.url}
+        return {"url": self._url if isinstance(self._url, str) else self._store.url,
+                "heartbeat_interval": self.heartbeat_interval, "grace_period": self.grace_period,
+                "heartbeat_stale_trial_callback": self.heartbeat_stale_trial_callback}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["url"])  # type: ignore[misc]
+        url = state.pop("url")
+        self.__init__(url, **state)  # type: ignore[misc]
+
+    # -- Optuna's heartbeat (BaseHeartbeat) ---------------------------------------
+    def get_heartbeat_interval(self) -> int | None:
+        return self.heartbeat_interval
+
+    def get_heartbeat_stale_trial_callback(self) -> Callable[[Any, FrozenTrial], None] | None:
+        return self.heartbeat_stale_trial_callback
+
+    def _grace(self) -> float:
+        return float(self.grace_period or 2 * (self.heartbeat_interval or 0))
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        """Mark a RUNNING trial alive now; its lease (``expires_at``) ends a grace period from now."""
+        import datetime as dt
+
+        now = utcnow()
+        with self._write() as conn, conn.begin():
+            conn.execute(sa.update(trials).where((trials.c.id == trial_id) & (trials.c.state == "RUNNING"))
+                         .values(heartbeat_at=now, expires_at=now + dt.timedelta(seconds=self._grace())))
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        """RUNNING trials that recorded a heartbeat and whose lease has ended."""
+        with self._store.engine.connect() as conn:
+            found = conn.execute(sa.select(trials.c.id).where(
+                (trials.c.study_id == study_id) & (trials.c.state == "RUNNING") & trials.c.heartbeat_at.is_not(None)
+                & (trials.c.expires_at < utcnow()))).scalars().all()
+        return [int(i) for i in found]
 
     @property
     def store(self) -> StudyStore:
@@ -186,8 +239,6 @@ class HpoStorage(BaseStorage):
         with self._write() as conn, conn.begin():
             self._study_row(conn, study_id, lock=True)
             ids = sa.select(trials.c.id).where(trials.c.study_id == study_id)
-            from hpo.store.rows import evaluations
-
             conn.execute(sa.delete(reports).where(reports.c.trial_id.in_(ids)))
             conn.execute(sa.delete(evaluations).where(evaluations.c.trial_id.in_(ids)))
             conn.execute(sa.delete(trials).where(trials.c.study_id == study_id))

@@ -128,9 +128,9 @@ def frozen_trial(row: Any, names: Sequence[str], reports: Sequence[tuple[float, 
     """The Optuna view of a trial row (``study``: its study's row, needed only for trials written by hpo)."""
     space = study.space if study is not None else None
     attrs = row.attrs or {}
-    doc = attrs.get("optuna")
-    ours = isinstance(doc, dict)
-    doc = doc if ours else {}
+    found_doc = attrs.get("optuna")
+    ours = isinstance(found_doc, dict)
+    doc: dict[str, Any] = found_doc if isinstance(found_doc, dict) else {}
     state = _STATES[codec.STATE_TO_OPTUNA[row.state]]
     dists_json = doc.get("distributions") or {}
     params: dict[str, Any] = {}
