@@ -251,3 +251,25 @@ def pickle_roundtrip(storage: HpoStorage) -> HpoStorage:
     import pickle
 
     return pickle.loads(pickle.dumps(storage))
+
+
+def test_cached_reads_see_what_another_storage_object_wrote(storage_url: str) -> None:
+    """Each HpoStorage keeps finished trials in memory and reads only what changed: another process's
+    (here: another storage object's) trials, finished or still running, are seen at the next read."""
+    a, b = HpoStorage(storage_url), HpoStorage(storage_url)
+    study_a = optuna.create_study(storage=a, study_name="shared", sampler=optuna.samplers.TPESampler(seed=0))
+    study_a.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    study_b = optuna.load_study(study_name="shared", storage=b, sampler=optuna.samplers.RandomSampler(seed=1))
+    study_b.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    running = study_a.ask()
+    assert [t.state.name for t in study_b.trials] == ["COMPLETE"] * 5 + ["RUNNING"]
+    study_b.tell(running.number, 0.25)
+    seen = study_a.get_trials(deepcopy=False)
+    assert [(t.number, t.state.name, t.values) for t in seen] == [
+        (t.number, t.state.name, t.values) for t in study_b.get_trials(deepcopy=False)]
+    assert seen[-1].value == 0.25 and a.get_trial(seen[-1]._trial_id).value == 0.25
+    study_a.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)  # TPE reads the whole history each ask
+    assert len(study_b.trials) == 8 and len({t.number for t in study_b.trials}) == 8
+    a.delete_study(study_a._study_id)
+    with pytest.raises(KeyError):
+        a.get_all_trials(study_a._study_id)

@@ -14,12 +14,11 @@ processes can share one study. Ids are never reused: a handle on a deleted study
 
 from __future__ import annotations
 
-import copy
 import math
 import threading
 import uuid
-from collections.abc import Callable, Container, Sequence
-from typing import Any, cast
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from optuna.distributions import (
@@ -41,17 +40,11 @@ from hpo.errors import StudyNotFoundError, TrialNotFoundError, ValidationError
 from hpo.integrations.optuna import codec
 from hpo.records import USER_ATTRS
 from hpo.store.base import StudyStore
-from hpo.store import rows as _rows
+from hpo.integrations.optuna.reads import TrialReads, evaluations, reports, studies, trials
 from hpo.store.schema import utcnow
 from hpo.store.text import scrub
 
 __all__ = ["HpoStorage"]
-
-# The store's tables (typed as Tables: the ORM declares them as FromClauses).
-studies = cast(sa.Table, _rows.studies)
-trials = cast(sa.Table, _rows.trials)
-reports = cast(sa.Table, _rows.reports)
-evaluations = cast(sa.Table, _rows.evaluations)
 
 _SYSTEM = "system_attrs"
 _DISTS = "distributions"
@@ -62,15 +55,11 @@ _TRIAL = sa.select(trials).where(trials.c.id == sa.bindparam("tid"))
 _TRIAL_LOCKED = _TRIAL.with_for_update()
 _TRIAL_STUDY = sa.select(trials.c.study_id).where(trials.c.id == sa.bindparam("tid"))
 _UPDATE_TRIAL = sa.update(trials).where(trials.c.id == sa.bindparam("tid"))  # SET: the execute's other keys
-_REPORTS_OF = (sa.select(reports.c.trial_id, reports.c.step, reports.c["values"])
-               .where(reports.c.trial_id == sa.bindparam("tid")).order_by(reports.c.id))
 _DELETE_REPORT = sa.delete(reports).where((reports.c.trial_id == sa.bindparam("tid"))
                                           & (reports.c.step == sa.bindparam("at")))
 _INSERT_REPORT = sa.insert(reports)
 _INSERT_TRIAL = sa.insert(trials).returning(trials.c.id)
 _STUDY_EXISTS = sa.select(studies.c.id).where(studies.c.id == sa.bindparam("sid"))
-_WAITING = (sa.select(trials).where((trials.c.study_id == sa.bindparam("sid")) & (trials.c.state == "WAITING"))
-            .order_by(trials.c.number))
 
 
 def _optuna_doc(document: Any) -> dict[str, Any]:
@@ -78,7 +67,7 @@ def _optuna_doc(document: Any) -> dict[str, Any]:
     return dict(found) if isinstance(found, dict) else {}
 
 
-class HpoStorage(BaseStorage, BaseHeartbeat):
+class HpoStorage(TrialReads, BaseStorage, BaseHeartbeat):
     """An ``optuna.storages.BaseStorage`` on hpo's store (a SQLite file or a PostgreSQL database).
 
     Args:
@@ -122,6 +111,7 @@ class HpoStorage(BaseStorage, BaseHeartbeat):
         self._objectives: dict[int, list[str]] = {}  # study id -> objective names (never change)
         self._known: dict[tuple[int, str], BaseDistribution] = {}  # first distribution of each param
         self._constraints: set[tuple[int, str]] = set()  # constraints the study row already has
+        self._init_reads()
 
     # Optuna pickles storages (e.g. to hand them to worker processes): the URL travels, connections do not.
     def __getstate__(self) -> dict[str, Any]:
@@ -248,6 +238,7 @@ class HpoStorage(BaseStorage, BaseHeartbeat):
             for key in [k for k in self._known if k[0] == study_id]:
                 del self._known[key]
             self._constraints = {k for k in self._constraints if k[0] != study_id}
+        self._forget_study(study_id)
 
     def _set_study_attr(self, study_id: int, system: bool, key: str, value: Any) -> None:
         with self._write() as conn, conn.begin():
@@ -457,82 +448,6 @@ class HpoStorage(BaseStorage, BaseHeartbeat):
 
     def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
         self._set_trial_attr(trial_id, True, key, value)
-
-    # -- trials: reads ---------------------------------------------------------
-    def _frozen(self, conn: sa.Connection, rows: Sequence[Any], study_id: int) -> list[FrozenTrial]:
-        from hpo.integrations.optuna.trials import frozen_trial
-
-        if not rows:
-            return []
-        ids = [r.id for r in rows]
-        stmt = sa.select(reports.c.trial_id, reports.c.step, reports.c["values"]).order_by(reports.c.id)
-        if len(ids) == 1:
-            stmt, binds = _REPORTS_OF, {"tid": ids[0]}
-        elif len(ids) <= 500:
-            stmt, binds = stmt.where(reports.c.trial_id.in_(ids)), {}
-        else:
-            stmt, binds = stmt.join(trials, trials.c.id == reports.c.trial_id).where(trials.c.study_id == study_id), {}
-        found: dict[int, list[tuple[float, Any]]] = {}
-        for tid, step, vals in conn.execute(stmt, binds):
-            found.setdefault(tid, []).append((step, vals))
-        names = self._names(conn, study_id)
-        study: Any = None
-        if any(not isinstance((r.attrs or {}).get("optuna"), dict) for r in rows):  # written by hpo itself
-            study = self._study_row(conn, study_id)
-        return [frozen_trial(r, names, found.get(r.id, []), study) for r in rows]
-
-    def get_trial(self, trial_id: int) -> FrozenTrial:
-        with self._store.engine.connect() as conn:
-            row = self._trial_row(conn, trial_id)
-            return self._frozen(conn, [row], row.study_id)[0]
-
-    def get_all_trials(self, study_id: int, deepcopy: bool = True,
-                       states: Container[TrialState] | None = None) -> list[FrozenTrial]:
-        if states is not None and [s for s in TrialState if s in states] == [TrialState.WAITING]:
-            with self._store.engine.connect() as conn:  # Optuna's read at every ask: a prebuilt statement
-                rows = conn.execute(_WAITING, {"sid": study_id}).all()
-                if not rows:
-                    self._require_study(conn, study_id)
-                out = self._frozen(conn, rows, study_id)
-            return copy.deepcopy(out) if deepcopy else out
-        stmt = sa.select(trials).where(trials.c.study_id == study_id)
-        if states is not None:
-            wanted = [codec.STATE_TO_HPO[s.name] for s in TrialState if s in states]
-            if not wanted:
-                with self._store.engine.connect() as conn:
-                    self._study_row(conn, study_id)
-                return []
-            stmt = stmt.where(trials.c.state.in_(wanted))
-        with self._store.engine.connect() as conn:
-            rows = conn.execute(stmt.order_by(trials.c.number)).all()
-            if not rows:
-                self._require_study(conn, study_id)
-            out = self._frozen(conn, rows, study_id)
-        return copy.deepcopy(out) if deepcopy else out
-
-    def get_n_trials(self, study_id: int, state: tuple[TrialState, ...] | TrialState | None = None) -> int:
-        stmt = sa.select(sa.func.count()).select_from(trials).where(trials.c.study_id == study_id)
-        if state is not None:
-            chosen = (state,) if isinstance(state, TrialState) else tuple(state)
-            stmt = stmt.where(trials.c.state.in_([codec.STATE_TO_HPO[s.name] for s in chosen]))
-        with self._store.engine.connect() as conn:
-            self._study_row(conn, study_id)
-            return int(conn.execute(stmt).scalar() or 0)
-
-    def get_trial_id_from_study_id_trial_number(self, study_id: int, trial_number: int) -> int:
-        with self._store.engine.connect() as conn:
-            found = conn.execute(sa.select(trials.c.id).where((trials.c.study_id == study_id)
-                                                              & (trials.c.number == trial_number))).scalar()
-        if found is None:
-            raise TrialNotFoundError(f"trial_number: study id {study_id} has no trial number {trial_number}")
-        return int(found)
-
-    def get_trial_number_from_id(self, trial_id: int) -> int:
-        with self._store.engine.connect() as conn:
-            found = conn.execute(sa.select(trials.c.number).where(trials.c.id == trial_id)).scalar()
-        if found is None:
-            raise TrialNotFoundError(f"trial_id: no trial with id {trial_id} in {self._store.url}")
-        return int(found)
 
     def remove_session(self) -> None:
         """Optuna calls this when a study is closed; hpo's pooled connections need nothing."""
