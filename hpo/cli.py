@@ -6,6 +6,8 @@
     hpo trials NAME [--state failed] [--limit N]         a table of trials
     hpo trial NAME NUMBER                                one trial, with its traceback
     hpo export NAME --format csv|json [--output FILE]    every trial as a table
+    hpo export NAME --format optuna --to URL             copy a study into an Optuna storage
+    hpo import optuna --from URL [--study NAME | --all]  copy Optuna studies into the store
     hpo delete NAME [--yes]                              delete a study and its trials
     hpo demo [--n-trials 30]                             the demo study (make demo)
     hpo db upgrade|current|stamp [--storage URL]         schema migrations
@@ -210,6 +212,10 @@ def _csv_safe(frame: Any) -> Any:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    if args.format == "optuna" or args.to:
+        from hpo.integrations.optuna_io import export_cli
+
+        return export_cli(args, _storage(args))
     study = _load(args.name, _storage(args))
     frame = study.trials_dataframe()
     if args.format == "csv":
@@ -232,6 +238,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from hpo.integrations.optuna_io import import_cli
+
+    return import_cli(args, _storage(args))
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
@@ -324,7 +336,7 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 #: ``hpo bench`` flags passed on to the suite (only when given).
-BENCH_OPTIONS = ("processes", "seeds", "problems", "samplers", "methods", "timing_cores", "runs_log")
+BENCH_OPTIONS = ("processes", "seeds", "problems", "samplers", "methods", "timing_cores", "runs_log", "part")
 
 
 def _names(text: str) -> list[str]:
@@ -409,8 +421,16 @@ def build_parser() -> argparse.ArgumentParser:
             "a carriage return gets a leading ' so spreadsheets do not run it as a formula, and lines end in CRLF "
             "(RFC 4180); JSON: unchanged)")
     p.add_argument("name", help="the study's name (hpo studies lists them)")
-    p.add_argument("--format", choices=["csv", "json"], default="csv", help="csv (default) or json")
+    p.add_argument("--format", choices=["csv", "json", "optuna"], default="csv",
+                   help="csv (default), json, or optuna (copy the study into the Optuna storage given by --to)")
     p.add_argument("--output", "-o", help="file to write (default: standard output)")
+    p.add_argument("--to", help="optuna: the Optuna storage URL to copy into (sqlite:///optuna.db, postgresql://..., "
+                   "journal:FILE)")
+    p = add("import", _cmd_import, "copy studies from another tool's storage into the store (hpo import optuna "
+            "--from URL --study NAME | --all)")
+    from hpo.integrations.optuna_io import add_import_arguments
+
+    add_import_arguments(p)
     p = add("delete", cmd_delete, "delete a study and all its trials")
     p.add_argument("name", help="the study's name (hpo studies lists them)")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -443,6 +463,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "CPU cores (default: all)")
     p.add_argument("--runs-log", help="samplers: append each finished study to this JSON-lines file and skip "
                    "the studies already in it (resumes an interrupted run)")
+    p.add_argument("--part", choices=["all", "storage", "sampler"], help="optuna: which part (default all): "
+                   "storage (HpoStorage vs Optuna's RDBStorage), sampler (HpoSampler vs Optuna's samplers)")
     p = add("pfn", cmd_pfn, "train or evaluate the PFN surrogate (hpo pfn train|eval)", storage=False)
     from hpo.surrogates.pfn.cli import add_arguments as add_pfn_arguments
 
