@@ -8,7 +8,7 @@ report (:mod:`hpo.bench.optuna_report`) writes as its own section:
   wraps it, with its cache) on the same kind of SQLite file and on one PostgreSQL server (started on
   127.0.0.1), for 1k and 10k trials in 1 and 4 processes. Worker processes import everything and load the
   study before a barrier starts the clock; Optuna's RDB runs are capped in time (marked in the report).
-- ``sampler``: the slot of ``HpoSampler`` inside Optuna against Optuna's samplers (filled by its own module).
+- ``sampler``: ``HpoSampler`` inside Optuna against Optuna's samplers (:mod:`hpo.bench.optuna_sampler_bench`).
 
 Each finished run is appended to the ``--runs-log`` file (JSON lines) and skipped when the benchmark is rerun.
 """
@@ -176,8 +176,14 @@ def run_storage_part(quick: bool, runs_log: Path | None = None, progress: bool =
 
 
 #: The benchmark's parts: name -> ``run(quick, runs_log) -> rows`` (None: a part whose module is not there yet).
-#: ``sampler`` (HpoSampler inside Optuna vs Optuna's GPSampler and TPESampler) is filled by its own module.
+#: ``sampler``: HpoSampler inside Optuna vs Optuna's GPSampler and TPESampler (hpo.bench.optuna_sampler_bench).
 SECTIONS: dict[str, Callable[..., list[Any]] | None] = {
     "storage": run_storage_part,
-    "sampler": None,
+    "sampler": lambda quick, runs_log: _sampler_part().run_part(quick, runs_log),
 }
+
+
+def _sampler_part() -> Any:
+    from hpo.bench import optuna_sampler_bench
+
+    return optuna_sampler_bench

@@ -110,8 +110,14 @@ def storage_section(runs: list[StorageRun], output_dir: Path) -> list[str]:
 #: part -> its report writer (None: the part's writer is not there yet).
 WRITERS: dict[str, Callable[[list[Any], Path], list[str]] | None] = {
     "storage": storage_section,
-    "sampler": None,
+    "sampler": lambda rows, output_dir: _sampler_lines(rows, output_dir),
 }
+
+
+def _sampler_lines(rows: list[Any], output_dir: Path) -> list[str]:
+    from hpo.bench.optuna_sampler_bench import section_lines
+
+    return section_lines(rows, output_dir)
 
 
 def write_optuna_report(results: dict[str, list[Any]], output_dir: Path, quick: bool = False) -> Path:

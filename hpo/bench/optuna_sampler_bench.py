@@ -29,7 +29,11 @@ import numpy as np
 from hpo.errors import ConfigError
 from hpo.params import Categorical, Fixed, Float, Int, Param
 
-__all__ = ["SAMPLERS", "make_sampler", "run_one", "run_sampler_part", "median_regrets", "sampler_section"]
+__all__ = ["SAMPLERS", "make_sampler", "run_one", "run_sampler_part", "median_regrets", "sampler_section",
+           "run_part", "section_lines", "QUICK_PROBLEMS"]
+
+#: ``--quick``: two problems, 2 seeds, 10 trials each.
+QUICK_PROBLEMS: tuple[str, ...] = ("branin", "hartmann6")
 
 #: The samplers compared, in report order.
 SAMPLERS: tuple[str, ...] = ("hpo-gp", "optuna-gp", "optuna-tpe")
@@ -96,6 +100,8 @@ def _load(runs_log: Path | None) -> dict[tuple[str, str, int, int], dict[str, An
     for line in runs_log.read_text().splitlines():
         if line.strip():
             row = json.loads(line)
+            if row.get("part", "sampler") != "sampler":  # the log is shared with hpo bench optuna's other parts
+                continue
             if row.get("error") is None:
                 found[(row["problem"], row["sampler"], int(row["seed"]), int(row["budget"]))] = row
     return found
@@ -121,7 +127,7 @@ def run_sampler_part(out_dir: str | Path, seeds: Sequence[int], budget: int | No
                     row = run_one(problem, sampler, int(seed), n)
                     if log is not None:
                         with log.open("a") as fh:
-                            fh.write(json.dumps(row, allow_nan=True) + "\n")
+                            fh.write(json.dumps({"part": "sampler", **row}, allow_nan=True) + "\n")
                 rows.append(row)
     (out / "optuna_samplers.json").write_text(json.dumps(rows, allow_nan=True, indent=1))
     return rows
@@ -178,3 +184,26 @@ def sampler_section(rows: Sequence[Mapping[str, Any]], machine: str | None = Non
         lines.append(f"{len(errors)} run(s) ended in an error: " + "; ".join(
             f"{r['problem']}/{r['sampler']}/{r['seed']}: {r['error']}" for r in errors[:5]))
     return "\n".join(lines) + "\n"
+
+
+def run_part(quick: bool, runs_log: Path | None = None) -> list[dict[str, Any]]:
+    """The ``sampler`` part of ``hpo bench optuna``: every problem of the sampler benchmark at its own
+    budget, seeds 0-4 (``quick``: :data:`QUICK_PROBLEMS`, seeds 0-1, 10 trials)."""
+    import tempfile
+
+    from hpo.bench.problems import PROBLEM_NAMES
+
+    problems = QUICK_PROBLEMS if quick else PROBLEM_NAMES
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = run_sampler_part(tmp, seeds=range(2 if quick else 5), budget=10 if quick else None,
+                                problems=problems, runs_log=runs_log)
+    return [{k: v for k, v in r.items() if k != "part"} for r in rows]
+
+
+def section_lines(rows: list[Any], output_dir: Path) -> list[str]:
+    """The report writer of the ``sampler`` part (``output_dir`` unused: no plot)."""
+    import os
+    import platform
+
+    machine = f"{os.cpu_count()} CPU cores ({platform.machine()})"
+    return sampler_section(rows, machine=machine).splitlines() + [""]
