@@ -1,4 +1,4 @@
-"""Surrogates by name: ``"gp"``, ``"ensemble"``, ``"pfn"``.
+"""Surrogates by name: ``"gp"``, ``"ensemble"``, ``"pfn"``, ``"dkl"``, ``"ibnn"``.
 
 ``make_surrogate("gp", max_points=500)``, a mapping ``{"name": "gp", "options":
 {...}}`` (the config-file form), or a :class:`~hpo.surrogates.base.Surrogate`
@@ -21,6 +21,8 @@ SURROGATES: Registry[Surrogate] = Registry("surrogate", Surrogate, SurrogateErro
 SURROGATES.register("gp", "hpo.surrogates.gp:GPSurrogate")
 SURROGATES.register("ensemble", "hpo.surrogates.ensemble:EnsembleSurrogate")
 SURROGATES.register("pfn", "hpo.surrogates.pfn.surrogate:PFNSurrogate")
+SURROGATES.register("dkl", "hpo.surrogates.dkl:DKLSurrogate")
+SURROGATES.register("ibnn", "hpo.surrogates.ibnn:IBNNSurrogate")
 
 
 def register_surrogate(name: str, factory: Callable[..., Surrogate]) -> None:

@@ -344,14 +344,13 @@ class BOSampler(ModelBasedSampler):
                          X_pending: torch.Tensor | None, encoder: SpaceEncoder, q: int, seed: int) -> torch.Tensor:
         """``q x d`` candidates for several objectives (``Y``: ``n x (k + n_constraints)``, ``raw``/``warped``: ``n x k``)."""
         import torch
-        from botorch.sampling import SobolQMCNormalSampler
 
         from hpo.samplers import mo_acquisition as mo
 
         k = raw.shape[1]
         constraints = [_constraint_callable(k + j, c) for j, c in enumerate(context.constraints)]
         X_baseline = self._baseline(model, X)
-        sampler = SobolQMCNormalSampler(sample_shape=torch.Size([self.mc_samples]), seed=seed)
+        sampler = mc_sampler(model, self.mc_samples, seed)
         Y_obj = Y[:, :k]
         if self.resolved_acquisition(k) == "nehvi":
             feasible = torch.as_tensor([t.is_feasible(context.constraints) for t in trials], device=Y.device)
@@ -391,7 +390,7 @@ class BOSampler(ModelBasedSampler):
         from botorch.acquisition.objective import GenericMCObjective
         from botorch.sampling import SobolQMCNormalSampler
 
-        sampler = SobolQMCNormalSampler(sample_shape=torch.Size([self.mc_samples]), seed=seed)
+        sampler = mc_sampler(model, self.mc_samples, seed)
         acquisition = self.resolved_acquisition(1)
         if acquisition == "logei":
             X_baseline = self._baseline(model, X)
@@ -453,6 +452,17 @@ class BOSampler(ModelBasedSampler):
             options={"maxiter_alternating": 16, "batch_limit": 64}, **common,
         )
         return candidates
+
+
+def mc_sampler(model: Any, n: int, seed: int) -> Any:
+    """QMC normal base samples; BoTorch's ``IndexSampler`` (member indices) for an ``EnsembleModel``."""
+    import torch
+    from botorch.models.ensemble import EnsembleModel
+    from botorch.sampling import SobolQMCNormalSampler
+    from botorch.sampling.index_sampler import IndexSampler
+
+    cls = IndexSampler if isinstance(model, EnsembleModel) else SobolQMCNormalSampler
+    return cls(sample_shape=torch.Size([n]), seed=seed)
 
 
 def _constraint_callable(output: int, constraint: Constraint) -> Any:

@@ -128,12 +128,12 @@ class SurrogateConformance:
 
     def test_botorch_acquisition_works(self, surrogate_factory: Callable[[], Surrogate]) -> None:
         from botorch.acquisition import qLogNoisyExpectedImprovement
-        from botorch.sampling import SobolQMCNormalSampler
+
+        from hpo.samplers.bo import mc_sampler  # QMC normal samples; member indices for an EnsembleModel
 
         X, Y = self._data()
         model = surrogate_factory().fit(X, Y, seed=0)
-        acqf = qLogNoisyExpectedImprovement(model, X_baseline=X,
-                                            sampler=SobolQMCNormalSampler(torch.Size([32]), seed=0))
+        acqf = qLogNoisyExpectedImprovement(model, X_baseline=X, sampler=mc_sampler(model, 32, 0))
         cand = torch.rand(6, 2, 3, dtype=torch.float64, requires_grad=True)  # batch x q x d
         value = acqf(cand)
         assert value.shape == (6,) and torch.isfinite(value).all()
