@@ -8,7 +8,7 @@ likelihood with full-batch AdamW (``steps`` = 1000 steps, weight decay 0.01) on
 standardised outcomes. The members are trained together as one batched network
 (weights ``E x in x out``), so an ensemble costs about as much as one MLP. Warm
 start: a later fit (same ``d`` and ``m``) starts from the previous fit's members
-and trains ``warm_steps`` (300) steps on freshly drawn subsets.
+and trains ``warm_steps`` (200) steps on freshly drawn subsets.
 
 Calibration (``calibrate``): the members' spread is scaled by a factor ``c`` fitted
 on the out-of-bag points (the observations a member did not train on are held-out
@@ -164,7 +164,7 @@ class EnsembleSurrogate(Surrogate):
     supports_fantasies: ClassVar[bool] = False
 
     def __init__(self, n_members: int = 10, hidden: tuple[int, ...] | list[int] = (64, 64), steps: int = 1000,
-                 warm_steps: int = 300, lr: float = 1e-2, weight_decay: float = 1e-2, subsample: float = 0.8,
+                 warm_steps: int = 200, lr: float = 1e-2, weight_decay: float = 1e-2, subsample: float = 0.8,
                  calibrate: bool = True, warm_start: bool = True) -> None:
         _check("n_members", is_int(n_members) and n_members >= 2, n_members, "n_members >= 2")
         hidden = tuple(hidden) if isinstance(hidden, (tuple, list)) else hidden
