@@ -26,6 +26,7 @@ for _name, _target in {
     "multiobjective": "hpo.bench.multiobjective_report:run",
     "faults": "hpo.bench.faults_report:run",
     "priors": "hpo.bench.priors_report:run",
+    "surrogates": "hpo.bench.surrogates_report:run",
 }.items():
     SUITES.register(_name, _target)
 
