@@ -77,9 +77,9 @@ class IBNNSurrogate(GPSurrogate):
     def options(self) -> dict[str, Any]:
         return {"depth": self.depth, "variances": self.variances, **super().options()}
 
-    def kernel(self, batch_shape: torch.Size = torch.Size()) -> InfiniteWidthBNNKernel:
+    def kernel(self, batch_shape: torch.Size | None = None) -> InfiniteWidthBNNKernel:
         """The kernel with this surrogate's depth and (fixed or initial) variances."""
-        kernel = InfiniteWidthBNNKernel(depth=self.depth, batch_shape=batch_shape)
+        kernel = InfiniteWidthBNNKernel(depth=self.depth, batch_shape=batch_shape or torch.Size())
         fixed = VARIANCES[self.variances]
         if fixed is not None:
             kernel.weight_var, kernel.bias_var = fixed
