@@ -458,10 +458,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samplers", type=_names, help="samplers: comma-separated samplers (default: gp, ensemble, "
                    "tpe, optuna-gp, random, sobol)")
     p.add_argument("--methods", type=_names, help="fidelity: comma-separated methods (default: random-full, "
-                   "hyperband, asha-random, asha-bo, mfbo-kg, mfbo-mes)")
+                   "hyperband, asha-random, asha-bo, mfbo-kg, mfbo-mes); surrogates: (default: gp, ibnn, dkl, hmc, "
+                   "sghmc, ensemble, random; unregistered names are skipped)")
     p.add_argument("--timing-cores", type=int, help="samplers: pin the time-per-suggestion part to this many "
                    "CPU cores (default: all)")
-    p.add_argument("--runs-log", help="samplers: append each finished study to this JSON-lines file and skip "
+    p.add_argument("--runs-log", help="samplers, surrogates: append each finished study to this JSON-lines file and skip "
                    "the studies already in it (resumes an interrupted run)")
     p.add_argument("--part", choices=["all", "storage", "sampler"], help="optuna: which part (default all): "
                    "storage (HpoStorage vs Optuna's RDBStorage), sampler (HpoSampler vs Optuna's samplers)")

@@ -3,6 +3,8 @@
 * :class:`Surrogate`: the seam (``fit(X, Y, Yvar=None, *, categorical, seed)``).
 * ``"gp"``: :class:`~hpo.surrogates.gp.GPSurrogate` (exact GP, Matern-5/2 ARD).
 * ``"ensemble"``: :class:`~hpo.surrogates.ensemble.EnsembleSurrogate` (deep ensemble).
+* ``"dkl"``: :class:`~hpo.surrogates.dkl.DKLSurrogate` (deep kernel learning: MLP features -> Matern GP).
+* ``"ibnn"``: :class:`~hpo.surrogates.ibnn.IBNNSurrogate` (infinite-width BNN kernel GP).
 * ``"pfn"``: :class:`~hpo.surrogates.pfn.surrogate.PFNSurrogate` (prior-data fitted transformer, shipped weights).
 * :func:`make_surrogate`, :func:`surrogate_names`, :func:`register_surrogate`.
 
@@ -22,6 +24,8 @@ _LAZY = {
     "EnsembleSurrogate": "hpo.surrogates.ensemble",
     "EnsembleMLPModel": "hpo.surrogates.ensemble",
     "PFNSurrogate": "hpo.surrogates.pfn.surrogate",
+    "DKLSurrogate": "hpo.surrogates.dkl",
+    "IBNNSurrogate": "hpo.surrogates.ibnn",
     "PFNModel": "hpo.surrogates.pfn.surrogate",
 }
 
@@ -42,4 +46,6 @@ __all__ = [
     "EnsembleMLPModel",
     "PFNSurrogate",
     "PFNModel",
+    "DKLSurrogate",
+    "IBNNSurrogate",
 ]

@@ -82,10 +82,10 @@ class GPSurrogate(Surrogate):
 
     def __init__(self, max_points: int | None = 300, warm_start: bool = True, max_attempts: int = 3,
                  maxiter: int = 200) -> None:
-        self.max_points = optional(positive_int, "gp: max_points", max_points, SurrogateError, minimum=3)
+        self.max_points = optional(positive_int, f"{self.name}: max_points", max_points, SurrogateError, minimum=3)
         self.warm_start = bool(warm_start)
-        self.max_attempts = positive_int("gp: max_attempts", max_attempts, SurrogateError)
-        self.maxiter = positive_int("gp: maxiter", maxiter, SurrogateError)
+        self.max_attempts = positive_int(f"{self.name}: max_attempts", max_attempts, SurrogateError)
+        self.maxiter = positive_int(f"{self.name}: maxiter", maxiter, SurrogateError)
         self._warm: dict[str, Tensor] | None = None
         self._warm_key: tuple | None = None
         #: Whether the last fit fell back to fixed hyperparameters.
@@ -118,7 +118,7 @@ class GPSurrogate(Surrogate):
         seed: int | None = None,
     ) -> HpoSingleTaskGP:
         """Fit the GP; see :meth:`hpo.surrogates.Surrogate.fit` for shapes (``X``: ``n x d``, ``Y``: ``n x m``)."""
-        X, Y, Yvar, cats = check_training_data(X, Y, Yvar, categorical, who="gp")
+        X, Y, Yvar, cats = check_training_data(X, Y, Yvar, categorical, who=self.name)
         rows = training_subset(Y[:, 0], self.max_points, seed)
         if rows is not None:
             X, Y = X[rows], Y[rows]
@@ -137,7 +137,7 @@ class GPSurrogate(Surrogate):
                 self._check_finite(model)
             except (ModelFittingError, BotorchError, RuntimeError, ValueError) as exc:  # every attempt failed
                 warnings.warn(
-                    f"gp: fitting the hyperparameters on {X.shape[0]} observations failed after "
+                    f"{self.name}: fitting the hyperparameters on {X.shape[0]} observations failed after "
                     f"{self.max_attempts} attempt(s) ({type(exc).__name__}: {exc}); using fixed default "
                     "hyperparameters (the priors' modes) for this fit",
                     FitFallbackWarning, stacklevel=2,

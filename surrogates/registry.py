@@ -1,4 +1,4 @@
-"""Surrogates by name: ``"gp"``, ``"ensemble"``, ``"pfn"``, ``"hmc"``, ``"sghmc"``.
+"""Surrogates by name: ``"gp"``, ``"ensemble"``, ``"pfn"``, ``"hmc"``, ``"sghmc"``, ``"dkl"``, ``"ibnn"``.
 
 ``make_surrogate("gp", max_points=500)``, a mapping ``{"name": "gp", "options":
 {...}}`` (the config-file form), or a :class:`~hpo.surrogates.base.Surrogate`
@@ -23,6 +23,8 @@ SURROGATES.register("ensemble", "hpo.surrogates.ensemble:EnsembleSurrogate")
 SURROGATES.register("pfn", "hpo.surrogates.pfn.surrogate:PFNSurrogate")
 SURROGATES.register("hmc", "hpo.surrogates.bnn.hmc:HMCSurrogate")
 SURROGATES.register("sghmc", "hpo.surrogates.bnn.sghmc:SGHMCSurrogate")
+SURROGATES.register("dkl", "hpo.surrogates.dkl:DKLSurrogate")
+SURROGATES.register("ibnn", "hpo.surrogates.ibnn:IBNNSurrogate")
 
 
 def register_surrogate(name: str, factory: Callable[..., Surrogate]) -> None:

@@ -24,9 +24,11 @@ SPACE = {"x": hpo.Float(0.0, 1.0), "y": hpo.Float(0.0, 1.0)}
 #: are the wrong type too (the settings are stored as JSON; torch and numpy overflow on them at ask).
 BAD_OPTIONS: dict[str, tuple[str, Any]] = {
     "cmaes": ("n_startup_trials", "five"),
+    "dkl": ("raw_samples", 10**30),
     "ensemble": ("raw_samples", 10**30),
     "gp": ("num_restarts", 10**30),
     "grid": ("shuffle", "yes"),
+    "ibnn": ("num_restarts", 10**30),
     "mfbo": ("maxiter", 10**30),
     "nsga2": ("swapping_prob", True),
     "optuna-gp": ("n_startup_trials", "ten"),

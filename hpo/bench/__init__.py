@@ -27,6 +27,7 @@ for _name, _target in {
     "faults": "hpo.bench.faults_report:run",
     "priors": "hpo.bench.priors_report:run",
     "optuna": "hpo.bench.optuna_report:run",
+    "surrogates": "hpo.bench.surrogates_report:run",
 }.items():
     SUITES.register(_name, _target)
 

@@ -1,5 +1,6 @@
 """Samplers by name: ``"random"``, ``"sobol"``, ``"grid"``, ``"tpe"``, ``"cmaes"``,
-``"nsga2"``, ``"optuna-gp"``, ``"gp"``, ``"ensemble"``, ``"pfn"``, ``"pfn-ei"``, ``"mfbo"``
+``"nsga2"``, ``"optuna-gp"``, ``"gp"``, ``"ensemble"``, ``"pfn"``, ``"dkl"``, ``"ibnn"``, ``"pfn-ei"``,
+``"mfbo"``
 (every one defined under ``hpo.samplers``; the model-based ones import torch on first use).
 
 ``make_sampler("tpe", n_startup_trials=5)`` or a mapping
@@ -101,6 +102,8 @@ for _name, _factory in {
     "pfn": _bo("pfn"),
     "hmc": _bo("hmc"),
     "sghmc": _bo("sghmc"),
+    "dkl": _bo("dkl"),
+    "ibnn": _bo("ibnn"),
     "pfn-ei": _lazy_checked("pfn-ei", "hpo.samplers.pfn:PFNSampler", "hpo.samplers.pfn:make_pfn_sampler"),
     "mfbo": _lazy_checked("mfbo", "hpo.samplers.mfbo:MultiFidelityBOSampler", "hpo.samplers.mfbo:make_mfbo_sampler"),
 }.items():
