@@ -40,3 +40,13 @@ def test_multi_objective_suggestions_compile_no_cpp_extension(tmp_path):
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert found == {"fused_loaded": False, "modelled": 2}, found  # trials 3 and 4 came from qLogNEHVI
     assert not any(cache.rglob("*")), sorted(str(p.relative_to(cache)) for p in cache.rglob("*"))
+
+
+def test_multi_objective_defaults_are_the_measured_cheap_ones():
+    from hpo.samplers.bo import BOSampler
+    from hpo.samplers.mo_acquisition import MO_MC_SAMPLES
+
+    sampler = BOSampler()
+    assert [sampler.resolved_acquisition(k) for k in (1, 2, 3, 4)] == ["logei", "nehvi", "parego", "parego"]
+    assert sampler.options()["mc_samples"] is None and MO_MC_SAMPLES == 32  # 128 stays for one objective
+    assert sampler.mc_samples == 128 and BOSampler(mc_samples=64).options()["mc_samples"] == 64

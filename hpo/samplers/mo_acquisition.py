@@ -16,6 +16,12 @@ acquisitions:
   and :class:`~botorch.acquisition.logei.qLogNoisyExpectedImprovement` on it.
   A batch of ``q`` points uses a different weight vector for each point.
 
+The sampler's ``"auto"`` takes ``"nehvi"`` with two objectives and ``"parego"`` with three or more:
+qLogNEHVI builds a box decomposition of the baseline's front for every quasi-MC sample, and with
+three objectives on a study's own 60 observations (points near the front) that was 26 s per
+suggestion (median of the last 20 of a DTLZ2 study, 32 samples, a loaded 2-core machine) against
+ParEGO's 2 s; it grows further with every objective.
+
 With outcome constraints both get BoTorch's ``constraints`` callables: the
 improvement of each MC sample is weighted by a smooth feasibility indicator, so
 the acquisition is weighted by the probability of feasibility.
