@@ -224,15 +224,15 @@ class Study(StudyMeta):
                     attrs.update(budget=self.fidelity.max, checkpoint_dir=self.checkpoint_path(number))
                 return {}, attrs
             suggestion = Suggestion.of(self.sampler.suggest(self.sampling_context(number)))
-            budget = suggestion.budget
+            budget, extra = suggestion.budget, dict(getattr(suggestion, "attrs", None) or {})
             params = self.space.validate(dict(suggestion))
             if self.fidelity is None:
                 if budget is not None:
                     raise SamplerError(f"sampler {self.sampler!r} chose budget {budget!r}, but study {self.name!r} "
                                        "declares no fidelity")
-                return params
+                return (params, extra) if extra else params
             budget = self.fidelity.max if budget is None else self.fidelity.round(budget)
-            return params, {"budget": budget, "checkpoint_dir": self.checkpoint_path(number)}
+            return params, {**extra, "budget": budget, "checkpoint_dir": self.checkpoint_path(number)}
 
     def lease(self, heartbeat: bool) -> float | None:
         """Seconds a RUNNING trial's lease lasts: ``stale_after`` for a heart-beating trial, else

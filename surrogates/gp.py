@@ -18,6 +18,11 @@
   fails, the model keeps its initial (prior-mode) hyperparameters and a
   :class:`~hpo.surrogates.base.FitFallbackWarning` is issued: a fit never
   crashes on bad data.
+* Persisted warm start: :meth:`GPSurrogate.state` gives the last fit's
+  hyperparameters as JSON data and :meth:`GPSurrogate.load_state` takes them back
+  (in another process), so the first fit of a resumed study starts where the
+  last one ended (the BO sampler stores it with each trial it suggests,
+  :mod:`hpo.samplers.fit_state`).
 * Cap: with more than ``max_points`` observations the GP is fitted on a subset
   (:func:`hpo.surrogates.base.training_subset`: the best third plus a seeded
   random sample of the rest), which bounds the cost of a fit and of the
@@ -123,7 +128,7 @@ class GPSurrogate(Surrogate):
         if rows is not None:
             X, Y = X[rows], Y[rows]
             Yvar = None if Yvar is None else Yvar[rows]
-        key = (X.shape[-1], Y.shape[-1], tuple(sorted(cats.items())), Yvar is None, X.dtype, X.device)
+        key = _shape_key(X.shape[-1], Y.shape[-1], cats, Yvar is None)
         with seeded(seed, X.device):
             model = self._build(X, Y, Yvar, cats)
             if self.warm_start and self._warm is not None and self._warm_key == key:
@@ -149,6 +154,34 @@ class GPSurrogate(Surrogate):
                 self._warm_key, self.last_fit_failed = key, False
         return model.eval()
 
+    def state(self) -> dict[str, Any] | None:
+        """The last successful fit's hyperparameters as JSON data (None: no fit to start from).
+
+        ``{"key": [d, m, [[column, categories], ...], inferred_noise], "params": {name: nested list}}``:
+        the raw (unconstrained) parameters by their ``named_parameters`` name, and the shapes they were
+        fitted on; :meth:`load_state` takes it back.
+        """
+        if self._warm is None or self._warm_key is None:
+            return None
+        return {"key": _key_json(self._warm_key),
+                "params": {k: v.detach().cpu().double().tolist() for k, v in self._warm.items()}}
+
+    def load_state(self, state: Any) -> bool:
+        """Take a :meth:`state` back as the warm start of the next fit; return whether it was usable.
+
+        A state that is not of that form (or has non-finite values) is ignored (False): the next fit
+        then starts from the defaults, as without a state.
+        """
+        try:
+            key = _shape_key(*_key_from_json(state["key"]))
+            params = {str(k): torch.as_tensor(v, dtype=torch.float64) for k, v in state["params"].items()}
+        except (KeyError, TypeError, ValueError, AttributeError, RuntimeError):
+            return False
+        if not params or not all(bool(torch.isfinite(v).all()) for v in params.values()):
+            return False
+        self._warm, self._warm_key = params, key
+        return True
+
     @staticmethod
     def _check_finite(model: SingleTaskGP) -> None:
         for name, value in model.named_parameters():
@@ -162,3 +195,20 @@ class GPSurrogate(Surrogate):
                 old = state.get(name)
                 if old is not None and old.shape == param.shape and bool(torch.isfinite(old).all()):
                     param.copy_(old)
+
+
+def _shape_key(d: int, m: int, cats: Mapping[int, int], inferred_noise: bool) -> tuple:
+    """What a warm start must match: input dimension, outputs, categorical columns, noise model."""
+    return (int(d), int(m), tuple(sorted((int(j), int(n)) for j, n in cats.items())), bool(inferred_noise))
+
+
+def _key_json(key: tuple) -> list[Any]:
+    d, m, cats, inferred_noise = key
+    return [d, m, [list(c) for c in cats], inferred_noise]
+
+
+def _key_from_json(found: Any) -> tuple[int, int, dict[int, int], bool]:
+    d, m, cats, inferred_noise = found
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (d, m)) or not isinstance(inferred_noise, bool):
+        raise TypeError(f"gp: a stored fit state's key must be [d, m, categorical, inferred_noise], but got {found!r:.120}")
+    return d, m, {int(j): int(n) for j, n in cats}, inferred_noise

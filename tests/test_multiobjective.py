@@ -305,7 +305,7 @@ def quick_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_quick_bench_writes_the_report(quick_report: Path) -> None:
     text = quick_report.read_text()
     assert quick_report.name == "multiobjective.md"
-    for needle in ("## Final table", "reference point", "branin-currin", "c2dtlz2", "qlognehvi", "nsga2",
+    for needle in ("## Final table", "reference point", "branin-currin", "c2dtlz2", "gp", "nsga2",
                    "## Target", "multiobjective_hv.png"):
         assert needle in text, needle
     assert (quick_report.parent / "multiobjective_hv.png").stat().st_size > 0
@@ -318,7 +318,9 @@ def test_quick_bench_writes_the_report(quick_report: Path) -> None:
 def test_bench_problems_are_right() -> None:
     from hpo.bench.mo_problems import MO_PROBLEM_NAMES, get_mo_problem
 
-    assert len(MO_PROBLEM_NAMES) == 5
+    assert len(MO_PROBLEM_NAMES) == 6
+    dtlz2_4 = get_mo_problem("dtlz2-4")
+    assert len(dtlz2_4.objectives) == 4 and dtlz2_4.max_hv == pytest.approx(1.1**4 - math.pi**2 / 32)
     dtlz2 = get_mo_problem("dtlz2")
     assert len(dtlz2.objectives) == 3 and dtlz2.max_hv == pytest.approx(1.1**3 - math.pi / 6)
     on_front = dtlz2.evaluate({f"x{i}": 0.5 for i in range(6)})  # x_M = 0.5: on the unit sphere
@@ -356,7 +358,7 @@ def test_report_from_an_interrupted_log_uses_paired_seeds_and_checks_the_target(
     from hpo.bench.multiobjective_report import report_from_log
     from hpo.bench.samplers_bench import RunResult
 
-    final = {"qlognehvi": 59.0, "parego": 58.0, "nsga2": 57.0, "motpe": 58.5, "random": 50.0}
+    final = {"gp": 59.0, "parego": 58.0, "nsga2": 57.0, "motpe": 58.5, "random": 50.0}
     lines = []
     for seed in (0, 1):
         for method, hv in final.items():
@@ -368,5 +370,5 @@ def test_report_from_an_interrupted_log_uses_paired_seeds_and_checks_the_target(
     log.write_text("\n".join(json.dumps(dc.asdict(r)) for r in lines) + "\n")
     text = report_from_log(log, tmp_path).read_text()
     assert "Seeds finished by every method, per problem: branin-currin 1, dtlz2 0" in text
-    assert "| branin-currin | qlognehvi | 1 | **59 [59, 59]** |" in text
+    assert "| branin-currin | gp | 1 | **59 [59, 59]** |" in text
     assert "branin-currin: 59 vs NSGA-II 57, MOTPE 58.5" in text and "**not met**" in text  # other problems missing

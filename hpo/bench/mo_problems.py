@@ -3,6 +3,7 @@ and one small tuning task, every objective minimised.
 
 * ``branin-currin``: :class:`~botorch.test_functions.multi_objective.BraninCurrin` (2-D, 2 objectives).
 * ``dtlz2``: :class:`~botorch.test_functions.multi_objective.DTLZ2` (6-D, 3 objectives).
+* ``dtlz2-4``: the same with 4 objectives (7-D).
 * ``zdt1``: :class:`~botorch.test_functions.multi_objective.ZDT1` (4-D, 2 objectives).
 * ``c2dtlz2``: :class:`~botorch.test_functions.multi_objective.C2DTLZ2` (6-D, 2 objectives, one
   outcome constraint: BoTorch's slack ``>= 0``).
@@ -12,7 +13,8 @@ and one small tuning task, every objective minimised.
 
 Each problem states its reference point (BoTorch's for the test functions) and the best
 known hypervolume: BoTorch's ``max_hv`` for the test functions (DTLZ2: exact,
-``1.1^3 - pi/6``), and for the tuning task none (the report takes the hypervolume of the
+``1.1^k`` minus the volume of the unit ball's positive orthant: ``1.1^3 - pi/6``,
+``1.1^4 - pi^2/32``), and for the tuning task none (the report takes the hypervolume of the
 union of every run's final front).
 """
 
@@ -149,6 +151,8 @@ def _problems() -> dict[str, Callable[[], MOProblem]]:
         "branin-currin": lambda: _botorch("branin-currin", BraninCurrin(), "BraninCurrin (botorch), 2 objectives"),
         "dtlz2": lambda: _botorch("dtlz2", DTLZ2(dim=6, num_objectives=3), "DTLZ2 (botorch), 3 objectives",
                                   max_hv=1.1**3 - math.pi / 6),
+        "dtlz2-4": lambda: _botorch("dtlz2-4", DTLZ2(dim=7, num_objectives=4), "DTLZ2 (botorch), 4 objectives",
+                                    max_hv=1.1**4 - math.pi**2 / 32),
         "zdt1": lambda: _botorch("zdt1", ZDT1(dim=4), "ZDT1 (botorch), 2 objectives"),
         "c2dtlz2": lambda: _botorch("c2dtlz2", C2DTLZ2(dim=6, num_objectives=2),
                                     "C2DTLZ2 (botorch), 2 objectives, 1 constraint (slack >= 0)"),
@@ -156,7 +160,7 @@ def _problems() -> dict[str, Callable[[], MOProblem]]:
     }
 
 
-MO_PROBLEM_NAMES = ("branin-currin", "dtlz2", "zdt1", "c2dtlz2", "mlp-digits")
+MO_PROBLEM_NAMES = ("branin-currin", "dtlz2", "dtlz2-4", "zdt1", "c2dtlz2", "mlp-digits")
 
 
 @functools.cache

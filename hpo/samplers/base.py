@@ -131,12 +131,15 @@ class Suggestion(dict):
     Samplers that choose the fidelity as well as the configuration (multi-fidelity
     BO) return ``Suggestion(params, budget=...)`` from :meth:`Sampler.suggest`; the
     study stores the budget as the trial's ``attrs["budget"]`` (``trial.budget``).
-    It is a dict of the params, so code that expects a dict keeps working.
+    It is a dict of the params, so code that expects a dict keeps working. ``attrs`` (JSON data)
+    are stored with the trial (the BO sampler's fitted model state, :mod:`hpo.samplers.fit_state`).
     """
 
-    def __init__(self, params: dict[str, Any], budget: float | None = None) -> None:
+    def __init__(self, params: dict[str, Any], budget: float | None = None,
+                 attrs: dict[str, Any] | None = None) -> None:
         super().__init__(params)
         self.budget = budget
+        self.attrs: dict[str, Any] = dict(attrs or {})
 
     @classmethod
     def of(cls, suggestion: dict[str, Any]) -> Suggestion:

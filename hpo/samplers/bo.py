@@ -22,8 +22,8 @@ Per suggestion of trial ``number``:
    qKnowledgeGradient, ``"mes"``: qMaxValueEntropy over a Sobol candidate set;
    several objectives: ``"nehvi"``: qLogNoisyExpectedHypervolumeImprovement,
    ``"parego"``: qLogNEI on a random Chebyshev scalarisation, see
-   :mod:`hpo.samplers.mo_acquisition`; ``"auto"`` picks ``"logei"`` or
-   ``"nehvi"``) is built with the pending trials as ``X_pending``, so parallel
+   :mod:`hpo.samplers.mo_acquisition`; ``"auto"`` picks ``"logei"`` for one objective,
+   ``"nehvi"`` for two and ``"parego"`` for three or more) is built with the pending trials as ``X_pending``, so parallel
    workers get different points.
 4. Optimisation over the unit cube: ``optimize_acqf`` when every column is
    continuous; otherwise categorical columns and integer columns with at most
@@ -75,7 +75,8 @@ import numpy as np
 from hpo.errors import SamplerError
 from hpo.records import Constraint, FrozenTrial
 from hpo.registry import check_options
-from hpo.samplers.base import SamplingContext, trial_rng
+from hpo.samplers import fit_state
+from hpo.samplers.base import SamplingContext, Suggestion, trial_rng
 from hpo.samplers.model_based import ModelBasedSampler
 from hpo.samplers.mo_acquisition import MO_ACQUISITIONS
 from hpo.samplers.simple import SobolSampler
@@ -111,13 +112,15 @@ class BOSampler(ModelBasedSampler):
         surrogate: ``"gp"``, ``"ensemble"``, a ``{"name", "options"}`` mapping or a
             :class:`~hpo.surrogates.Surrogate` instance.
         acquisition: ``"auto"`` (default: ``"logei"`` for one objective, ``"nehvi"`` for
-            several); one objective: ``"logei"``, ``"ucb"``, ``"kg"`` or ``"mes"``;
+            two, ``"parego"`` for three or more); one objective: ``"logei"``, ``"ucb"``, ``"kg"`` or ``"mes"``;
             several objectives: ``"nehvi"`` or ``"parego"``.
         n_initial: Sobol trials before the model is used (None: ``max(5, 2 * d)``).
         surrogate_options: options for a surrogate given by name.
         num_restarts: restarts of the acquisition optimiser.
         raw_samples: raw samples that pick the restarts' starting points.
-        mc_samples: quasi-MC samples of MC acquisitions.
+        mc_samples: quasi-MC samples of MC acquisitions (None: 128 with one objective,
+            ``MO_MC_SAMPLES`` = 32 with several, where qLogNEHVI builds one box decomposition per
+            sample; see :mod:`hpo.samplers.mo_acquisition`).
         beta: UCB's exploration weight.
         num_fantasies: fantasies of ``"kg"`` and of ``"mes"`` with pending points.
         mes_candidates: size of MES's Sobol candidate set.
@@ -145,7 +148,7 @@ class BOSampler(ModelBasedSampler):
         surrogate_options: dict[str, Any] | None = None,
         num_restarts: int = 8,
         raw_samples: int = 256,
-        mc_samples: int = 128,
+        mc_samples: int | None = None,
         beta: float = 2.0,
         num_fantasies: int = 8,
         mes_candidates: int = 1000,
@@ -169,7 +172,9 @@ class BOSampler(ModelBasedSampler):
         self.n_initial = optional(positive_int, "bo: n_initial", n_initial, SamplerError)
         self.num_restarts = positive_int("bo: num_restarts", num_restarts, SamplerError)
         self.raw_samples = positive_int("bo: raw_samples", raw_samples, SamplerError)
-        self.mc_samples = positive_int("bo: mc_samples", mc_samples, SamplerError)
+        given = optional(positive_int, "bo: mc_samples", mc_samples, SamplerError)
+        self._mc_given = given  # None: the defaults (128 for one objective, MO_MC_SAMPLES for several)
+        self.mc_samples = 128 if given is None else given
         self.num_fantasies = positive_int("bo: num_fantasies", num_fantasies, SamplerError)
         self.mes_candidates = positive_int("bo: mes_candidates", mes_candidates, SamplerError, minimum=2)
         if not is_number(beta) or not 0 <= beta < float("inf"):
@@ -185,6 +190,8 @@ class BOSampler(ModelBasedSampler):
         self.device_name = self._check_device(device)
         self.ref_point = self._check_ref_point(ref_point)
         self._sobol = SobolSampler()
+        self._fitted: dict[str, Any] | None = None  # the fit state of the current suggest_batch (fit_state)
+        self._fitted_q = 0
 
     @staticmethod
     def _check_ref_point(ref_point: Any) -> dict[str, float | None] | None:
@@ -226,16 +233,18 @@ class BOSampler(ModelBasedSampler):
         return {
             "surrogate": self.surrogate.name, "surrogate_options": self.surrogate.options(),
             "acquisition": self.acquisition, "n_initial": self.n_initial, "num_restarts": self.num_restarts,
-            "raw_samples": self.raw_samples, "mc_samples": self.mc_samples, "beta": self.beta,
+            "raw_samples": self.raw_samples, "mc_samples": self._mc_given, "beta": self.beta,
             "num_fantasies": self.num_fantasies, "mes_candidates": self.mes_candidates,
             "output_warping": self.output_warping, "device": self.device_name, "ref_point": self.ref_point,
             "prior_beta": self.prior_beta,
         }
 
     def resolved_acquisition(self, n_objectives: int) -> str:
-        """The acquisition used for a study with ``n_objectives`` (``"auto"`` resolved)."""
+        """The acquisition used for a study with ``n_objectives`` (``"auto"`` resolved: ``"logei"`` for one,
+        ``"nehvi"`` for two, ``"parego"`` for three or more, where qLogNEHVI's box decompositions of the
+        front cost over 10 s per suggestion at 60 observations; see :mod:`hpo.samplers.mo_acquisition`)."""
         if self.acquisition == "auto":
-            return "logei" if n_objectives == 1 else "nehvi"
+            return "logei" if n_objectives == 1 else "nehvi" if n_objectives == 2 else "parego"
         return self.acquisition
 
     # -- suggestions (the pipeline is ModelBasedSampler's) ------------------------------
@@ -243,7 +252,12 @@ class BOSampler(ModelBasedSampler):
         if context.space.encoder(onehot=False).dim == 0:
             self.check_context(context)
             return [context.space.validate({}) for _ in range(n)]
-        return super().suggest_batch(context, n)
+        self._fitted = None
+        out = super().suggest_batch(context, n)
+        if self._fitted is None:
+            return out
+        return [Suggestion(c, budget=Suggestion.of(c).budget, attrs={fit_state.STATE_ATTR: self._fitted})
+                if i >= n - self._fitted_q else c for i, c in enumerate(out)]
 
     def initial(self, context: SamplingContext, number: int) -> dict[str, Any]:
         """Point ``number`` of the scrambled Sobol sequence (:class:`~hpo.samplers.SobolSampler`'s points)."""
@@ -309,8 +323,10 @@ class BOSampler(ModelBasedSampler):
         Y = torch.as_tensor(np.hstack(columns), dtype=dtype, device=device)  # n x (k + n_constraints)
         X_pending = (torch.as_tensor(encoder.encode(pending), dtype=dtype, device=device) if pending else None)
         self._guide = (context.prior, encoder, len(trials)) if context.prior and self.prior_beta > 0 else None
+        fit_state.restore(self.surrogate, context.history)  # a new process: start from the stored fit
         with seeded(seed, device):
             model = self.surrogate.fit(X, Y, categorical=encoder.category_counts, seed=seed)
+            self._fitted, self._fitted_q = fit_state.state_of(self.surrogate), q
             if len(context.objectives) > 1:
                 candidates = self._multi_objective(context, model, X, Y, raw, warped, trials, X_pending,
                                                    encoder, q, seed)
@@ -350,7 +366,8 @@ class BOSampler(ModelBasedSampler):
         k = raw.shape[1]
         constraints = [_constraint_callable(k + j, c) for j, c in enumerate(context.constraints)]
         X_baseline = self._baseline(model, X)
-        sampler = _mc_sampler(model, self.mc_samples, seed)
+        n_mc = mo.MO_MC_SAMPLES if self._mc_given is None else self._mc_given
+        sampler = _mc_sampler(model, n_mc, seed)
         Y_obj = Y[:, :k]
         if self.resolved_acquisition(k) == "nehvi":
             feasible = torch.as_tensor([t.is_feasible(context.constraints) for t in trials], device=Y.device)
