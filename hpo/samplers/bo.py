@@ -38,8 +38,10 @@ Per suggestion of trial ``number``:
    the sampler warns and suggests random configurations (never a crash). Steps 1,
    2 and 5 and the seeding are :class:`~hpo.samplers.model_based.ModelBasedSampler`'s.
 
-A study prior (``create_study(prior=...)``, ``context.prior``): the initial Sobol points go
-through the prior's inverse CDF (:meth:`hpo.priors.Prior.transform_unit`), and the log
+A study prior (``create_study(prior=...)``, ``context.prior``): the even-numbered initial Sobol
+points go through the prior's inverse CDF (:meth:`hpo.priors.Prior.transform_unit`), the odd-numbered
+ones stay uniform (insurance against a wrong prior: on the Step Law table a prior 10x off in lr cost
+about 4x plain BO's evaluations with an all-prior design, under 1x with this one), and the log
 acquisitions of ``"logei"`` and ``"parego"`` are weighted by the prior with a decaying exponent,
 πBO (Hvarfner et al. 2022): log α(x) + (prior_beta / n) log π(x), ``n`` the training trials,
 through BoTorch's ``PriorGuidedAcquisitionFunction`` rebuilt per suggestion
@@ -132,7 +134,9 @@ class BOSampler(ModelBasedSampler):
             objective's units (an upper bound of a minimised objective); objectives
             left out (or None) get a reference inferred from the data.
         prior_beta: πBO's β: with a study prior, the acquisition is weighted by
-            ``prior^(prior_beta / n)`` (default 10, the paper's; 0 turns the weighting off).
+            ``prior^(prior_beta / n)`` (0 turns the weighting off). Default 3: SMAC's rule of
+            ``n_trials / 10`` (from πBO's authors) for the 30-trial budgets of expensive runs; use
+            about ``n_trials / 10`` for longer studies.
     """
 
     name: ClassVar[str] = "bo"
@@ -155,7 +159,7 @@ class BOSampler(ModelBasedSampler):
         output_warping: str = "power",
         device: str = "auto",
         ref_point: dict[str, float] | None = None,
-        prior_beta: float = 10.0,
+        prior_beta: float = 3.0,
     ) -> None:
         from hpo.surrogates import make_surrogate
 
@@ -260,8 +264,12 @@ class BOSampler(ModelBasedSampler):
                 if i >= n - self._fitted_q else c for i, c in enumerate(out)]
 
     def initial(self, context: SamplingContext, number: int) -> dict[str, Any]:
-        """Point ``number`` of the scrambled Sobol sequence (:class:`~hpo.samplers.SobolSampler`'s points)."""
-        return self._sobol.suggest(self._at(context, number))
+        """Point ``number`` of the scrambled Sobol sequence (:class:`~hpo.samplers.SobolSampler`'s points);
+        with a study prior, through the prior for even ``number`` and uniform for odd (module docstring)."""
+        at = self._at(context, number)
+        if context.prior and number % 2:
+            at = dataclasses.replace(at, prior=None)
+        return self._sobol.suggest(at)
 
     @staticmethod
     def _at(context: SamplingContext, number: int) -> SamplingContext:
