@@ -1,0 +1,94 @@
+"""BO on conditional and categorical spaces, and the mixed problems of ``hpo bench samplers``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import hpo
+from hpo import Categorical, Float, Int, SearchSpace
+from hpo.bench.problems import MIXED_PROBLEMS, get_problem
+from hpo.records import TrialState
+from hpo.samplers import make_sampler
+from hpo.surrogates.gp import GPSurrogate
+
+
+def _conditional_data() -> tuple[SearchSpace, list[dict], list[float]]:
+    """x is active for n <= 15: there y = 10 (x - 0.5)^2; inactive (n >= 16) y = 5."""
+    space = SearchSpace({"n": Int(1, 30), "x": Float(0, 1, active_if={"n": tuple(range(1, 16))})})
+    rng = np.random.default_rng(0)
+    configs, y = [], []
+    for n in range(1, 31, 2):
+        if n <= 15:
+            for x in rng.uniform(size=2):
+                configs.append({"n": n, "x": float(x)})
+                y.append(10 * (float(x) - 0.5) ** 2)
+        else:
+            configs.append({"n": n})
+            y.append(5.0)
+    return space, configs, y
+
+
+def test_the_model_tells_an_inactive_parameter_from_the_imputed_value() -> None:
+    """Imputing inactive x as 0.5 makes the GP believe (n=16, inactive) ~ (n=14, x=0.5): it
+    predicted 3.5 there (truth 0). The activity features keep them apart."""
+    space, configs, y = _conditional_data()
+    enc = space.encoder(onehot=False)
+    assert enc.conditions == (("x",),)
+    X = torch.as_tensor(enc.features(enc.encode(configs)))
+    assert X.shape == (len(configs), enc.dim + 1)
+    model = GPSurrogate().fit(X, torch.tensor(y, dtype=torch.float64)[:, None], seed=0)
+    test = enc.features(enc.encode([{"n": 14, "x": 0.5}, {"n": 16}, {"n": 12, "x": 0.5}]))
+    with torch.no_grad():
+        mean = model.posterior(torch.as_tensor(test)).mean.squeeze(-1)
+    assert abs(float(mean[0])) < 0.5 and abs(float(mean[2])) < 0.5
+    assert abs(float(mean[1]) - 5.0) < 0.5
+
+
+def test_features_follow_the_decoded_parents() -> None:
+    space = SearchSpace({"opt": Categorical(["sgd", "adam"]), "mom": Float(0, 1, active_if={"opt": "sgd"}),
+                         "nest": Categorical(["no", "yes"], active_if={"opt": "sgd"}),
+                         "beta": Float(0, 1, active_if={"opt": "adam"})})
+    enc = space.encoder(onehot=False)
+    assert enc.conditions == (("mom", "nest"), ("beta",))  # one indicator per distinct condition
+    U = np.array([[0.2, 0.9, 0.9, 0.1], [0.8, 0.9, 0.9, 0.1]])  # opt decodes to sgd, then adam
+    F = enc.features(U)
+    np.testing.assert_allclose(F, [[0.2, 0.9, 0.9, 0.5, 1.0, 0.0], [0.8, 0.5, 0.5, 0.1, 0.0, 1.0]])
+
+
+def test_gp_on_a_conditional_space_suggests_valid_configurations(tmp_path) -> None:
+    problem = get_problem("conditional-3way")
+    study = hpo.create_study(name="c", space=problem.space, storage=f"sqlite:///{tmp_path}/c.db",
+                             sampler=make_sampler("gp", n_initial=6, num_restarts=2, raw_samples=64), seed=0)
+    study.optimize(lambda t: problem.objective(t.params), n_trials=10, show_progress_bar=False)
+    assert all(t.state is TrialState.COMPLETE for t in study.trials)
+    for t in study.trials:
+        assert SearchSpace(problem.space).validate(t.params) == t.params
+
+
+@pytest.mark.parametrize("k", [1, 5, 20])
+def test_gp_with_one_five_and_twenty_categories(tmp_path, k: int) -> None:
+    space = {"c": Categorical([f"c{i}" for i in range(k)]), "x": Float(0, 1)}
+
+    def objective(t: hpo.Trial) -> float:
+        return (t["x"] - 0.7) ** 2 + (0.0 if t["c"] == "c0" else 1.0 + int(t["c"][1:]) / k)
+
+    study = hpo.create_study(name=f"k{k}", space=space, storage=f"sqlite:///{tmp_path}/k.db",
+                             sampler=make_sampler("gp", n_initial=4, num_restarts=2, raw_samples=64), seed=0)
+    study.optimize(objective, n_trials=9, show_progress_bar=False)
+    assert all(t.state is TrialState.COMPLETE for t in study.trials)
+    assert len({(t.params["c"], t.params["x"]) for t in study.trials}) == 9
+
+
+@pytest.mark.parametrize("name", MIXED_PROBLEMS)
+def test_mixed_problems_know_their_optimum(name: str) -> None:
+    problem = get_problem(name)
+    space = SearchSpace(problem.space)
+    assert problem.objective(space.validate(problem.minimiser)) == pytest.approx(problem.optimum)
+    values = [problem.objective(space.sample(seed)) for seed in range(20)]
+    assert min(values) >= problem.optimum - 1e-9
+    if name == "tabular-mlp":
+        assert len(space) == 9
+        kinds = sorted(c.kind for c in space.encoder(onehot=False).columns)
+        assert kinds == ["categorical"] * 2 + ["ordinal"] * 7
