@@ -3,8 +3,8 @@
 Every configuration of a grid of 9 list-valued hyperparameters of scikit-learn's
 ``MLPClassifier`` (1728 configurations) is trained once on a fixed split of
 ``load_breast_cancer`` (569 x 30, standardised; 379 training and 190 validation rows,
-``random_state=0`` everywhere) and its validation log-loss is written with the
-configuration. Deterministic: the same table on every run (one thread).
+``random_state=0`` everywhere) and its validation log-loss (capped at log 2, the
+value of a coin flip, also recorded when the weights diverge) is written with the configuration. Deterministic: the same table on every run (one thread).
 
 Run from the repository root: ``python benchmarks/make_mlp_table.py`` (a few minutes of
 one CPU core; ``--limit N`` trains only the first N rows, for a try). A grid on
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import itertools
+import math
 import os
 import time
 import warnings
@@ -36,23 +37,30 @@ GRID: dict[str, list] = {
     "max_iter": [5, 30],
     "momentum": [0.5, 0.95],
 }
+#: The log-loss recorded for a run whose weights diverged (and the cap of every value): log 2, a coin flip.
+DIVERGED = math.log(2.0)
 OUT = Path(__file__).resolve().parent.parent / "hpo" / "bench" / "data" / "mlp_cancer_table.csv"
 
 
 def evaluate(cfg: dict, data: tuple) -> float:
-    from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
     X_tr, X_va, y_tr, y_va = data
     opts = dict(cfg)
     layers = (opts.pop("hidden_units"),) * opts.pop("n_layers")
     model = MLPClassifier(hidden_layer_sizes=layers, random_state=0, **opts)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        model.fit(X_tr, y_tr)
     from sklearn.metrics import log_loss
 
-    return float(log_loss(y_va, np.clip(model.predict_proba(X_va), 1e-6, 1 - 1e-6)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning; overflow of a diverging run
+        try:
+            model.fit(X_tr, y_tr)
+            proba = model.predict_proba(X_va)
+        except ValueError:  # the weights diverged (non-finite): as good as a coin flip
+            return DIVERGED
+    if not np.isfinite(proba).all():
+        return DIVERGED
+    return float(min(log_loss(y_va, np.clip(proba, 1e-6, 1 - 1e-6)), DIVERGED))
 
 
 def main() -> None:

@@ -26,7 +26,8 @@ from typing import Any
 
 from hpo.space import Categorical, Float, Int, Param
 
-__all__ = ["Problem", "ProblemInfo", "PROBLEM_NAMES", "MIXED_PROBLEMS", "SYNTHETIC_BUDGET", "REAL_BUDGET", "get_problem", "problem_names"]
+__all__ = ["Problem", "ProblemInfo", "PROBLEM_NAMES", "MIXED_PROBLEMS", "ALL_PROBLEMS", "SYNTHETIC_BUDGET", "REAL_BUDGET",
+           "get_problem", "problem_names"]
 
 SYNTHETIC_BUDGET = 60
 REAL_BUDGET = 30
@@ -258,18 +259,20 @@ _FACTORIES: dict[str, Callable[[], Problem]] = {
     "hgb-breast-cancer": _hgb_problem,
     "mlp-digits": _mlp_problem,
 }
+#: The original nine problems (test functions, mixed-hartmann3, the two tuning tasks), in report order.
+PROBLEM_NAMES: tuple[str, ...] = tuple(_FACTORIES)
+
 from hpo.bench.mixed_problems import MIXED_FACTORIES  # noqa: E402  (it imports Problem from here)
 
 #: The mixed, categorical, integer and conditional problems (:mod:`hpo.bench.mixed_problems`).
 MIXED_PROBLEMS: tuple[str, ...] = tuple(MIXED_FACTORIES)
 _FACTORIES.update(MIXED_FACTORIES)
-
-#: Every problem, in report order.
-PROBLEM_NAMES: tuple[str, ...] = tuple(_FACTORIES)
+#: Every problem of the full run, in report order.
+ALL_PROBLEMS: tuple[str, ...] = PROBLEM_NAMES + MIXED_PROBLEMS
 
 
 def problem_names() -> list[str]:
-    return list(PROBLEM_NAMES)
+    return list(ALL_PROBLEMS)
 
 
 @functools.cache
