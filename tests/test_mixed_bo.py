@@ -92,3 +92,25 @@ def test_mixed_problems_know_their_optimum(name: str) -> None:
         assert len(space) == 9
         kinds = sorted(c.kind for c in space.encoder(onehot=False).columns)
         assert kinds == ["categorical"] * 2 + ["ordinal"] * 7
+
+
+def test_report_marks_the_mixed_targets_and_times_each_problem(tmp_path) -> None:
+    from hpo.bench.problems import ProblemInfo
+    from hpo.bench.samplers_bench import BenchPlan, BenchResult, RunResult
+    from hpo.bench.samplers_report import evaluate_targets, write_samplers_report
+
+    problems = ("branin", *MIXED_PROBLEMS)
+    samplers = ("gp", "tpe", "optuna-gp")
+    plan = BenchPlan(problems=problems, samplers=samplers, seeds=(0, 1), budgets={p: 6 for p in problems},
+                     timing_sizes=())
+    infos = {p: ProblemInfo(p, p, 2, 6, 0.0) for p in problems}
+    quality = {"gp": 1e-3, "tpe": 1e-1, "optuna-gp": 1e-2}
+    runs = [RunResult(p, s, seed, [quality[s] * (1 + i) if p != "cat20-hartmann3" or s != "gp" else 1.0
+                                   for i in range(6)][::-1], [0.25] * 4, 1.0)
+            for p in problems for s in samplers for seed in plan.seeds]
+    result = BenchResult(plan, infos, runs, [], 1.0, 0.0, {"cpus": 2})
+    targets = {t.text.split(" than ")[1].split(" on ")[0]: t for t in evaluate_targets(result) if "mixed" in t.text}
+    assert {k: t.status for k, t in targets.items()} == {"`tpe`": "met", "`optuna-gp`": "met"}
+    assert "gp lower on 3 of 4" in targets["`tpe`"].detail and "cat20-hartmann3" not in targets["`tpe`"].detail
+    text = write_samplers_report(result, tmp_path).read_text()
+    assert "| cat20-hartmann3 | 0.25 | 0.25 | 0.25 |" in text

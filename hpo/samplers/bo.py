@@ -11,8 +11,12 @@ Per suggestion of trial ``number``:
    Sobol sequence of :class:`~hpo.samplers.SobolSampler` (the same points).
 2. Data: the training trials (``context.training_trials()``: COMPLETE trials, or under a
    scheduler the values at its rung level; FAILED/PRUNED are ignored), encoded into the unit
-   cube (``space.encoder(onehot=False)``; inactive parameters are imputed as 0.5)
-   on ``device`` in double precision. BoTorch maximises, so the outcome is the
+   cube (``space.encoder(onehot=False)``: numeric or ``ordered=True`` Categoricals are ordinal
+   columns, other Categoricals index-encoded labels; :mod:`hpo.choices`) on ``device`` in double
+   precision. On a space with conditions the GP sees :meth:`~hpo.encoding.SpaceEncoder.features`:
+   inactive parameters at 0.5 plus one active/inactive indicator per condition, so an inactive
+   parameter is never taken for the value 0.5 (the acquisition maps each candidate to the
+   features of the configuration it decodes to: :mod:`hpo.samplers.bo_features`). BoTorch maximises, so the outcome is the
    negated minimisation-signed loss, power-warped (Yeo-Johnson, strictly
    increasing; ``output_warping="none"`` turns it off), one output per
    objective; each outcome constraint adds an output (not warped: its bound
@@ -26,8 +30,8 @@ Per suggestion of trial ``number``:
    ``"nehvi"``) is built with the pending trials as ``X_pending``, so parallel
    workers get different points.
 4. Optimisation over the unit cube: ``optimize_acqf`` when every column is
-   continuous; otherwise categorical columns and integer columns with at most
-   20 grid values are discrete: all combinations are enumerated with
+   continuous; otherwise categorical columns, ordinal columns (on their listed values) and
+   integer columns with at most 20 grid values are discrete: all combinations are enumerated with
    ``optimize_acqf_mixed`` when there are at most 10 of them (and some column is
    continuous), else ``optimize_acqf_mixed_alternating`` is used. Integer
    columns with more values are relaxed and rounded by ``decode``. The
