@@ -114,3 +114,24 @@ def test_report_marks_the_mixed_targets_and_times_each_problem(tmp_path) -> None
     assert "gp lower on 3 of 4" in targets["`tpe`"].detail and "cat20-hartmann3" not in targets["`tpe`"].detail
     text = write_samplers_report(result, tmp_path).read_text()
     assert "| cat20-hartmann3 | 0.25 | 0.25 | 0.25 |" in text
+
+
+def test_gp_categorical_kernel_option(tmp_path) -> None:
+    from hpo.errors import SurrogateError
+    from hpo.kernels.overlap import HammingMaternKernel
+
+    space = SearchSpace({"c": Categorical([f"c{i}" for i in range(5)]), "x": Float(0, 1)})
+    enc = space.encoder(onehot=False)
+    configs = [space.sample(i) for i in range(12)]
+    X = torch.as_tensor(enc.encode(configs))
+    Y = torch.as_tensor([[float(c["x"]) + (c["c"] == "c0")] for c in configs])
+    gp = GPSurrogate(categorical_kernel="overlap")
+    assert gp.options()["categorical_kernel"] == "overlap"
+    model = gp.fit(X, Y, categorical=enc.category_counts, seed=0)
+    assert isinstance(model.covar_module.base_kernel, HammingMaternKernel)
+    same = enc.encode([{"c": "c3", "x": 0.5}, {"c": "c3", "x": 0.5}])
+    with torch.no_grad():
+        k = model.covar_module.base_kernel(torch.as_tensor(same)).to_dense()
+    assert torch.allclose(k, torch.ones(2, 2, dtype=k.dtype))
+    with pytest.raises(SurrogateError, match="unknown categorical_kernel 'rbf'"):
+        GPSurrogate(categorical_kernel="rbf")
