@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -112,6 +114,10 @@ def test_report_marks_the_mixed_targets_and_times_each_problem(tmp_path) -> None
     targets = {t.text.split(" than ")[1].split(" on ")[0]: t for t in evaluate_targets(result) if "mixed" in t.text}
     assert {k: t.status for k, t in targets.items()} == {"`tpe`": "met", "`optuna-gp`": "met"}
     assert "gp lower on 3 of 4" in targets["`tpe`"].detail and "cat20-hartmann3" not in targets["`tpe`"].detail
+    only_mixed = dataclasses.replace(result, problems={p: infos[p] for p in MIXED_PROBLEMS},
+                                     runs=[r for r in runs if r.problem in MIXED_PROBLEMS],
+                                     plan=dataclasses.replace(plan, problems=MIXED_PROBLEMS))
+    assert evaluate_targets(only_mixed)[0].status == "n/a"  # no original problem: nothing to compare
     text = write_samplers_report(result, tmp_path).read_text()
     assert "| cat20-hartmann3 | 0.25 | 0.25 | 0.25 |" in text
 

@@ -113,8 +113,8 @@ def evaluate_targets(result: BenchResult) -> list[Target]:
     if GP not in ran:
         return [Target(t, "n/a", "gp is not registered (or not run)") for t in texts]
     targets = []
-    if TPE not in ran:
-        targets.append(Target(texts[0], "n/a", "tpe not run"))
+    if TPE not in ran or not problems:
+        targets.append(Target(texts[0], "n/a", "tpe not run" if TPE not in ran else "only mixed problems run"))
     else:
         both = [p for p in problems if GP in medians[p] and TPE in medians[p]]
         wins = [p for p in both if medians[p][GP] < medians[p][TPE]]
