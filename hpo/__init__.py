@@ -24,7 +24,7 @@ from hpo.errors import TrialPruned
 from hpo.fidelity import Fidelity
 from hpo.registry import lazy_exports
 from hpo.records import FrozenTrial, TrialState
-from hpo.space import Categorical, Fixed, Float, Int, SearchSpace
+from hpo.space import Categorical, Fixed, Float, Int, Ordinal, SearchSpace
 
 __version__ = "0.1.0"
 
@@ -60,6 +60,7 @@ __all__ = [
     "Float",
     "Int",
     "Categorical",
+    "Ordinal",
     "Fixed",
     "SearchSpace",
     "Fidelity",

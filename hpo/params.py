@@ -1,4 +1,4 @@
-"""Parameter definitions: :class:`Float`, :class:`Int`, :class:`Categorical`, :class:`Fixed`.
+"""Parameter definitions: :class:`Float`, :class:`Int` here; :class:`Categorical`, :func:`Ordinal`, :class:`Fixed` in :mod:`hpo.choices`.
 
 Import them from :mod:`hpo.space` (or ``hpo``); the container, conditions between
 parameters and validation of whole configurations are in :mod:`hpo.space`.
@@ -29,8 +29,9 @@ cube encoding of a whole space from these):
 * Int with ``log=True``: ``u = (log x - log low) / (log high - log low)``; decoding
   ``round(exp(log low + u * (log high - log low)))`` (half to even) clamped into
   ``[low, high]`` (exact round trip).
-* Categorical: the index coordinate ``u = (i + 0.5) / k`` of choice ``i`` of ``k``;
-  decoding ``min(floor(u * k), k - 1)`` (the encoder can one-hot it instead).
+* Categorical: unordered, the index coordinate ``u = (i + 0.5) / k`` of choice ``i`` of
+  ``k``, decoding ``min(floor(u * k), k - 1)``; ordinal (choices all numbers, or
+  ``ordered=True``), the choice's place on its (log) scale (rules in :mod:`hpo.choices`).
 * Fixed: ``encode`` is 0.5 and ``decode`` always gives the value.
 
 ``grid_size`` and ``grid_value(i)`` list the distinct values of a discrete
@@ -41,26 +42,23 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from hpo.conditions import (
-    JSON_TYPES,
     as_bool,
     as_float,
     as_int,
-    is_json_scalar,
     normalise_conditions,
     to_python,
-    value_key,
 )
 from hpo.errors import SpaceError
 from hpo.validators import is_number
 
-__all__ = ["Param", "Float", "Int", "Categorical", "Fixed", "param_from_dict"]
+__all__ = ["Param", "Float", "Int", "Categorical", "Ordinal", "Fixed", "param_from_dict"]
 
 _MAX_INT_GRID, _MAX_FLOAT_GRID, _MAX_LOG_INT, _MAX_INT_ABS = 2**50, 2**40, 2**40, 2**53
 
@@ -348,110 +346,13 @@ class Int(_Range):
         return self._at(int(rng.integers(self._n)))
 
 
-@dataclass(frozen=True)
-class Categorical(Param):
-    """One of a non-empty tuple of unique JSON scalars."""
+from hpo.choices import Categorical, Fixed, Ordinal  # noqa: E402  (hpo.choices imports Param from here)
 
-    choices: tuple
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        ch = self.choices
-        if isinstance(ch, (str, bytes)) or not isinstance(ch, (Sequence, np.ndarray)):
-            self._fail(f"choices must be a list of JSON scalars, but got {ch!r}")
-        ch = tuple(map(to_python, ch))
-        if not ch:
-            self._fail("choices must not be empty, but got []")
-        index: dict = {}
-        for i, c in enumerate(ch):
-            if not is_json_scalar(c):
-                self._fail(f"choices must be JSON scalars ({JSON_TYPES}), but got {c!r} ({type(c).__name__}) at {i}")
-            if value_key(c) in index:
-                self._fail(f"choices must be unique, but got {ch[index[value_key(c)]]!r} and {c!r} in {list(ch)!r}")
-            index[value_key(c)] = i
-        self._set(choices=ch, _pos=index)
-
-    def index(self, value: Any, name: str | None = None) -> int:
-        """Position of ``value`` in ``choices`` (``1`` and ``1.0`` are one choice, ``True`` another).
-
-        Raises:
-            SpaceError: ``value`` is not a choice (``name`` appears in the message).
-        """
-        i = self._pos.get(value_key(value))
-        if i is None:
-            where = f"space[{name!r}]" if name is not None else "Categorical"
-            raise SpaceError(f"{where}: value must be one of {list(self.choices)!r}, but got {value!r}")
-        return i
-
-    def validate(self, value: Any, name: str) -> Any:
-        return self.choices[self.index(value, name)]
-
-    @property
-    def grid_size(self) -> int:
-        return len(self.choices)
-
-    def _at(self, i: int) -> Any:
-        return self.choices[i]
-
-    def encode(self, value: Any) -> float:
-        """The index coordinate ``(i + 0.5) / k`` of choice ``i`` of ``k`` (one-hot: :mod:`hpo.encoding`)."""
-        return (self.index(value) + 0.5) / len(self.choices)
-
-    def _decode_unit(self, u: np.ndarray) -> list:
-        k = len(self.choices)
-        return [self.choices[int(i)] for i in np.minimum(np.floor(u * k), k - 1)]
-
-    def to_dict(self) -> dict:
-        return {"type": "categorical", "choices": list(self.choices), "active_if": self._cond_json()}
-
-    def sample(self, rng: np.random.Generator) -> Any:
-        return self.choices[int(np.random.default_rng(rng).integers(len(self.choices)))]
-
-
-@dataclass(frozen=True)
-class Fixed(Param):
-    """A constant (a JSON scalar); it takes no column in encodings."""
-
-    value: Any
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not is_json_scalar(to_python(self.value)):
-            self._fail(f"value must be a JSON scalar ({JSON_TYPES}), but got {self.value!r} "
-                       f"({type(self.value).__name__})")
-        self._set(value=to_python(self.value))
-
-    def validate(self, value: Any, name: str) -> Any:
-        if value_key(value) is None or value_key(value) != value_key(self.value):
-            raise SpaceError(f"space[{name!r}]: value must equal the fixed value {self.value!r}, but got {value!r}")
-        return self.value
-
-    def to_dict(self) -> dict:
-        return {"type": "fixed", "value": self.value, "active_if": self._cond_json()}
-
-    @property
-    def grid_size(self) -> int:
-        return 1
-
-    def _at(self, i: int) -> Any:
-        return self.value
-
-    def encode(self, value: Any) -> float:
-        """Always 0.5 (a Fixed takes no column in :class:`hpo.encoding.SpaceEncoder`)."""
-        self.validate(value, "fixed")
-        return 0.5
-
-    def _decode_unit(self, u: np.ndarray) -> list:
-        return [self.value] * len(u)
-
-    def sample(self, rng: np.random.Generator) -> Any:
-        return self.value
-
-
-_SCHEMAS: dict[str, tuple[type[Param], tuple[str, ...], tuple[str, ...]]] = {
+_SCHEMAS: dict[str, tuple[Any, tuple[str, ...], tuple[str, ...]]] = {
     "float": (Float, ("low", "high"), ("log", "step")),
     "int": (Int, ("low", "high"), ("log", "step")),
-    "categorical": (Categorical, ("choices",), ()),
+    "categorical": (Categorical, ("choices",), ("ordered", "log")),
+    "ordinal": (Ordinal, ("choices",), ("log",)),
     "fixed": (Fixed, ("value",), ()),
 }
 
@@ -460,7 +361,7 @@ def param_from_dict(d: Mapping, name: str | None = None) -> Param:
     """Builds a Param from ``Param.to_dict()`` output or the YAML form.
 
     Args:
-        d: ``{"type": "float"|"int"|"categorical"|"fixed", <fields>, "active_if": ...}``;
+        d: ``{"type": "float"|"int"|"categorical"|"ordinal"|"fixed", <fields>, "active_if": ...}``;
             optional fields may be left out (an Int ``step`` of None means 1).
         name: The parameter's name, used in error messages.
 

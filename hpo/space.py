@@ -23,13 +23,13 @@ import numpy as np
 
 from hpo.conditions import JSON_TYPES, is_json_scalar, to_python, value_key
 from hpo.errors import SpaceError
-from hpo.params import Categorical, Fixed, Float, Int, Param, param_from_dict
+from hpo.params import Categorical, Fixed, Float, Int, Ordinal, Param, param_from_dict
 from hpo.registry import lazy_exports
 
 if TYPE_CHECKING:
     from hpo.encoding import SpaceEncoder
 
-__all__ = ["Param", "Float", "Int", "Categorical", "Fixed", "param_from_dict", "SearchSpace"]
+__all__ = ["Param", "Float", "Int", "Categorical", "Ordinal", "Fixed", "param_from_dict", "SearchSpace"]
 
 
 # the encoder lives in hpo.encoding; re-exported here

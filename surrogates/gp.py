@@ -4,8 +4,12 @@
   posterior is returned in the original scale); inputs are already in the unit
   cube, so there is no input transform.
 * Kernel: Matern-5/2 with ARD and BoTorch's dimension-scaled log-normal
-  lengthscale prior; index-encoded categorical columns go through
-  :func:`hpo.kernels.mixed_kernel` (sum + product with a categorical kernel).
+  lengthscale prior; with index-encoded categorical columns, ``categorical_kernel``
+  picks ``"hamming"`` (:func:`hpo.kernels.mixed_kernel`: sum + product with BoTorch's
+  categorical kernel, as ``MixedSingleTaskGP``) or ``"overlap"`` (one Matern-5/2 over the
+  numerical and Hamming distances, as Optuna's GPSampler:
+  :class:`hpo.kernels.overlap.HammingMaternKernel`). Measured in
+  ``benchmarks/categorical_kernels.py``.
   Integer columns are treated as continuous by the kernel; the acquisition
   optimiser keeps them on their grid.
 * Noise: inferred (Gaussian likelihood with BoTorch's log-normal noise prior),
@@ -45,7 +49,10 @@ from gpytorch.mlls import ExactMarginalLogLikelihood
 from torch import Tensor
 
 from hpo.errors import SurrogateError
+from gpytorch.kernels import ScaleKernel
+
 from hpo.kernels.categorical import mixed_kernel
+from hpo.kernels.overlap import HammingMaternKernel
 from hpo.validators import optional, positive_int
 from hpo.surrogates.base import (
     FitFallbackWarning,
@@ -56,7 +63,11 @@ from hpo.surrogates.base import (
     training_subset,
 )
 
-__all__ = ["GPSurrogate", "HpoSingleTaskGP"]
+__all__ = ["GPSurrogate", "HpoSingleTaskGP", "CATEGORICAL_KERNEL"]
+
+_CATEGORICAL_KERNELS = ("hamming", "overlap")
+#: The default kernel on unordered categorical columns (chosen by benchmarks/categorical_kernels.py).
+CATEGORICAL_KERNEL = "hamming"
 
 
 class HpoSingleTaskGP(SingleTaskGP):
@@ -78,6 +89,7 @@ class GPSurrogate(Surrogate):
             defaults, the others from prior draws) before falling back to fixed
             hyperparameters.
         maxiter: L-BFGS-B iterations per attempt.
+        categorical_kernel: ``"hamming"`` or ``"overlap"`` (module docstring).
     """
 
     name: ClassVar[str] = "gp"
@@ -86,11 +98,14 @@ class GPSurrogate(Surrogate):
     supports_fantasies: ClassVar[bool] = True
 
     def __init__(self, max_points: int | None = 300, warm_start: bool = True, max_attempts: int = 3,
-                 maxiter: int = 200) -> None:
+                 maxiter: int = 200, categorical_kernel: str = CATEGORICAL_KERNEL) -> None:
         self.max_points = optional(positive_int, f"{self.name}: max_points", max_points, SurrogateError, minimum=3)
         self.warm_start = bool(warm_start)
         self.max_attempts = positive_int(f"{self.name}: max_attempts", max_attempts, SurrogateError)
         self.maxiter = positive_int(f"{self.name}: maxiter", maxiter, SurrogateError)
+        if categorical_kernel not in _CATEGORICAL_KERNELS:
+            raise SurrogateError(f"{self.name}: unknown categorical_kernel {categorical_kernel!r}; valid: {list(_CATEGORICAL_KERNELS)}")
+        self.categorical_kernel = categorical_kernel
         self._warm: dict[str, Tensor] | None = None
         self._warm_key: tuple | None = None
         #: Whether the last fit fell back to fixed hyperparameters.
@@ -98,18 +113,21 @@ class GPSurrogate(Surrogate):
 
     def options(self) -> dict[str, Any]:
         return {"max_points": self.max_points, "warm_start": self.warm_start,
-                "max_attempts": self.max_attempts, "maxiter": self.maxiter}
+                "max_attempts": self.max_attempts, "maxiter": self.maxiter, "categorical_kernel": self.categorical_kernel}
 
     def reset(self) -> None:
         self._warm, self._warm_key = None, None
 
-    @staticmethod
-    def _build(X: Tensor, Y: Tensor, Yvar: Tensor | None, categorical: Mapping[int, int]) -> HpoSingleTaskGP:
+    def _build(self, X: Tensor, Y: Tensor, Yvar: Tensor | None, categorical: Mapping[int, int]) -> HpoSingleTaskGP:
         m = Y.shape[-1]
         batch = torch.Size([m]) if m > 1 else torch.Size()
+        if categorical and self.categorical_kernel == "overlap":
+            covar = ScaleKernel(HammingMaternKernel(X.shape[-1], categorical, batch_shape=batch), batch_shape=batch)
+        else:
+            covar = mixed_kernel(X.shape[-1], categorical, batch_shape=batch)
         return HpoSingleTaskGP(
             X, Y, train_Yvar=Yvar,
-            covar_module=mixed_kernel(X.shape[-1], categorical, batch_shape=batch),
+            covar_module=covar,
             outcome_transform=Standardize(m=m),
         )
 

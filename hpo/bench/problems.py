@@ -1,4 +1,4 @@
-"""Benchmark problems for ``hpo bench samplers``: test functions and two small tuning tasks.
+"""Benchmark problems for ``hpo bench samplers``: test functions, two small tuning tasks and the mixed ones.
 
 Every problem is minimised. The synthetic ones wrap ``botorch.test_functions``
 (noise-free, on BoTorch's default boxes, Ackley included: ``[-32.768, 32.768]^10``)
@@ -8,6 +8,9 @@ The two tuning tasks (a gradient-boosting and a neural-network classifier on dat
 sets that ship with scikit-learn, 3-fold cross-validated with fixed splits and
 fixed model seeds, so deterministic) have no known optimum (``optimum=None``):
 their regret is taken against the best value seen in the benchmark run.
+
+The mixed, categorical, integer and conditional problems (``MIXED_PROBLEMS``) are in
+:mod:`hpo.bench.mixed_problems`.
 
 Problems are built by name (:func:`get_problem`) so that worker processes can
 rebuild them instead of receiving closures.
@@ -23,7 +26,8 @@ from typing import Any
 
 from hpo.space import Categorical, Float, Int, Param
 
-__all__ = ["Problem", "ProblemInfo", "PROBLEM_NAMES", "SYNTHETIC_BUDGET", "REAL_BUDGET", "get_problem", "problem_names"]
+__all__ = ["Problem", "ProblemInfo", "PROBLEM_NAMES", "MIXED_PROBLEMS", "ALL_PROBLEMS", "SYNTHETIC_BUDGET", "REAL_BUDGET",
+           "get_problem", "problem_names"]
 
 SYNTHETIC_BUDGET = 60
 REAL_BUDGET = 30
@@ -255,13 +259,20 @@ _FACTORIES: dict[str, Callable[[], Problem]] = {
     "hgb-breast-cancer": _hgb_problem,
     "mlp-digits": _mlp_problem,
 }
-
-#: Every problem, in report order.
+#: The original nine problems (test functions, mixed-hartmann3, the two tuning tasks), in report order.
 PROBLEM_NAMES: tuple[str, ...] = tuple(_FACTORIES)
+
+from hpo.bench.mixed_problems import MIXED_FACTORIES  # noqa: E402  (it imports Problem from here)
+
+#: The mixed, categorical, integer and conditional problems (:mod:`hpo.bench.mixed_problems`).
+MIXED_PROBLEMS: tuple[str, ...] = tuple(MIXED_FACTORIES)
+_FACTORIES.update(MIXED_FACTORIES)
+#: Every problem of the full run, in report order.
+ALL_PROBLEMS: tuple[str, ...] = PROBLEM_NAMES + MIXED_PROBLEMS
 
 
 def problem_names() -> list[str]:
-    return list(PROBLEM_NAMES)
+    return list(ALL_PROBLEMS)
 
 
 @functools.cache

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from hpo.bench.problems import PROBLEM_NAMES, ProblemInfo, get_problem
+from hpo.bench.problems import ALL_PROBLEMS, ProblemInfo, get_problem
 from hpo.samplers import Sampler, SamplingContext, sampler_names
 from hpo.validators import is_int
 
@@ -97,7 +97,7 @@ def make_plan(
     processes: int = 2,
     timing_cores: int | None = None,
 ) -> BenchPlan:
-    """The full plan (9 problems, 10 seeds, budgets 60/30) or the quick one (2 problems, 2 seeds, 8).
+    """The full plan (13 problems, 10 seeds, budgets 60/30/40) or the quick one (2 problems, 2 seeds, 8).
 
     Raises:
         UnknownNameError: an unknown problem or sampler (the valid ones are listed).
@@ -105,7 +105,7 @@ def make_plan(
     """
     from hpo.errors import ConfigError, UnknownNameError
 
-    problems = tuple(problems or (QUICK_PROBLEMS if quick else PROBLEM_NAMES))
+    problems = tuple(problems or (QUICK_PROBLEMS if quick else ALL_PROBLEMS))
     for p in problems:
         get_problem(p)
     unknown = sorted(set(samplers or ()) - set(sampler_names()))

@@ -11,8 +11,12 @@ Per suggestion of trial ``number``:
    Sobol sequence of :class:`~hpo.samplers.SobolSampler` (the same points).
 2. Data: the training trials (``context.training_trials()``: COMPLETE trials, or under a
    scheduler the values at its rung level; FAILED/PRUNED are ignored), encoded into the unit
-   cube (``space.encoder(onehot=False)``; inactive parameters are imputed as 0.5)
-   on ``device`` in double precision. BoTorch maximises, so the outcome is the
+   cube (``space.encoder(onehot=False)``: numeric or ``ordered=True`` Categoricals are ordinal
+   columns, other Categoricals index-encoded labels; :mod:`hpo.choices`) on ``device`` in double
+   precision. On a space with conditions the GP sees :meth:`~hpo.encoding.SpaceEncoder.features`:
+   inactive parameters at 0.5 plus one active/inactive indicator per condition, so an inactive
+   parameter is never taken for the value 0.5 (the acquisition maps each candidate to the
+   features of the configuration it decodes to: :mod:`hpo.samplers.bo_features`). BoTorch maximises, so the outcome is the
    negated minimisation-signed loss, power-warped (Yeo-Johnson, strictly
    increasing; ``output_warping="none"`` turns it off), one output per
    objective; each outcome constraint adds an output (not warped: its bound
@@ -26,8 +30,8 @@ Per suggestion of trial ``number``:
    ``"nehvi"`` for two and ``"parego"`` for three or more) is built with the pending trials as ``X_pending``, so parallel
    workers get different points.
 4. Optimisation over the unit cube: ``optimize_acqf`` when every column is
-   continuous; otherwise categorical columns and integer columns with at most
-   20 grid values are discrete: all combinations are enumerated with
+   continuous; otherwise categorical columns, ordinal columns (on their listed values) and
+   integer columns with at most 20 grid values are discrete: all combinations are enumerated with
    ``optimize_acqf_mixed`` when there are at most 10 of them (and some column is
    continuous), else ``optimize_acqf_mixed_alternating`` is used. Integer
    columns with more values are relaxed and rounded by ``decode``. The
@@ -322,14 +326,17 @@ class BOSampler(ModelBasedSampler):
 
         encoder = context.space.encoder(onehot=False)
         device, dtype = self.device, torch.float64
-        X = torch.as_tensor(encoder.encode([t.params for t in trials]), dtype=dtype, device=device)  # n x d
+        featurise = self._featurise if self._uses_features(encoder) else self._cube
+        X = torch.as_tensor(featurise(encoder.encode([t.params for t in trials]), encoder),  # n x (d + g)
+                            dtype=dtype, device=device)
         raw = -context.losses(trials)  # n x k, maximised
         warped = np.column_stack([power_warp(c) if self.output_warping == "power" else c for c in raw.T])  # n x k
         columns = [warped]
         if context.constraints:
             columns.append(np.array([[t.constraint_values[c.name] for c in context.constraints] for t in trials]))
         Y = torch.as_tensor(np.hstack(columns), dtype=dtype, device=device)  # n x (k + n_constraints)
-        X_pending = (torch.as_tensor(encoder.encode(pending), dtype=dtype, device=device) if pending else None)
+        X_pending = (torch.as_tensor(featurise(encoder.encode(pending), encoder), dtype=dtype, device=device)
+                     if pending else None)
         self._guide = (context.prior, encoder, len(trials)) if context.prior and self.prior_beta > 0 else None
         fit_state.restore(self.surrogate, context.history)  # a new process: start from the stored fit
         with seeded(seed, device):
@@ -342,6 +349,19 @@ class BOSampler(ModelBasedSampler):
                 candidates = self.select_candidates(model, X, X_pending, context.constraints, encoder, q, seed)
         self._guide = None
         return encoder.decode(candidates.detach().cpu().numpy())
+
+    def _uses_features(self, encoder: SpaceEncoder) -> bool:
+        """Whether the model sees :meth:`SpaceEncoder.features` (conditional spaces, the GP's own acquisition path)."""
+        return (bool(encoder.conditions) and self.surrogate.name == "gp" and self.acquisition not in _NEEDS_FANTASIES
+                and type(self).select_candidates is BOSampler.select_candidates)
+
+    @staticmethod
+    def _featurise(U: np.ndarray, encoder: SpaceEncoder) -> np.ndarray:
+        return encoder.features(U)
+
+    @staticmethod
+    def _cube(U: np.ndarray, encoder: SpaceEncoder) -> np.ndarray:
+        return U
 
     # -- acquisition ----------------------------------------------------------------
     def select_candidates(self, model: Any, X: torch.Tensor, X_pending: torch.Tensor | None,
@@ -453,6 +473,10 @@ class BOSampler(ModelBasedSampler):
         from botorch.optim.optimize_mixed import optimize_acqf_mixed_alternating
 
         d = encoder.dim
+        if self._uses_features(encoder):
+            from hpo.samplers.bo_features import FeaturisedAcquisition
+
+            acqf = FeaturisedAcquisition(acqf, encoder)
         discrete, cats = _discrete_columns(encoder)
         bounds = torch.zeros(2, d, dtype=torch.float64, device=self.device)
         bounds[1] = 1.0
@@ -500,14 +524,17 @@ def _constraint_callable(output: int, constraint: Constraint) -> Any:
 
 
 def _discrete_columns(encoder: SpaceEncoder) -> tuple[dict[int, list[float]], dict[int, list[float]]]:
-    """Unit-cube values of the integer columns with few grid values, and of the categorical columns."""
+    """Unit-cube values of the ordinal columns and the integer columns with few grid values, and of the
+    unordered categorical columns."""
     from hpo.space import Categorical
 
     discrete: dict[int, list[float]] = {}
     cats: dict[int, list[float]] = {}
     for j in encoder.integer_dims:
         param = encoder.space[encoder.columns[j].name]
-        if isinstance(param, Categorical):
+        if isinstance(param, Categorical) and param.ordinal:
+            discrete[j] = sorted(param.coordinates)
+        elif isinstance(param, Categorical):
             k = len(param.choices)
             cats[j] = [(i + 0.5) / k for i in range(k)]
         elif param.grid_size is not None and param.grid_size <= _MAX_DISCRETE_VALUES:
