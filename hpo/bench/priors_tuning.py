@@ -11,6 +11,9 @@ run with the same seeds:
 - ``gp+wrong``: Step Law's prior with the learning rate off by 10x;
 - ``gp``, ``tpe``, ``random``: no prior.
 
+The prior-guided runs use the BO sampler's defaults for priors: the initial design alternates prior and
+uniform Sobol points, and πBO's ``prior_beta`` is 3 (a tenth of the 30-evaluation budget).
+
 A study that does not reach the target within the budget counts as ``budget + 1`` (censored).
 """
 
