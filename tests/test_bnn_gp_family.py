@@ -143,7 +143,7 @@ def test_ensemble_is_a_botorch_ensemble_model_with_a_deterministic_acquisition()
     from botorch.models.ensemble import EnsembleModel
     from botorch.sampling.index_sampler import IndexSampler
 
-    from hpo.samplers.bo import _mc_sampler as mc_sampler
+    from hpo.samplers.bo_optimize import mc_sampler
 
     X, Y = SurrogateConformance._data(n=14)
     model = make_surrogate("ensemble", steps=60).fit(X, Y, seed=0)

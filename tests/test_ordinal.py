@@ -11,7 +11,7 @@ import hpo
 from hpo import Categorical, Ordinal, SearchSpace
 from hpo.errors import SpaceError
 from hpo.samplers import make_sampler
-from hpo.samplers.bo import _discrete_columns
+from hpo.samplers.bo_optimize import discrete_columns as _discrete_columns
 
 
 def test_numeric_choices_are_ordinal_by_value_and_log_scaled_over_a_decade() -> None:

@@ -29,7 +29,7 @@ Per suggestion of trial ``number``:
    :mod:`hpo.samplers.mo_acquisition`; ``"auto"`` picks ``"logei"`` for one objective,
    ``"nehvi"`` for two and ``"parego"`` for three or more) is built with the pending trials as ``X_pending``, so parallel
    workers get different points.
-4. Optimisation over the unit cube: ``optimize_acqf`` when every column is
+4. Optimisation over the unit cube (:mod:`hpo.samplers.bo_optimize`): ``optimize_acqf`` when every column is
    continuous; otherwise categorical columns, ordinal columns (on their listed values) and
    integer columns with at most 20 grid values are discrete: all combinations are enumerated with
    ``optimize_acqf_mixed`` when there are at most 10 of them (and some column is
@@ -73,7 +73,6 @@ space).
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -83,6 +82,7 @@ from hpo.records import Constraint, FrozenTrial
 from hpo.registry import check_options
 from hpo.samplers import fit_state
 from hpo.samplers.base import SamplingContext, Suggestion, trial_rng
+from hpo.samplers.bo_optimize import constraint_callable, mc_sampler, optimize_acquisition
 from hpo.samplers.model_based import ModelBasedSampler
 from hpo.samplers.mo_acquisition import MO_ACQUISITIONS
 from hpo.samplers.simple import SobolSampler
@@ -107,8 +107,6 @@ ACQUISITIONS: dict[str, str] = {
 _NEEDS_FANTASIES = ("kg", "mes")
 _CONSTRAINED = ("logei", "nehvi", "parego")
 _ALL_ACQUISITIONS = ["auto", *sorted(ACQUISITIONS), *sorted(MO_ACQUISITIONS)]
-_MAX_DISCRETE_VALUES = 20  # integer columns with more grid values are relaxed (BoTorch's MAX_DISCRETE_VALUES)
-_MAX_ENUMERATED = 10  # BoTorch's ALTERNATING_OPTIMIZER_THRESHOLD
 
 
 class BOSampler(ModelBasedSampler):
@@ -392,10 +390,10 @@ class BOSampler(ModelBasedSampler):
         from hpo.samplers import mo_acquisition as mo
 
         k = raw.shape[1]
-        constraints = [_constraint_callable(k + j, c) for j, c in enumerate(context.constraints)]
+        constraints = [constraint_callable(k + j, c) for j, c in enumerate(context.constraints)]
         X_baseline = self._baseline(model, X)
         n_mc = mo.MO_MC_SAMPLES if self._mc_given is None else self._mc_given
-        sampler = _mc_sampler(model, n_mc, seed)
+        sampler = mc_sampler(model, n_mc, seed)
         Y_obj = Y[:, :k]
         if self.resolved_acquisition(k) == "nehvi":
             feasible = torch.as_tensor([t.is_feasible(context.constraints) for t in trials], device=Y.device)
@@ -435,14 +433,14 @@ class BOSampler(ModelBasedSampler):
         from botorch.acquisition.objective import GenericMCObjective
         from botorch.sampling import SobolQMCNormalSampler
 
-        sampler = _mc_sampler(model, self.mc_samples, seed)
+        sampler = mc_sampler(model, self.mc_samples, seed)
         acquisition = self.resolved_acquisition(1)
         if acquisition == "logei":
             X_baseline = self._baseline(model, X)
             objective = GenericMCObjective(lambda Z, X=None: Z[..., 0]) if constraints else None
             return self._prior_guided(qLogNoisyExpectedImprovement(
                 model, X_baseline=X_baseline, sampler=sampler, objective=objective, X_pending=X_pending,
-                constraints=[_constraint_callable(j + 1, c) for j, c in enumerate(constraints)] or None,
+                constraints=[constraint_callable(j + 1, c) for j, c in enumerate(constraints)] or None,
                 prune_baseline=True,
             ))
         if acquisition == "ucb":
@@ -467,79 +465,11 @@ class BOSampler(ModelBasedSampler):
         return guided(acqf, prior, encoder, n, self.prior_beta, log=True)
 
     def _optimize(self, acqf: Any, encoder: SpaceEncoder, q: int) -> torch.Tensor:
-        import torch
-        from botorch.acquisition import qKnowledgeGradient
-        from botorch.optim import optimize_acqf, optimize_acqf_mixed
-        from botorch.optim.optimize_mixed import optimize_acqf_mixed_alternating
-
-        d = encoder.dim
         if self._uses_features(encoder):
             from hpo.samplers.bo_features import FeaturisedAcquisition
 
             acqf = FeaturisedAcquisition(acqf, encoder)
-        discrete, cats = _discrete_columns(encoder)
-        bounds = torch.zeros(2, d, dtype=torch.float64, device=self.device)
-        bounds[1] = 1.0
-        for j, values in {**discrete, **cats}.items():
-            bounds[0, j], bounds[1, j] = min(values), max(values)
-        common = {"q": q, "num_restarts": self.num_restarts, "raw_samples": self.raw_samples}
-        one_shot = isinstance(acqf, qKnowledgeGradient)
-        if one_shot or not (discrete or cats):
-            candidates, _ = optimize_acqf(acqf, bounds, sequential=not one_shot and q > 1,
-                                          options={"batch_limit": 64, "maxiter": 100}, **common)
-            return candidates
-        fixed = {**discrete, **cats}
-        n_combinations = int(np.prod([len(v) for v in fixed.values()]))
-        if n_combinations <= _MAX_ENUMERATED and len(fixed) < d:
-            dims = sorted(fixed)
-            features = [dict(zip(dims, combo)) for combo in itertools.product(*(fixed[j] for j in dims))]
-            candidates, _ = optimize_acqf_mixed(acqf, bounds, fixed_features_list=features,
-                                                options={"batch_limit": 64, "maxiter": 100}, **common)
-            return candidates
-        candidates, _ = optimize_acqf_mixed_alternating(
-            acqf, bounds, discrete_dims=discrete or None, cat_dims=cats or None,
-            options={"maxiter_alternating": 16, "batch_limit": 64}, **common,
-        )
-        return candidates
-
-
-def _mc_sampler(model: Any, n: int, seed: int) -> Any:
-    """``n`` seeded MC samples: Sobol normal base samples, or member indices for a sample-based
-    ``EnsembleModel`` (the BNN surrogates: BoTorch's ``IndexSampler``)."""
-    import torch
-    from botorch.models.ensemble import EnsembleModel
-    from botorch.sampling import SobolQMCNormalSampler
-    from botorch.sampling.index_sampler import IndexSampler
-
-    cls = IndexSampler if isinstance(model, EnsembleModel) else SobolQMCNormalSampler
-    return cls(sample_shape=torch.Size([n]), seed=seed)
-
-
-def _constraint_callable(output: int, constraint: Constraint) -> Any:
-    """BoTorch constraint: samples ``... x q x m`` -> ``... x q``, negative when feasible."""
-    bound = constraint.bound
-    if constraint.op == "<=":
-        return lambda Z: Z[..., output] - bound
-    return lambda Z: bound - Z[..., output]
-
-
-def _discrete_columns(encoder: SpaceEncoder) -> tuple[dict[int, list[float]], dict[int, list[float]]]:
-    """Unit-cube values of the ordinal columns and the integer columns with few grid values, and of the
-    unordered categorical columns."""
-    from hpo.space import Categorical
-
-    discrete: dict[int, list[float]] = {}
-    cats: dict[int, list[float]] = {}
-    for j in encoder.integer_dims:
-        param = encoder.space[encoder.columns[j].name]
-        if isinstance(param, Categorical) and param.ordinal:
-            discrete[j] = sorted(param.coordinates)
-        elif isinstance(param, Categorical):
-            k = len(param.choices)
-            cats[j] = [(i + 0.5) / k for i in range(k)]
-        elif param.grid_size is not None and param.grid_size <= _MAX_DISCRETE_VALUES:
-            discrete[j] = sorted({param.encode(param.grid_value(i)) for i in range(param.grid_size)})
-    return discrete, cats
+        return optimize_acquisition(acqf, encoder, q, self.num_restarts, self.raw_samples, self.device)
 
 
 def make_bo_sampler(sampler_name: str, /, **options: Any) -> BOSampler:
