@@ -178,7 +178,8 @@ def section_tuning(ctx: ReportContext) -> list[str]:
              f"the cell's best is found; budget {budget} (not reached: counted as {budget + 1}); seeds "
              f"{list(seeds)}; {len(cells)} cells; priors are log-normal with sigma {tuning.PRIOR_SIGMA} in ln around "
              f"the prediction (fitted law: fitted on the other cells only; wrong: Step Law with lr x 10). "
-             f"`gp` options {tuning.GP_OPTIONS}; `tpe` n_startup_trials 4.",
+             f"`gp` options {tuning.GP_OPTIONS}; `tpe` n_startup_trials 4. With a prior, `gp` runs the BO sampler's "
+             f"prior defaults: the initial design alternates prior and uniform Sobol points, πBO's prior_beta = 3.",
              "",
              "| method | median evaluations (median over cells of the per-cell median) | mean | reached |",
              "|---|---:|---:|---:|"]
