@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from hpo.errors import StorageError, TrialNotFoundError, TrialStateError
+from hpo.errors import StorageError, TrialStateError
 from hpo.records import TrialState
 from hpo.store.rows import studies, trials
+from hpo.store.user_attrs import locked_trial
 
 if TYPE_CHECKING:
     from hpo.store.sql import SQLStore
@@ -52,14 +53,7 @@ def grow_space(store: SQLStore, study_id: int, name: str, definition: dict[str, 
 def add_trial_param(store: SQLStore, study_id: int, number: int, name: str, value: Any) -> None:
     """Store ``params[name] = value`` on a RUNNING trial (``TrialStateError`` otherwise)."""
     with store._write() as conn, conn.begin():
-        pick = sa.select(trials.c.id, trials.c.state, trials.c.params).where(
-            (trials.c.study_id == study_id) & (trials.c.number == number))
-        if store._pg:
-            pick = pick.with_for_update()
-        row = conn.execute(pick).first()
-        if row is None:
-            store._require_study(conn, study_id)
-            raise TrialNotFoundError(f"study id {study_id} has no trial number {number}")
+        row = locked_trial(store, conn, study_id, number, trials.c.params)
         if row.state != TrialState.RUNNING.value:
             raise TrialStateError(f"trial {number} is {row.state}: parameters are suggested only while a trial is "
                                   f"RUNNING (from its objective); nothing was written for parameter {name!r}")

@@ -21,7 +21,21 @@ from hpo.store.text import scrub
 if TYPE_CHECKING:
     from hpo.store.sql import SQLStore
 
-__all__ = ["set_trial_user_attr", "set_study_user_attr"]
+__all__ = ["set_trial_user_attr", "set_study_user_attr", "locked_trial"]
+
+
+def locked_trial(store: SQLStore, conn: Any, study_id: int, number: int, *columns: Any) -> Any:
+    """Trial ``number``'s row (``id``, ``state`` and ``columns``) read in ``conn``'s transaction, locked
+    ``FOR UPDATE`` on PostgreSQL; ``StudyNotFoundError`` / ``TrialNotFoundError`` when it is not there."""
+    pick = sa.select(trials.c.id, trials.c.state, *columns).where(
+        (trials.c.study_id == study_id) & (trials.c.number == number))
+    if store._pg:
+        pick = pick.with_for_update()
+    row = conn.execute(pick).first()
+    if row is None:
+        store._require_study(conn, study_id)
+        raise TrialNotFoundError(f"study id {study_id} has no trial number {number}")
+    return row
 
 
 def _merged(document: Any, key: str, value: Any) -> dict[str, Any]:
@@ -34,14 +48,7 @@ def _merged(document: Any, key: str, value: Any) -> dict[str, Any]:
 def set_trial_user_attr(store: SQLStore, study_id: int, number: int, key: str, value: Any) -> None:
     """Store ``attrs["user_attrs"][key] = value`` on a RUNNING trial (or a reclaimed one, late)."""
     with store._write() as conn, conn.begin():
-        pick = sa.select(trials.c.id, trials.c.state, trials.c.attrs).where(
-            (trials.c.study_id == study_id) & (trials.c.number == number))
-        if store._pg:
-            pick = pick.with_for_update()
-        row = conn.execute(pick).first()
-        if row is None:
-            store._require_study(conn, study_id)
-            raise TrialNotFoundError(f"study id {study_id} has no trial number {number}")
+        row = locked_trial(store, conn, study_id, number, trials.c.attrs)
         if row.state != TrialState.RUNNING.value and not late_reportable(row):
             raise TrialStateError(
                 f"trial {number} is {row.state}: user attributes are set only while a trial is RUNNING "
