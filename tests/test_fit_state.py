@@ -57,7 +57,7 @@ def test_resumed_study_in_a_new_process_starts_from_the_stored_hyperparameters(t
     cheap["options"]["surrogate_options"] = {"max_attempts": 1, "maxiter": 1}
     second = _run(url, cheap, 1, create=False)
     resumed = second[7]["params"]
-    default = {k: v.detach().tolist() for k, v in GPSurrogate._build(
+    default = {k: v.detach().tolist() for k, v in GPSurrogate()._build(
         torch.rand(5, 2, dtype=torch.float64), torch.rand(5, 2, dtype=torch.float64), None, {}).named_parameters()}
     assert set(resumed) == set(stored) == set(default)
     assert _distance(resumed, stored) < 0.25 * _distance(default, stored), (resumed, stored, default)

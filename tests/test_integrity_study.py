@@ -28,6 +28,7 @@ BAD_OPTIONS: dict[str, tuple[str, Any]] = {
     "ensemble": ("raw_samples", 10**30),
     "gp": ("num_restarts", 10**30),
     "grid": ("shuffle", "yes"),
+    "hmc": ("raw_samples", 10**30),
     "ibnn": ("num_restarts", 10**30),
     "mfbo": ("maxiter", 10**30),
     "nsga2": ("swapping_prob", True),
@@ -35,6 +36,7 @@ BAD_OPTIONS: dict[str, tuple[str, Any]] = {
     "pfn": ("mc_samples", 10**30),
     "pfn-ei": ("n_candidates", 10**30),
     "random": ("scramble", False),  # random has no options: any is an error
+    "sghmc": ("num_restarts", 10**30),
     "sobol": ("scramble", "no"),
     "tpe": ("n_startup_trials", "five"),
 }

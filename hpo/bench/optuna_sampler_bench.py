@@ -103,6 +103,7 @@ def _load(runs_log: Path | None) -> dict[tuple[str, str, int, int], dict[str, An
             if row.get("part", "sampler") != "sampler":  # the log is shared with hpo bench optuna's other parts
                 continue
             if row.get("error") is None:
+                row.pop("part", None)
                 found[(row["problem"], row["sampler"], int(row["seed"]), int(row["budget"]))] = row
     return found
 
@@ -162,7 +163,7 @@ def sampler_section(rows: Sequence[Mapping[str, Any]], machine: str | None = Non
     seeds = sorted({int(r["seed"]) for r in rows})
     budgets = {r["problem"]: int(r["budget"]) for r in rows}
     errors = [r for r in rows if r.get("error") is not None]
-    lines = ["## HpoSampler inside Optuna", "",
+    lines = ["## Sampler: HpoSampler inside Optuna", "",
              f"`HpoSampler(\"gp\")` vs Optuna's `GPSampler` and `TPESampler`, each driven through Optuna's API "
              f"(`optuna.create_study(sampler=...).optimize`), default settings, seeds {seeds}"
              + (f", on {machine}" if machine else "") + ". Median simple regret after the budget over the seeds "
@@ -197,7 +198,7 @@ def run_part(quick: bool, runs_log: Path | None = None) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp:
         rows = run_sampler_part(tmp, seeds=range(2 if quick else 5), budget=10 if quick else None,
                                 problems=problems, runs_log=runs_log)
-    return [{k: v for k, v in r.items() if k != "part"} for r in rows]
+    return rows
 
 
 def section_lines(rows: list[Any], output_dir: Path) -> list[str]:
@@ -205,5 +206,7 @@ def section_lines(rows: list[Any], output_dir: Path) -> list[str]:
     import os
     import platform
 
+    if not rows:
+        return ["## Sampler: HpoSampler inside Optuna", "", "(not measured in this run: `--part sampler` or `all`)", ""]
     machine = f"{os.cpu_count()} CPU cores ({platform.machine()})"
     return sampler_section(rows, machine=machine).splitlines() + [""]

@@ -36,7 +36,7 @@ def prior_curves(prior: Any, space: SearchSpace | dict[str, Any], n: int = 200) 
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for column in prior.validate(space).columns(encoder).values():
         x = column.axis.value(u)
-        param = space[column.name]
+        param: Any = space[column.name]  # a Float or Int: Prior.validate refuses the others
         x = np.clip(x, param.low, param.high)
         out[column.name] = (x, np.exp(column.log_density(u)))
     return out

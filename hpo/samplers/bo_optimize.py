@@ -45,7 +45,7 @@ def optimize_acquisition(acqf: Any, encoder: SpaceEncoder, q: int, num_restarts:
     bounds[1] = 1.0
     for j, values in {**discrete, **cats}.items():
         bounds[0, j], bounds[1, j] = min(values), max(values)
-    common = {"q": q, "num_restarts": num_restarts, "raw_samples": raw_samples}
+    common: dict[str, Any] = {"q": q, "num_restarts": num_restarts, "raw_samples": raw_samples}
     one_shot = isinstance(acqf, qKnowledgeGradient)
     if one_shot or not (discrete or cats):
         candidates, _ = optimize_acqf(acqf, bounds, sequential=not one_shot and q > 1,
