@@ -14,16 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from hpo.bench.optuna_bench import SECTIONS, StorageRun
+from hpo.bench.store_report import _fmt
 from hpo.errors import ConfigError
 
 __all__ = ["WRITERS", "storage_section", "write_optuna_report", "run"]
 
 TARGET_RATIO = 5.0
 TARGET_GROWTH = 1.5
-
-
-def _fmt(x: float | None, digits: int = 3) -> str:
-    return "n/a" if x is None else f"{x:.{digits}g}"
 
 
 def _plot(runs: list[StorageRun], path: Path) -> None:
