@@ -13,6 +13,8 @@ __all__ = [
     "HpoError",
     "ValidationError",
     "PriorError",
+    "ProtocolError",
+    "StnError",
     "SpaceError",
     "ConfigError",
     "ObjectiveError",
@@ -123,6 +125,16 @@ class SurrogateError(ValidationError):
 class PriorError(ValidationError):
     """Bad input to a scaling law or a prior (:mod:`hpo.priors`): a non-positive scale, too few cells, an
     unknown parameter, a density on a Categorical/Fixed, no mass inside the bounds."""
+
+
+class ProtocolError(ValidationError):
+    """A tuning protocol was broken or badly declared: overlapping seed splits, a test seed or the
+    evaluation data set used while tuning, a test evaluation of an unfinished trial."""
+
+
+class StnError(ValidationError):
+    """A self-tuning network was badly configured: a hyperparameter the model does not use, bounds that
+    do not contain the initial value, ``t_val = 0``, ..."""
 
 
 class UnknownNameError(ValidationError, KeyError):
