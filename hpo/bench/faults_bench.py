@@ -133,6 +133,11 @@ def _sigkill(url: str, workdir: Path, run: FaultRun, kills: int, rng: random.Ran
         run.faults += 1
         procs[i] = spawn(i)
     time.sleep(1.0)
+    # On a loaded machine a restarted worker may still be importing when the time is up: wait (bounded)
+    # for a first told result, so that the run always has something to tally.
+    deadline = time.monotonic() + 120
+    while not _journal(journals) and time.monotonic() < deadline:
+        time.sleep(0.2)
     for proc in procs:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
