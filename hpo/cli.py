@@ -452,7 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="a small version for the test suite")
     p.add_argument("--output-dir", default="benchmarks/results", help="where the report goes "
                    "(default benchmarks/results)")
-    p.add_argument("--processes", type=int, help="samplers: worker processes for the studies (default 2)")
+    p.add_argument("--processes", type=int, help="samplers, surrogates, optuna (its sampler part): worker processes for the studies (default 2; optuna 1)")
     p.add_argument("--seeds", type=int, help="samplers: seeds per (problem, sampler) (default 10); faults: the seed")
     p.add_argument("--problems", type=_names, help="samplers: comma-separated problems (default: all)")
     p.add_argument("--samplers", type=_names, help="samplers: comma-separated samplers (default: gp, ensemble, "

@@ -186,3 +186,14 @@ def test_the_sampler_benchmark_runs_tiny_and_resumes(tmp_path) -> None:  # type:
     section = sampler_section(rows, machine="a test machine")
     assert "| branin | 3 |" in section and "seeds [0, 1]" in section
     assert "lower median regret than `optuna-gp` on" in section
+
+
+def test_the_sampler_benchmark_in_two_processes_gives_the_serial_rows(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from hpo.bench.optuna_sampler_bench import run_sampler_part
+
+    kw = dict(seeds=[0, 1], budget=4, problems=["branin"], samplers=["optuna-tpe"])
+    serial = run_sampler_part(tmp_path / "a", runs_log=None, **kw)  # type: ignore[arg-type]
+    log = tmp_path / "runs.jsonl"
+    parallel = run_sampler_part(tmp_path / "b", runs_log=log, processes=2, **kw)  # type: ignore[arg-type]
+    assert [r["values"] for r in parallel] == [r["values"] for r in serial]  # same order, same seeded values
+    assert len(log.read_text().splitlines()) == 2

@@ -137,8 +137,9 @@ def write_optuna_report(results: dict[str, list[Any]], output_dir: Path, quick: 
     return md
 
 
-def run(quick: bool, output_dir: Path, part: str = "all", runs_log: str | None = None) -> Path:
-    """``hpo bench optuna [--part storage|sampler|all]``: measure the parts, then write ``optuna.md``."""
+def run(quick: bool, output_dir: Path, part: str = "all", runs_log: str | None = None, processes: int = 1) -> Path:
+    """``hpo bench optuna [--part storage|sampler|all] [--processes N]``: measure the parts (the sampler
+    part's studies in ``processes`` processes), then write ``optuna.md``."""
     parts = list(SECTIONS) if part == "all" else [part]
     unknown = [p for p in parts if p not in SECTIONS]
     if unknown:
@@ -152,5 +153,5 @@ def run(quick: bool, output_dir: Path, part: str = "all", runs_log: str | None =
                 raise ConfigError(f"--part {name}: this part of hpo bench optuna is not available yet")
             results[name] = []
             continue
-        results[name] = func(quick, log)
+        results[name] = func(quick, log, processes)
     return write_optuna_report(results, output_dir, quick=quick)

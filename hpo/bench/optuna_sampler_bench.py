@@ -108,28 +108,42 @@ def _load(runs_log: Path | None) -> dict[tuple[str, str, int, int], dict[str, An
     return found
 
 
+def _run_job(job: tuple[str, str, int, int]) -> dict[str, Any]:
+    return run_one(*job)
+
+
 def run_sampler_part(out_dir: str | Path, seeds: Sequence[int], budget: int | None, problems: Sequence[str],
-                     runs_log: str | Path | None, samplers: Sequence[str] = SAMPLERS) -> list[dict[str, Any]]:
+                     runs_log: str | Path | None, samplers: Sequence[str] = SAMPLERS,
+                     processes: int = 1) -> list[dict[str, Any]]:
     """Run every (problem, sampler, seed) not yet in ``runs_log`` and return all rows (see the module
-    docstring). ``out_dir`` is created; the rows are also written to ``out_dir/optuna_samplers.json``."""
+    docstring), in ``processes`` worker processes (each run is one process's serial Optuna study). ``out_dir``
+    is created; the rows are also written to ``out_dir/optuna_samplers.json``."""
     from hpo.bench.problems import get_problem
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     log = Path(runs_log) if runs_log is not None else None
     done = _load(log)
-    rows: list[dict[str, Any]] = []
-    for problem in problems:
-        n = int(budget or get_problem(problem).budget)
-        for sampler in samplers:
-            for seed in seeds:
-                row = done.get((problem, sampler, int(seed), n))
-                if row is None:
-                    row = run_one(problem, sampler, int(seed), n)
-                    if log is not None:
-                        with log.open("a") as fh:
-                            fh.write(json.dumps({"part": "sampler", **row}, allow_nan=True) + "\n")
-                rows.append(row)
+    jobs = [(problem, sampler, int(seed), int(budget or get_problem(problem).budget))
+            for problem in problems for sampler in samplers for seed in seeds]
+    pending = [job for job in jobs if job not in done]
+
+    def keep(row: dict[str, Any]) -> None:
+        done[(row["problem"], row["sampler"], int(row["seed"]), int(row["budget"]))] = row
+        if log is not None:
+            with log.open("a") as fh:
+                fh.write(json.dumps({"part": "sampler", **row}, allow_nan=True) + "\n")
+
+    if processes > 1 and len(pending) > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(min(processes, len(pending))) as pool:
+            for row in pool.imap_unordered(_run_job, pending):
+                keep(row)
+    else:
+        for job in pending:
+            keep(run_one(*job))
+    rows = [done[job] for job in jobs]
     (out / "optuna_samplers.json").write_text(json.dumps(rows, allow_nan=True, indent=1))
     return rows
 
@@ -187,9 +201,9 @@ def sampler_section(rows: Sequence[Mapping[str, Any]], machine: str | None = Non
     return "\n".join(lines) + "\n"
 
 
-def run_part(quick: bool, runs_log: Path | None = None) -> list[dict[str, Any]]:
+def run_part(quick: bool, runs_log: Path | None = None, processes: int = 1) -> list[dict[str, Any]]:
     """The ``sampler`` part of ``hpo bench optuna``: every problem of the sampler benchmark at its own
-    budget, seeds 0-4 (``quick``: :data:`QUICK_PROBLEMS`, seeds 0-1, 10 trials)."""
+    budget, seeds 0-4 (``quick``: :data:`QUICK_PROBLEMS`, seeds 0-1, 10 trials), in ``processes`` processes."""
     import tempfile
 
     from hpo.bench.problems import PROBLEM_NAMES
@@ -197,7 +211,7 @@ def run_part(quick: bool, runs_log: Path | None = None) -> list[dict[str, Any]]:
     problems = QUICK_PROBLEMS if quick else PROBLEM_NAMES
     with tempfile.TemporaryDirectory() as tmp:
         rows = run_sampler_part(tmp, seeds=range(2 if quick else 5), budget=10 if quick else None,
-                                problems=problems, runs_log=runs_log)
+                                problems=problems, runs_log=runs_log, processes=processes)
     return rows
 
 
