@@ -75,10 +75,10 @@ def protocol_values(study: Study, number: int, returned: Any) -> Any:
     ``attrs["seed_spread"]`` set. A seed the protocol refuses fails the trial (nothing of it written) and
     the :class:`~hpo.errors.ProtocolError` propagates."""
     from hpo.errors import ProtocolError
-    from hpo.protocols.tuning import SPREAD_ATTR, tuning_values
+    from hpo.protocols.tuning import SPREAD_ATTR, check_protocol_state, tuning_values
     from hpo.records import TrialState
 
-    protocol = study.protocol
+    protocol = check_protocol_state(study.protocol, f"tell trial {number}")
     try:
         values, spreads = tuning_values(study.store, study.study_id, protocol, number, returned,
                                         study.objectives, study.constraints)

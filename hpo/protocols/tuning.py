@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from hpo.records import Constraint, Objective
     from hpo.store import StudyStore
 
-__all__ = ["is_seed_mapping", "seed_values", "record_seed", "tuning_values", "SPREAD_ATTR"]
+__all__ = ["is_seed_mapping", "seed_values", "record_seed", "tuning_values", "check_protocol_state", "SPREAD_ATTR"]
 
 #: The trial attribute holding the spread of the per-seed values, per objective.
 SPREAD_ATTR = "seed_spread"
@@ -116,8 +116,9 @@ def tuning_values(
     return values, spreads
 
 
-def check_protocol_state(protocol: Protocol | None, where: str) -> None:
-    """:class:`ProtocolError` when ``where`` needs a protocol and the study has none."""
+def check_protocol_state(protocol: Protocol | None, where: str) -> Protocol:
+    """``protocol``, or :class:`ProtocolError` when ``where`` needs a protocol and the study has none."""
     if protocol is None:
         raise ProtocolError(f"{where}: the study has no tuning protocol; create it with "
                             "protocol=hpo.SeedSplit(tuning=[...], test=[...]) or hpo.DatasetSplit(...)")
+    return protocol
