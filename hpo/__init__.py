@@ -44,10 +44,14 @@ _LAZY = {
     "schedulers": "hpo.schedulers",
     "visualization": "hpo.visualization",
     "importance": "hpo.importance",
+    "protocols": "hpo.protocols",
+    "SeedSplit": "hpo.protocols.splits",
+    "DatasetSplit": "hpo.protocols.splits",
 }
 
 if TYPE_CHECKING:
     from hpo import samplers, schedulers
+    from hpo.protocols.splits import DatasetSplit, SeedSplit
     from hpo.study import Study
     from hpo.study_setup import create_study, delete_study, list_studies, load_study
     from hpo.trial import Trial
@@ -75,6 +79,9 @@ __all__ = [
     "list_studies",
     "samplers",
     "schedulers",
+    "protocols",
+    "SeedSplit",
+    "DatasetSplit",
     "errors",
     "__version__",
 ]

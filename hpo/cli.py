@@ -152,6 +152,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     ), _best_table)
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """The test phase of the config's protocol (:func:`hpo.protocols.evaluate.evaluate_config`)."""
+    from hpo.protocols.evaluate import evaluate_config
+
+    _check_count("--top-k", args.top_k, 1), _check_count("--n-jobs", args.n_jobs, 1)
+    return evaluate_config(args.config, args.storage, args.top_k, args.n_jobs)
+
+
 def cmd_studies(args: argparse.Namespace) -> int:
     from hpo.store import open_store
     from hpo.study_setup import list_studies
@@ -409,6 +417,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fail-fast", type=int, default=5, metavar="K",
                    help="stop (exit 3) when the first K trials of the run all fail with the same error "
                    "(default 5; 0 turns it off)")
+    p = add("evaluate", cmd_evaluate, "re-run a protocol study's best tuning configurations on its test seeds or "
+            "evaluation data set, storing the test results (resumable: runs only what is missing)")
+    p.add_argument("config", help="path to the study's YAML file (with a protocol: block)")
+    p.add_argument("--top-k", type=int, default=5, help="how many of the best tuning trials to re-run (default 5)")
+    p.add_argument("--n-jobs", type=int, help="runs at once (default: the config's execution.n_workers)")
     add("studies", cmd_studies, "list the studies in the store")
     p = add("status", cmd_status, "show a study's trials by state and its best trials")
     p.add_argument("name", help="the study's name (hpo studies lists them)")

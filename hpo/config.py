@@ -24,6 +24,13 @@ A config names everything ``hpo run`` needs::
     scheduler: asha                        # or {name: pbt, options: {population_size: 8}}; needs a fidelity
     checkpoint_root: checkpoints           # trial.checkpoint_dir lives here (relative: next to this file)
     prior: {learning_rate: {type: lognormal, center: 0.1, sigma: 0.3}}   # optional (hpo.priors)
+    protocol: {kind: seeds, tuning: [0, 1, 2, 3, 4], test: [5, 6, 7, 8, 9], aggregate: iqm}   # optional
+    # or {kind: datasets, tuning: digits, evaluation: mnist1d, seeds: [0, 1, 2], aggregate: mean}
+
+``protocol:`` is a tuning protocol (:mod:`hpo.protocols`), in the form stored in the study's settings: the
+objective runs each trial on ``trial.seeds`` (and ``trial.dataset``) and the store refuses test seeds and the
+evaluation data set while tuning; ``hpo evaluate study.yaml`` runs the test phase. ``kind`` may be left out
+(a ``test`` key means seeds, an ``evaluation`` key data sets); ``aggregate`` is mean, median or iqm.
 
 A relative SQLite path in ``storage:`` (``sqlite:///hpo.db``) is resolved against the config file's folder, as
 ``objective:`` and ``checkpoint_root:`` are, so ``hpo run cli/study.yaml`` from any folder resumes the same
@@ -66,6 +73,7 @@ _TOP_LEVEL = {
     "scheduler",
     "checkpoint_root",
     "prior",
+    "protocol",
 }
 #: Keys of the ``execution`` block that are not options of the backend (those its executor validates).
 _EXECUTION = {"backend", "n_workers"}
@@ -90,6 +98,7 @@ class StudyConfig:
     scheduler: Any = None
     checkpoint_root: str | None = None
     prior: dict[str, Any] | None = None
+    protocol: dict[str, Any] | None = None
     base_dir: Path | None = None
 
     def create_study(self, storage: str | None = None) -> Any:
@@ -109,6 +118,7 @@ class StudyConfig:
             scheduler=self.scheduler,
             checkpoint_root=self._checkpoint_root(),
             prior=self.prior,
+            protocol=self.protocol,
             **self.settings,
         )
 
@@ -268,6 +278,7 @@ def parse_config(data: Any, base_dir: Path | None = None) -> StudyConfig:
         scheduler=data.get("scheduler"),
         checkpoint_root=data.get("checkpoint_root"),
         prior=_prior(data.get("prior"), space),
+        protocol=_protocol(data.get("protocol")),
         base_dir=base_dir,
     )
 
@@ -282,6 +293,19 @@ def _prior(value: Any, space: SearchSpace) -> dict[str, Any] | None:
         return as_prior(_mapping("prior", value), space).to_dict()
     except HpoError as exc:
         raise ConfigError(f"prior: {_clip(exc)}") from None
+
+
+def _protocol(value: Any) -> dict[str, Any] | None:
+    """The ``protocol`` block (see the module docstring), checked, in its stored form."""
+    if value is None:
+        return None
+    from hpo.protocols.splits import protocol_from_config
+
+    try:
+        protocol = protocol_from_config(_mapping("protocol", value))
+    except HpoError as exc:
+        raise ConfigError(f"protocol: {_clip(exc)}") from None
+    return None if protocol is None else protocol.as_settings()
 
 
 def load_config(path: str | Path) -> StudyConfig:

@@ -27,13 +27,14 @@ from hpo.errors import (
 )
 from hpo.define_by_run import RELATIVE_ATTR, DefineByRun
 from hpo.fidelity import Fidelity, parse_fidelity
+from hpo.protocols.study_methods import ProtocolMethods
 from hpo.records import FrozenTrial, Objective, StudyRecord, TrialState
 from hpo.registry import lazy_exports
 from hpo.samplers import Sampler, SamplingContext, Suggestion, trial_rng
 from hpo.samplers.base import SchedulerData
 from hpo.space import SearchSpace
 from hpo.store import StudyStore
-from hpo.study_support import checkpoint_folder, error_text, own_number
+from hpo.study_support import checkpoint_folder, error_text, own_number, protocol_values
 from hpo.study_meta import DEFAULT_FAIL_FAST, StudyMeta, check_fail_fast
 from hpo.study_setup import DEFAULT_ASK_LEASE, MIN_STALE_AFTER, check_json, check_scheduler
 from hpo.trial import Trial
@@ -52,11 +53,12 @@ __getattr__ = lazy_exports(__name__, {name: "hpo.study_setup" for name in (
 def _worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
-class Study(StudyMeta):
+class Study(StudyMeta, ProtocolMethods):
     """A study in a store. Build one with :func:`create_study` or :func:`load_study`.
 
     Metadata and run control (``user_attrs``/``set_user_attr``, ``best_trials``, ``stop()``) come from
-    :class:`hpo.study_meta.StudyMeta`.
+    :class:`hpo.study_meta.StudyMeta`; ``protocol``, ``evaluate`` and ``protocol_report`` (tuning protocols)
+    from :class:`hpo.protocols.study_methods.ProtocolMethods`.
 
     Several Study objects (threads, processes, machines) may work on the same
     stored study at once: numbers are allocated by the store, each trial is
@@ -308,6 +310,8 @@ class Study(StudyMeta):
         if not state.is_finished:
             raise TrialStateError(f"tell: state must be COMPLETE, PRUNED or FAILED, but got {state.value}")
         vals = cvals = None
+        if state is TrialState.COMPLETE and self.record.settings.get("protocol"):  # per-seed -> aggregate
+            values = protocol_values(self, number, values)
         if state is TrialState.COMPLETE and values is None:
             raise ObjectiveError(f"tell: trial {number} is told COMPLETE but no values were given")
         if values is not None and state is not TrialState.FAILED:

@@ -240,6 +240,7 @@ def create_study(
     direction: str | None = None,
     directions: Sequence[str] | None = None,
     pruner: Any = None,
+    protocol: Any = None,
 ) -> Study:
     """Create a study in ``storage`` (default ``sqlite:///hpo.db``) and return it.
 
@@ -279,6 +280,9 @@ def create_study(
         pruner: not supported (an error names the scheduler to use instead; Optuna's pruners are schedulers
             here: ``MedianPruner`` -> ``scheduler="median"``, ``SuccessiveHalvingPruner`` -> ``"asha"``,
             ``HyperbandPruner`` -> ``"hyperband"``). ``None`` is accepted and does nothing.
+        protocol: a tuning protocol, ``hpo.SeedSplit(tuning=[0, 1, 2, 3, 4], test=[5, 6, 7, 8, 9])`` or
+            ``hpo.DatasetSplit(tuning="digits", evaluation="mnist1d", seeds=[0, 1, 2])`` (or its JSON form);
+            stored in ``settings["protocol"]`` and enforced by the store (:mod:`hpo.protocols`).
     """
     objectives = optuna_objectives(objectives, direction, directions)
     check_pruner(pruner)
@@ -298,6 +302,9 @@ def create_study(
         raise ConfigError(f"seed: `0 <= seed < 2**63` must hold for an integer seed (the store keeps seeds as 64-bit "
                           f"integers), or pass None, but got {shown}")
     fid = parse_fidelity(fidelity)
+    from hpo.protocols.splits import protocol_from_config
+
+    protocol_obj = protocol_from_config(protocol)
     prior_obj = _prior(prior, space)
     if checkpoint_root is not None and (not isinstance(checkpoint_root, str) or not checkpoint_root.strip()):
         raise ConfigError(f"checkpoint_root: must be a non-empty path string or None, but got {checkpoint_root!r}")
@@ -320,6 +327,8 @@ def create_study(
     settings.update(seed=seed, sampler=_sampler_spec(sampler_obj, requested))
     if define_by_run:
         settings["define_by_run"] = True
+    if protocol_obj is not None:
+        settings["protocol"] = protocol_obj.as_settings()
     check_json("sampler.options", settings["sampler"]["options"], SamplerError)
     if prior_obj:
         settings["prior"] = prior_obj.to_dict()
@@ -329,6 +338,7 @@ def create_study(
         "space": space.to_dict(),
         "objectives": [o.to_dict() for o in objs],
         "constraints": [c.to_dict() for c in cons],
+        "protocol": settings.get("protocol"),
     }
     if load_if_exists:
         from hpo.errors import StudyNotFoundError
@@ -384,6 +394,7 @@ def _load_same(name: str, store: StudyStore, sampler: Any, definition: dict[str,
         "space": study.record.space,
         "objectives": [o.to_dict() for o in study.objectives],
         "constraints": [c.to_dict() for c in study.constraints],
+        "protocol": study.record.settings.get("protocol"),
     }
     grown = not definition["space"] and study.record.settings.get("define_by_run")  # its space grew since
     changed = [field for field in definition if definition[field] != stored[field] and not (field == "space" and grown)]

@@ -13,7 +13,7 @@ from hpo.validators import is_int
 if TYPE_CHECKING:
     from hpo.study import Study
 
-__all__ = ["checkpoint_folder", "error_text", "own_number"]
+__all__ = ["checkpoint_folder", "error_text", "own_number", "protocol_values"]
 
 
 def error_text(error: Any) -> str | None:
@@ -67,3 +67,26 @@ def checkpoint_folder(study: Study, number: int) -> str:
         raise ConfigError(f"checkpoint_path: the folder of trial {number} resolves to {path!r}, which is not "
                           f"<checkpoint_root>/<study>/<trial> inside checkpoint_root {root!r}")
     return path
+
+
+def protocol_values(study: Study, number: int, returned: Any) -> Any:
+    """The values to tell for COMPLETE trial ``number`` of a study with a tuning protocol: the protocol's
+    aggregate of its per-seed tuning results (a returned ``{seed: value}`` mapping is stored first), with
+    ``attrs["seed_spread"]`` set. A seed the protocol refuses fails the trial (nothing of it written) and
+    the :class:`~hpo.errors.ProtocolError` propagates."""
+    from hpo.errors import ProtocolError
+    from hpo.protocols.tuning import SPREAD_ATTR, check_protocol_state, tuning_values
+    from hpo.records import TrialState
+
+    protocol = check_protocol_state(study.protocol, f"tell trial {number}")
+    try:
+        values, spreads = tuning_values(study.store, study.study_id, protocol, number, returned,
+                                        study.objectives, study.constraints)
+    except ProtocolError as exc:
+        study.store.finish_trial(study.study_id, number, TrialState.FAILED, error=str(exc))
+        raise
+    try:
+        study.store.set_trial_attr(study.study_id, number, SPREAD_ATTR, spreads)
+    except TrialStateError:  # reclaimed meanwhile: tell keeps the late result, without the spread
+        pass
+    return values

@@ -105,6 +105,43 @@ class Trial:
         """The attributes set with :meth:`set_user_attr` (a copy)."""
         return dict(self._user_attrs)
 
+    # -- tuning protocol (hpo.protocols) ----------------------------------------------
+    #: The protocol phase a study's trials run in (test runs get an ``EvaluationTrial``).
+    phase = "tuning"
+
+    def _protocol(self) -> Any:
+        study = getattr(self, "study", None)
+        return None if study is None else study.protocol
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        """The seeds to run this trial on: the protocol's tuning seeds (empty without a protocol)."""
+        protocol = self._protocol()
+        return () if protocol is None else protocol.seeds_for("tuning")
+
+    @property
+    def dataset(self) -> str | None:
+        """The data set to tune on (a :class:`hpo.DatasetSplit` study's ``tuning``), else None."""
+        protocol = self._protocol()
+        return None if protocol is None else protocol.dataset_for("tuning")
+
+    def report_seed(self, seed: int, value: float | Mapping[str, float]) -> None:
+        """Store this trial's result on tuning seed ``seed`` (a number, or objective name -> number), now.
+
+        The trial's value becomes the protocol's aggregate of its seeds (return None, or nothing, from
+        the objective). A seed that is not a tuning seed is refused by the store.
+
+        Raises:
+            ProtocolError: the study has no protocol, or ``seed`` is not one of its tuning seeds.
+            TrialStateError: this seed is already recorded for this trial.
+        """
+        from hpo.protocols.tuning import check_protocol_state, record_seed
+
+        protocol = self._protocol()
+        check_protocol_state(protocol, f"trial {self.number}: report_seed")
+        record_seed(self.study.store, self.study.study_id, protocol, self.number, seed, value,
+                    self.study.objectives, self.study.constraints)
+
     # -- fidelity and checkpoints -----------------------------------------------------
     def _fidelity_max(self) -> float:
         fidelity = getattr(self.study, "fidelity", None)

@@ -9,5 +9,15 @@ Nothing here imports the RL or continual-learning libraries; the examples that u
 from __future__ import annotations
 
 from hpo.protocols.aggregate import AGGREGATES, Spread, aggregate, spread
+from hpo.protocols.splits import DatasetSplit, SeedSplit, protocol_from_config, protocol_from_settings
 
-__all__ = ["AGGREGATES", "Spread", "aggregate", "spread"]
+__all__ = ["AGGREGATES", "Spread", "aggregate", "spread", "SeedSplit", "DatasetSplit", "protocol_from_config",
+           "protocol_from_settings", "EvaluationTrial", "EvaluationResult"]
+
+
+def __getattr__(name: str) -> object:
+    if name in ("EvaluationTrial", "EvaluationResult"):  # loaded when used (study.evaluate runs the test phase)
+        from hpo.protocols import evaluate as _evaluate
+
+        return getattr(_evaluate, name)
+    raise AttributeError(f"module 'hpo.protocols' has no attribute {name!r}")

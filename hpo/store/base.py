@@ -62,6 +62,8 @@ class Evaluation:
     state: TrialState
     values: dict[str, float] | None
     error: str | None
+    #: The data set it was computed on (a :class:`hpo.protocols.DatasetSplit` study), else None.
+    dataset: str | None = None
 
 
 @dataclass(frozen=True)
@@ -347,6 +349,13 @@ class StudyStore(ABC):
     def set_study_user_attr(self, study_id: int, key: str, value: Any) -> dict[str, Any]:
         """Merge ``key: value`` (JSON) into the study's ``settings["user_attrs"]``; return the new settings."""
 
+    def set_trial_attr(self, study_id: int, number: int, key: str, value: Any) -> None:
+        """Set ``attrs[key] = value`` (JSON) of a RUNNING trial (e.g. ``"seed_spread"``, written before the
+        trial is told); ``TrialStateError`` for a trial that is not RUNNING."""
+        from hpo.errors import StorageError
+
+        raise StorageError(f"{type(self).__name__} cannot set trial attributes (set_trial_attr)")
+
     # -- intermediate results and seeded evaluations ---------------------------
     @abstractmethod
     def add_report(self, study_id: int, number: int, step: float, values: Mapping[str, float | None]) -> None:
@@ -377,7 +386,16 @@ class StudyStore(ABC):
         state: TrialState,
         values: Mapping[str, float] | None = None,
         error: str | None = None,
-    ) -> None: ...
+        dataset: str | None = None,
+    ) -> None:
+        """Store one seed's result of a trial, ``split`` ``"tuning"`` or ``"test"``, on ``dataset``.
+
+        In a study with a protocol (``settings["protocol"]``) the store enforces it and writes nothing
+        otherwise (:class:`~hpo.errors.ProtocolError`): a tuning evaluation of a RUNNING trial on a
+        tuning seed / the tuning data set, a test evaluation of a COMPLETE trial on a test seed / the
+        evaluation data set (:func:`hpo.protocols.splits.check_evaluation`). A seed/split already
+        recorded as COMPLETE raises ``TrialStateError``; a FAILED one is replaced (a rerun).
+        """
 
     @abstractmethod
     def get_evaluations(self, study_id: int, numbers: Sequence[int] | None = None) -> list[Evaluation]: ...

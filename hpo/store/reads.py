@@ -157,7 +157,7 @@ class SQLReads(StudyStore):
             stmt = stmt.where(trials.c.number.in_(list(numbers)))
         with self.engine.connect() as conn:
             rows = conn.execute(stmt.order_by(trials.c.number, evaluations.c.id)).all()
-        return [Evaluation(r.number, r.seed, r.split, TrialState(r.state), r.values, r.error) for r in rows]
+        return [Evaluation(r.number, r.seed, r.split, TrialState(r.state), r.values, r.error, r.dataset) for r in rows]
 
 
     # -- column and aggregate reads --------------------------------------------

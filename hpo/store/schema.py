@@ -17,7 +17,9 @@ Ids are never reused (SQLite tables are AUTOINCREMENT, PostgreSQL uses sequences
 handle on a deleted study can never address a study created after it.
 - ``reports``: intermediate results per step or fidelity value.
 - ``evaluations``: results keyed by seed, each marked as a tuning or a test
-  evaluation (the seed protocol relies on it).
+  evaluation, and the data set they were computed on (``dataset``, NULL unless the
+  study's protocol is a data-set split); the store enforces the study's protocol on them
+  (:mod:`hpo.protocols.splits`).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = ["Base", "StudyRow", "TrialRow", "ReportRow", "EvaluationRow", "SCHEMA_REVISION", "utcnow"]
 
 #: Alembic revision of the schema this code reads and writes.
-SCHEMA_REVISION = "0002_ids_leases"
+SCHEMA_REVISION = "0003_eval_dataset"
 
 
 def utcnow() -> dt.datetime:
@@ -112,3 +114,4 @@ class EvaluationRow(Base):
     values: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    dataset: Mapped[str | None] = mapped_column(String(256), nullable=True)

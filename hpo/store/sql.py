@@ -372,6 +372,17 @@ class SQLStore(SQLReads):
 
         return set_study_user_attr(self, study_id, key, value)
 
+    def set_trial_attr(self, study_id: int, number: int, key: str, value: Any) -> None:
+        from hpo.store.user_attrs import locked_trial
+
+        with self._write() as conn, conn.begin():
+            row = locked_trial(self, conn, study_id, number, trials.c.attrs)
+            if row.state != TrialState.RUNNING.value:
+                raise TrialStateError(f"trial {number} is {row.state}: attrs are set only while it is RUNNING; "
+                                      f"nothing was written for key {key!r}")
+            conn.execute(sa.update(trials).where(trials.c.id == row.id)
+                         .values(attrs=scrub({**(row.attrs or {}), key: value})))
+
     # -- reports and evaluations ----------------------------------------------
     def _trial_id(self, study_id: int, number: int) -> sa.ScalarSelect[Any]:
         return (
@@ -408,24 +419,44 @@ class SQLStore(SQLReads):
         state: TrialState,
         values: Mapping[str, float] | None = None,
         error: str | None = None,
+        dataset: str | None = None,
     ) -> None:
+        from hpo.protocols.splits import check_evaluation, protocol_from_settings
+
         if split not in EVALUATION_SPLITS:
             raise ValidationError(f"evaluation split must be one of {EVALUATION_SPLITS}, but got {split!r}")
-        try:
-            with self._write() as conn, conn.begin():
-                conn.execute(
-                    sa.insert(evaluations).values(
-                        trial_id=self._trial_id(study_id, number),
-                        seed=int(seed),
-                        split=split,
-                        state=state.value,
-                        values=scrub(dict(values)) if values is not None else None,
-                        error=scrub_text(error),
-                        created_at=utcnow(),
-                    )
+        with self._write() as conn, conn.begin():
+            row = conn.execute(
+                sa.select(trials.c.id, trials.c.state, studies.c.settings)
+                .join(studies, studies.c.id == trials.c.study_id)
+                .where((trials.c.study_id == study_id) & (trials.c.number == number))
+            ).first()
+            if row is None:
+                self._require_study(conn, study_id)
+                raise TrialNotFoundError(f"study id {study_id} has no trial number {number}")
+            check_evaluation(protocol_from_settings(row.settings), number, split, int(seed), dataset, row.state)
+            key = (evaluations.c.trial_id == row.id) & (evaluations.c.seed == int(seed)) & (evaluations.c.split == split)
+            fields = {
+                "state": state.value,
+                "values": scrub(dict(values)) if values is not None else None,
+                "error": scrub_text(error),
+                "dataset": dataset,
+                "created_at": utcnow(),
+            }
+            # A FAILED (or unfinished) result of this seed/split is replaced by a rerun; a COMPLETE one is kept.
+            old = conn.execute(sa.select(evaluations.c.id, evaluations.c.state).where(key)).first()
+            if old is not None and old.state == TrialState.COMPLETE.value:
+                raise TrialStateError(
+                    f"trial {number}: the {split} evaluation for seed {seed} is already recorded as COMPLETE; "
+                    "nothing was written"
                 )
-        except IntegrityError as exc:
-            raise TrialStateError(
-                f"trial {number}: could not record the {split} evaluation for seed {seed} "
-                f"(the trial does not exist or this seed/split is already recorded): {exc.orig}"
-            ) from None
+            try:
+                if old is not None:
+                    conn.execute(sa.update(evaluations).where(evaluations.c.id == old.id).values(**fields))
+                else:
+                    conn.execute(sa.insert(evaluations).values(trial_id=row.id, seed=int(seed), split=split, **fields))
+            except IntegrityError:
+                raise TrialStateError(
+                    f"trial {number}: the {split} evaluation for seed {seed} was recorded concurrently; "
+                    "nothing was written"
+                ) from None

@@ -23,6 +23,7 @@ from hpo.errors import ValidationError, DuplicateStudyError, StudyNotFoundError,
 from hpo.records import Direction, Objective, TrialState, parse_constraints
 from hpo.store import StudyStore
 from hpo.store.base import TrialColumns, TrialFields, columns_of
+from hpo.testing.store_protocol_suite import ProtocolConformance
 from hpo.testing.store_user_attrs_suite import UserAttrsConformance
 
 __all__ = ["StoreConformance", "make_study"]
@@ -38,7 +39,7 @@ def make_study(store: StudyStore, name: str = "s", **overrides: Any) -> Any:
     return store.create_study(name, **kwargs)
 
 
-class StoreConformance(UserAttrsConformance):
+class StoreConformance(UserAttrsConformance, ProtocolConformance):
     """The contract of a study store. Override the ``store`` fixture."""
 
     @pytest.fixture
