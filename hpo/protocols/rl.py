@@ -25,14 +25,14 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from hpo.errors import ConfigError, SpaceError, short_repr
 from hpo.params import Categorical, Float, Int, Param
 
-__all__ = ["ALGORITHMS", "EVAL_SEED_OFFSET", "PPOChunks", "dqn_space", "ppo_space", "rl_objective", "rl_threads",
+__all__ = ["ALGORITHMS", "EVAL_SEED_OFFSET", "PPOChunks", "chunked_ppo", "dqn_space", "ppo_space", "rl_objective", "rl_threads",
            "train_dqn", "train_ppo"]
 
 #: The evaluation environment of seed ``s`` is reset with seed ``EVAL_SEED_OFFSET + s``.
@@ -285,15 +285,15 @@ def _value_or_budget(trial: Any, total_timesteps: int) -> int:
 
 
 def rl_objective(env_id: str, algo: str = "ppo", total_timesteps: int = 20_000, eval_episodes: int = 10,
-                 report_every: int | None = None) -> Callable[[Any], None]:
+                 report_at: Sequence[int] = ()) -> Callable[[Any], None]:
     """``objective(trial)`` for a study with a :class:`hpo.protocols.SeedSplit`: trains one ``algo`` agent
     per ``trial.seeds`` seed with ``trial.params`` and records each mean evaluation return with
     ``trial.report_seed(seed, value)``; the trial's value is the protocol's aggregate (maximise it).
 
     In a study with a fidelity in environment steps (PPO only), each agent trains from
-    ``trial.start_step`` to ``trial.budget`` in chunks of ``report_every`` steps (default: one chunk),
-    resuming the checkpoint of ``trial.load_checkpoint()``; after each chunk the mean over the seeds is
-    reported (``trial.report(step, value)``) so ASHA can stop the trial, and at the end every agent is
+    ``trial.start_step`` to ``trial.budget`` in chunks ending at the ``report_at`` steps (e.g. ASHA's rungs)
+    and at the budget, resuming the checkpoint of ``trial.load_checkpoint()``; after each chunk the mean
+    over the seeds is reported (``trial.report(step, value)``) so ASHA can stop the trial, and at the end every agent is
     saved in ``trial.checkpoint_dir`` so PBT can exploit it.
     """
     algo = _check_algo(algo)
@@ -308,18 +308,22 @@ def rl_objective(env_id: str, algo: str = "ppo", total_timesteps: int = 20_000, 
             return None
         if algo != "ppo":
             raise ConfigError(f"rl_objective: a study with a fidelity trains in chunks, which only ppo does; got {algo!r}")
-        for seed, value in chunked_ppo(trial, env_id, seeds, eval_episodes, report_every).items():
+        for seed, value in chunked_ppo(trial, env_id, seeds, eval_episodes, report_at).items():
             _report_seed(trial, seed, value)
         return None
 
     return objective
 
 
-def chunked_ppo(trial: Any, env_id: str, seeds: tuple[int, ...], eval_episodes: int,
-                report_every: int | None) -> dict[int, float]:
-    """Train one :class:`PPOChunks` agent per seed from ``trial.start_step`` to ``trial.budget``, reporting
-    the seeds' mean after each chunk and saving every agent at the end; ``{seed: final return}``."""
+def chunked_ppo(trial: Any, env_id: str, seeds: Sequence[int], eval_episodes: int, report_at: Sequence[int] = (),
+                how: str = "mean", on_steps: Callable[[int], None] | None = None) -> dict[int, float]:
+    """Train one :class:`PPOChunks` agent per seed from ``trial.start_step`` to ``trial.budget``, in chunks
+    ending at the ``report_at`` steps inside that range and at the budget; after each chunk report the
+    seeds' aggregate ``how`` (``trial.report(step, value)``) and stop (:class:`hpo.TrialPruned`) when the
+    scheduler says so; save every agent in ``trial.checkpoint_dir`` at the end. ``on_steps(n)`` is told
+    the environment steps each chunk trained (all seeds together). Returns ``{seed: final return}``."""
     import hpo
+    from hpo.protocols.aggregate import aggregate
 
     start, budget = int(trial.start_step), int(trial.budget)
     resume = trial.load_checkpoint()
@@ -329,12 +333,17 @@ def chunked_ppo(trial: Any, env_id: str, seeds: tuple[int, ...], eval_episodes: 
             if resume is not None:
                 agent.load(resume)
         step = max(start, agents[0].steps)
-        chunk = int(report_every) if report_every else max(budget - step, 1)
+        stops = sorted({int(s) for s in report_at if step < int(s) < budget} | {budget})
         values: dict[int, float] = {}
-        while step < budget:
-            step = min(step + chunk, budget)
-            values = {agent.seed: agent.advance(step) for agent in agents}
-            trial.report(step, sum(values.values()) / len(values))
+        for stop in stops:
+            if stop <= step:
+                continue
+            before = sum(agent.steps for agent in agents)
+            values = {agent.seed: agent.advance(stop) for agent in agents}
+            if on_steps is not None:
+                on_steps(sum(agent.steps for agent in agents) - before)
+            step = stop
+            trial.report(step, aggregate(list(values.values()), how))
             if step < budget and trial.should_stop():
                 raise hpo.TrialPruned()
         if not values:  # nothing left to train: the resumed agents' returns
