@@ -54,7 +54,7 @@ def test_runs_log_holds_equal_step_budgets_and_test_scores(quick_report: Path) -
         assert run.test_seeds == list(QUICK["test"])
         inc = run.configs[run.incumbent]
         assert inc["tuning"] == max(c["tuning"] for c in run.configs)
-        assert all(1.0 <= c["test"] <= 500.0 for c in run.configs)
+        assert all(1.0 <= c["test"] <= 500.0 for c in run.configs)  # quick: fewer configs than TEST_TOP_K
         assert set(inc["test_per_seed"]) == {str(s) for s in QUICK["test"]}
     assert next(r for r in runs if r.method == "gp-1seed").tuning_seeds == [0]
     two = RLRun("CartPole-v1", "gp", 0, configs=[{"tuning": 1.0, "test": 2.0}, {"tuning": 2.0, "test": 1.0}])

@@ -166,7 +166,8 @@ def test_rl_study_stores_per_seed_results(tmp_path) -> None:
     import hpo
     from hpo.protocols.rl import ppo_space, rl_objective
 
-    study = hpo.create_study(name="ppo", space={"learning_rate": ppo_space()["learning_rate"]},
+    study = hpo.create_study(name="ppo", space={"learning_rate": ppo_space()["learning_rate"],
+                                    "n_steps": hpo.Categorical([64])},
                              objectives={"return": "maximize"}, storage=f"sqlite:///{tmp_path / 's.db'}",
                              sampler="random", seed=0, protocol=splits.SeedSplit(tuning=[0, 1], test=[2, 3]))
     study.optimize(rl_objective("CartPole-v1", total_timesteps=128, eval_episodes=1), n_trials=2,

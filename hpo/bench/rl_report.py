@@ -18,6 +18,7 @@ from hpo.bench.rl_bench import (
     QUICK,
     STEPS,
     TEST_SEEDS,
+    TEST_TOP_K,
     TUNING_SEEDS,
     RLRun,
     kendall_tau,
@@ -114,10 +115,10 @@ def write_rl_report(runs: list[RLRun], output_dir: Path, envs: list[str], method
         f"= {full * steps * len(tuning)} steps. Tuning seeds {list(tuning)} (the `-1seed` methods: seed 0 "
         f"only, so {len(tuning)}x the trials), test seeds {list(test)}; repetitions asked: {reps}. A score is "
         f"the {AGGREGATE.upper()} over seeds of the mean return of {episodes} evaluation episodes on a "
-        "separately seeded environment. Every configuration evaluated at the full budget is re-trained from "
-        "scratch on the test seeds (PBT: its last segment's params for the full budget; its schedule is not "
+        f"separately seeded environment. The {TEST_TOP_K} best configurations evaluated at the full budget (by tuning "
+        "score) are re-trained from scratch on the test seeds (PBT: its last segment's params for the full budget; its schedule is not "
         "replayed). Incumbent: the best tuning score. Gap = tuning - test. Kendall τ: between tuning and test "
-        "scores over all configurations evaluated at the full budget in a study. Cells: median [min, max] over "
+        "scores over those configurations in a study. Cells: median [min, max] over "
         "repetitions.",
         "",
         "Methods: `gp` (2 restarts, 64 raw samples), `tpe`, `random`: full trials; `asha`: random proposals, "
@@ -130,7 +131,7 @@ def write_rl_report(runs: list[RLRun], output_dir: Path, envs: list[str], method
     failed = [r for r in runs if r.error is not None]
     if failed:
         lines += [f"{len(failed)} studies failed: " + "; ".join(
-            f"{r.env}/{r.method}/{r.rep}: {r.error.strip().splitlines()[-1]}" for r in failed[:5]), ""]
+            f"{r.env}/{r.method}/{r.rep}: {(r.error or '').strip().splitlines()[-1]}" for r in failed[:5]), ""]
     lines += [f"![tuning vs test]({plot_path.name})", ""]
     best_test: dict[str, str] = {}
     for env in envs:

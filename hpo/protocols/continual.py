@@ -51,7 +51,7 @@ def continual_space() -> dict[str, Param]:
     return {
         "lr": Float(1e-4, 0.3, log=True),
         "epochs": Int(1, 10),
-        "batch_size": Categorical([16, 32, 64, 128]),
+        "batch_size": Categorical((16, 32, 64, 128)),
         "hidden": Int(16, 256, log=True),
         "buffer_size": Int(0, 1000),
         "replay_ratio": Float(0.0, 2.0),

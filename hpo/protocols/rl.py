@@ -42,11 +42,11 @@ ALGORITHMS = ("ppo", "dqn")
 
 
 def ppo_space() -> dict[str, Param]:
-    """PPO's search space (how-to-AutoRL paper, Table 7 reduced to classic control): a fresh dict of params."""
+    """PPO's search space (after the how-to-AutoRL paper, reduced to classic control): a fresh dict of params."""
     return {
         "learning_rate": Float(1e-6, 1e-2, log=True),
-        "n_steps": Categorical([64, 128, 256, 512]),
-        "batch_size": Categorical([16, 32, 64, 128]),
+        "n_steps": Categorical((64, 128, 256, 512)),
+        "batch_size": Categorical((16, 32, 64, 128)),
         "n_epochs": Int(1, 20),
         "gamma": Float(0.8, 0.9999),
         "gae_lambda": Float(0.8, 0.9999),
@@ -58,10 +58,10 @@ def ppo_space() -> dict[str, Param]:
 
 
 def dqn_space() -> dict[str, Param]:
-    """DQN's search space (how-to-AutoRL paper, reduced to classic control): a fresh dict of params."""
+    """DQN's search space (after the how-to-AutoRL paper, reduced to classic control): a fresh dict of params."""
     return {
         "learning_rate": Float(1e-6, 1e-2, log=True),
-        "batch_size": Categorical([16, 32, 64, 128]),
+        "batch_size": Categorical((16, 32, 64, 128)),
         "gamma": Float(0.8, 0.9999),
         "train_freq": Int(1, 16, log=True),
         "gradient_steps": Int(1, 4),
@@ -275,13 +275,6 @@ class PPOChunks:
 
     def close(self) -> None:
         self.env.close()
-
-
-def _value_or_budget(trial: Any, total_timesteps: int) -> int:
-    """The environment steps to train: the trial's budget in a study with a fidelity, else ``total_timesteps``."""
-    if getattr(getattr(trial, "study", None), "fidelity", None) is not None:
-        return int(trial.budget)
-    return int(total_timesteps)
 
 
 def rl_objective(env_id: str, algo: str = "ppo", total_timesteps: int = 20_000, eval_episodes: int = 10,
