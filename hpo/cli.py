@@ -465,17 +465,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="a small version for the test suite")
     p.add_argument("--output-dir", default="benchmarks/results", help="where the report goes "
                    "(default benchmarks/results)")
-    p.add_argument("--processes", type=int, help="samplers, surrogates, optuna (its sampler part): worker processes for the studies (default 2; optuna 1)")
-    p.add_argument("--seeds", type=int, help="samplers: seeds per (problem, sampler) (default 10); faults: the seed")
-    p.add_argument("--problems", type=_names, help="samplers: comma-separated problems (default: all)")
+    p.add_argument("--processes", type=int, help="samplers, surrogates, rl, optuna (its sampler part): worker "
+                   "processes for the studies (default 2; optuna 1)")
+    p.add_argument("--seeds", type=int, help="samplers: seeds per (problem, sampler) (default 10); faults: the seed; "
+                   "rl: repetitions of each tuning run (default 3)")
+    p.add_argument("--problems", type=_names, help="samplers: comma-separated problems (default: all); "
+                   "rl: environments (default CartPole-v1,Acrobot-v1)")
     p.add_argument("--samplers", type=_names, help="samplers: comma-separated samplers (default: gp, ensemble, "
                    "tpe, optuna-gp, random, sobol)")
     p.add_argument("--methods", type=_names, help="fidelity: comma-separated methods (default: random-full, "
                    "hyperband, asha-random, asha-bo, mfbo-kg, mfbo-mes); surrogates: (default: gp, ibnn, dkl, hmc, "
-                   "sghmc, ensemble, random; unregistered names are skipped)")
+                   "sghmc, ensemble, random; unregistered names are skipped); rl: (default: gp, tpe, random, asha, "
+                   "pbt, gp-1seed, random-1seed)")
     p.add_argument("--timing-cores", type=int, help="samplers: pin the time-per-suggestion part to this many "
                    "CPU cores (default: all)")
-    p.add_argument("--runs-log", help="samplers, surrogates: append each finished study to this JSON-lines file and skip "
+    p.add_argument("--runs-log", help="samplers, surrogates, rl: append each finished study to this JSON-lines file and skip "
                    "the studies already in it (resumes an interrupted run)")
     p.add_argument("--part", choices=["all", "storage", "sampler"], help="optuna: which part (default all): "
                    "storage (HpoStorage vs Optuna's RDBStorage), sampler (HpoSampler vs Optuna's samplers)")
