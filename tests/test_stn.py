@@ -226,3 +226,22 @@ def test_schedule_is_stored_as_reports_and_a_resumed_run_continues_it(tmp_path):
     assert stored == pytest.approx(straight.schedule["dropout_0"].tolist(), abs=1e-6)
     assert [r.values["val_loss"] for r in reports] == pytest.approx(straight.schedule["val_loss"].tolist(), abs=1e-6)
     assert resumed.schedule["step"].tolist() == steps
+
+
+def test_a_checkpoint_left_by_a_deleted_study_of_the_same_name_is_not_resumed(tmp_path):
+    train_data, val_data = _classification()
+
+    def one_trial(db):
+        study = hpo.create_study(name="stn", space={"x": hpo.Float(0, 1)}, storage=f"sqlite:///{tmp_path / db}",
+                                 checkpoint_root=str(tmp_path / "ckpt"), sampler="random", seed=0)
+        trial = study.ask()
+        torch.manual_seed(0)
+        result = stn.train(stn.StnMLP(8, [16], 3, _hyper()), train_data, val_data, trial=trial, epochs=3,
+                           warmup_epochs=1, batch_size=16, progress=False)
+        return study, trial, result
+
+    _, first_trial, first = one_trial("a.db")
+    study, trial, second = one_trial("b.db")  # same study id, name and number: the same checkpoint folder
+    assert trial.checkpoint_dir == first_trial.checkpoint_dir
+    assert second.schedule.equals(first.schedule)  # trained from scratch, not read back as finished
+    assert [r.step for r in study.store.get_reports(study.study_id, [trial.number])] == [4.0, 8.0, 12.0]

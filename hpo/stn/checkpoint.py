@@ -15,7 +15,7 @@ from hpo.errors import StnError
 if TYPE_CHECKING:
     from hpo.stn.models import StnModel
 
-__all__ = ["folder", "load", "new_state", "save", "source"]
+__all__ = ["folder", "load", "new_state", "owner", "save", "source"]
 
 _META, _TENSORS = "stn.json", "stn.pt"
 
@@ -35,10 +35,30 @@ def folder(trial: Any, checkpoint_dir: Any) -> Path | None:
     return Path(trial.checkpoint_dir) if trial is not None else None
 
 
+def owner(trial: Any) -> str | None:
+    """Who wrote a checkpoint: the trial's study id, number and creation time (None without a trial), so a
+    folder left by a deleted study of the same name and id is not taken for this trial's own."""
+    if trial is None:
+        return None
+    frozen = getattr(trial, "_frozen", None)
+    created = getattr(frozen, "created_at", None)
+    return f"{getattr(frozen, 'study_id', None)}:{trial.number}:{created.isoformat() if created else None}"
+
+
+def _own_checkpoint(trial: Any, own: Path) -> bool:
+    if not (own / _META).is_file():
+        return False
+    try:
+        meta = json.loads((own / _META).read_text())
+    except (OSError, ValueError):
+        return False
+    return meta.get("owner") == owner(trial)
+
+
 def source(trial: Any, own: Path | None) -> Path | None:
-    """The checkpoint to resume: this run's own (a re-run of the same trial), else the trial's
-    ``load_checkpoint()`` (a promoted or exploited trial's parent), else None."""
-    if own is not None and (own / _META).is_file():
+    """The checkpoint to resume: this run's own (a re-run of the same trial, or ``checkpoint_dir``),
+    else the trial's ``load_checkpoint()`` (a promoted or exploited trial's parent), else None."""
+    if own is not None and _own_checkpoint(trial, own):
         return own
     if trial is not None:
         parent = trial.load_checkpoint()
@@ -48,12 +68,12 @@ def source(trial: Any, own: Path | None) -> Path | None:
 
 
 def save(path: Path, state: dict[str, Any], model: StnModel, optimizers: dict[str, Any],
-         generator: torch.Generator) -> None:
+         generator: torch.Generator, trial: Any = None) -> None:
     """Write the checkpoint atomically (a temporary file, then a rename)."""
     tensors = {"model": model.state_dict(), "generator": generator.get_state(),
                **{f"opt_{k}": opt.state_dict() for k, opt in optimizers.items() if opt is not None}}
     meta = dict(state, best=None if not math.isfinite(state["best"]) else state["best"],
-                names=list(model.hyper.names))
+                names=list(model.hyper.names), owner=owner(trial))
     tmp = path / (_TENSORS + ".tmp")
     torch.save(tensors, tmp)
     os.replace(tmp, path / _TENSORS)
@@ -86,5 +106,6 @@ def load(path: Path, model: StnModel, optimizers: dict[str, Any], generator: tor
     except (KeyError, RuntimeError, ValueError) as e:
         raise StnError(f"checkpoint {path.name}: does not fit this model ({type(e).__name__}: {str(e)[:200]})") from None
     meta.pop("names")
+    meta.pop("owner", None)
     meta["best"] = math.inf if meta["best"] is None else float(meta["best"])
     return meta

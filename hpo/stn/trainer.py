@@ -280,7 +280,7 @@ def train(model: StnModel, train_data: tuple[torch.Tensor, torch.Tensor], val_da
         state["seconds"] = base_seconds + time.perf_counter() - start
         if folder is not None and (stopped or k % every == 0 or k == total):
             state["stopped"] = stopped
-            ckpt.save(folder, state, model, optimizers, gen)
+            ckpt.save(folder, state, model, optimizers, gen, trial)
     if bar is not None:
         bar.close()
     import pandas as pd
