@@ -245,3 +245,14 @@ def test_a_checkpoint_left_by_a_deleted_study_of_the_same_name_is_not_resumed(tm
     assert trial.checkpoint_dir == first_trial.checkpoint_dir
     assert second.schedule.equals(first.schedule)  # trained from scratch, not read back as finished
     assert [r.step for r in study.store.get_reports(study.study_id, [trial.number])] == [4.0, 8.0, 12.0]
+
+
+def test_learning_rate_rule_early_stopping_and_max_seconds():
+    fixed = _fit(False, lr_drop_window=1)  # the fixed run overfits: its validation loss rises
+    losses = fixed.schedule["val_loss"].tolist()
+    assert any(b > a for a, b in zip(losses, losses[1:])) and fixed.extra["lr"] < 0.01
+    stopped = _fit(False, patience=1)
+    assert stopped.stopped == "early_stopping" and stopped.weight_steps < 300
+    assert stopped.schedule["step"].tolist() == fixed.schedule["step"].tolist()[:len(stopped.schedule)]
+    tiny = _fit(True, max_seconds=1e-9)
+    assert tiny.stopped == "max_seconds" and tiny.weight_steps == 1 and tiny.schedule["step"].tolist() == [1]

@@ -40,6 +40,7 @@ class StnResult:
         stopped: why training ended: ``"done"``, ``"early_stopping"``, ``"max_seconds"``, ``"callback"``
             or ``"trial"`` (``trial.should_stop()``).
         loss: the loss used (``"cross_entropy"`` or ``"mse"``).
+        extra: ``lr`` (the weights' final learning rate) and ``hyper_steps`` (hyperparameter steps taken).
     """
 
     model: StnModel

@@ -287,4 +287,5 @@ def train(model: StnModel, train_data: tuple[torch.Tensor, torch.Tensor], val_da
     columns = ["step", "val_loss", *hyper.names]
     return StnResult(model=model, best_val_loss=float(state["best"]), final_values=hyper.values_dict(),
                      schedule=pd.DataFrame(state["schedule"], columns=columns), seconds=float(state["seconds"]),
-                     weight_steps=int(state["step"]), stopped=stopped or "done", loss=loss)
+                     weight_steps=int(state["step"]), stopped=stopped or "done", loss=loss,
+                     extra={"lr": state["lr"], "hyper_steps": state["hyper_steps"]})
