@@ -336,7 +336,8 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 #: ``hpo bench`` flags passed on to the suite (only when given).
-BENCH_OPTIONS = ("processes", "seeds", "problems", "samplers", "methods", "timing_cores", "runs_log", "part")
+BENCH_OPTIONS = ("processes", "seeds", "problems", "samplers", "methods", "timing_cores", "runs_log", "part",
+                 "seconds")
 
 
 def _names(text: str) -> list[str]:
@@ -454,7 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(default benchmarks/results)")
     p.add_argument("--processes", type=int, help="samplers: worker processes for the studies (default 2)")
     p.add_argument("--seeds", type=int, help="samplers: seeds per (problem, sampler) (default 10); faults: the seed")
-    p.add_argument("--problems", type=_names, help="samplers: comma-separated problems (default: all)")
+    p.add_argument("--problems", type=_names, help="samplers: comma-separated problems (default: all); stn: tasks")
     p.add_argument("--samplers", type=_names, help="samplers: comma-separated samplers (default: gp, ensemble, "
                    "tpe, optuna-gp, random, sobol)")
     p.add_argument("--methods", type=_names, help="fidelity: comma-separated methods (default: random-full, "
@@ -462,8 +463,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "sghmc, ensemble, random; unregistered names are skipped)")
     p.add_argument("--timing-cores", type=int, help="samplers: pin the time-per-suggestion part to this many "
                    "CPU cores (default: all)")
-    p.add_argument("--runs-log", help="samplers, surrogates: append each finished study to this JSON-lines file and skip "
+    p.add_argument("--runs-log", help="samplers, surrogates, stn: append each finished study to this JSON-lines file and skip "
                    "the studies already in it (resumes an interrupted run)")
+    p.add_argument("--seconds", type=float, help="stn: wall-clock per (task, method, seed) in seconds (default 180)")
     p.add_argument("--part", choices=["all", "storage", "sampler"], help="optuna: which part (default all): "
                    "storage (HpoStorage vs Optuna's RDBStorage), sampler (HpoSampler vs Optuna's samplers)")
     p = add("pfn", cmd_pfn, "train or evaluate the PFN surrogate (hpo pfn train|eval)", storage=False)

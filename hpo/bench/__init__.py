@@ -28,6 +28,7 @@ for _name, _target in {
     "priors": "hpo.bench.priors_report:run",
     "optuna": "hpo.bench.optuna_report:run",
     "surrogates": "hpo.bench.surrogates_report:run",
+    "stn": "hpo.bench.stn_report:run",
 }.items():
     SUITES.register(_name, _target)
 
