@@ -28,6 +28,9 @@ __all__ = [
     "seed_summary",
     "last_reports",
     "connect_lineage",
+    "HP_PREFIX",
+    "is_schedule_metric",
+    "schedule_frame",
 ]
 
 COMPLETE = TrialState.COMPLETE.value
@@ -270,3 +273,31 @@ def connect_lineage(curves: pd.DataFrame, parents: dict[int, int], reports: Sequ
         return curves
     out = pd.concat([pd.DataFrame(extra), curves], ignore_index=True).astype({"number": "int64"})
     return out.sort_values(["number", "step"], kind="stable", ignore_index=True)
+
+
+#: Report metrics named ``hp/<name>`` are hyperparameter schedules (a self-tuning network's current values).
+HP_PREFIX = "hp/"
+
+
+def is_schedule_metric(name: Any) -> bool:
+    """Whether a report metric is a hyperparameter schedule (``hp/<name>``), not a learning curve."""
+    return isinstance(name, str) and name.startswith(HP_PREFIX) and len(name) > len(HP_PREFIX)
+
+
+def schedule_frame(reports: Sequence[Any], max_points: int = 300) -> pd.DataFrame:
+    """The hyperparameter schedules in ``reports`` (``hpo.store.base.Report`` rows), long format.
+
+    Returns columns ``number``, ``hyperparameter`` (the name after ``hp/``), ``step``, ``value``,
+    sorted by trial, hyperparameter and step, with at most ``max_points`` points per (trial,
+    hyperparameter) (every k-th). Empty (those columns) when no report has an ``hp/`` metric.
+    """
+    rows = [(r.trial_number, k[len(HP_PREFIX):], float(r.step), v)
+            for r in reports for k, v in r.values.items() if is_schedule_metric(k)]
+    frame = pd.DataFrame(rows, columns=["number", "hyperparameter", "step", "value"])
+    frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
+    frame = frame.dropna(subset=["value"]).sort_values(["number", "hyperparameter", "step"], kind="stable")
+    if frame.empty:
+        return frame.reset_index(drop=True)
+    groups = frame.groupby(["number", "hyperparameter"])
+    stride = -(-groups["step"].transform("size") // max(1, max_points))  # ceil(size / max_points)
+    return frame[groups.cumcount() % stride == 0].reset_index(drop=True)

@@ -19,6 +19,7 @@ __all__ = [
     "slice_figure",
     "importance_figure",
     "curves_figure",
+    "schedules_figure",
     "pareto_figure",
     "hypervolume_figure",
     "seeds_figure",
@@ -272,6 +273,35 @@ def curves_figure(curves: pd.DataFrame, metric: str, colour_by: str, step_label:
     fig.update_layout(title=f"Learning curves: {metric} by {step_label}, coloured by {colour_by}",
                       xaxis_title=step_label, yaxis_title=metric, legend_title_text=colour_by, height=480, **_LAYOUT)
     integer_ticks(fig, curves["step"])
+    return fig
+
+
+def schedules_figure(schedules: pd.DataFrame, step_label: str, max_panels: int = 12) -> go.Figure:
+    """Hyperparameter schedules: one panel per hyperparameter (the first ``max_panels`` by name), one line
+    per trial in it; ``schedules`` as :func:`hpo.dashboard.analysis.schedule_frame` returns it."""
+    step_label = display_name(step_label)
+    names = sorted(schedules["hyperparameter"].unique())[:max_panels]
+    fig = make_subplots(rows=len(names), cols=1, shared_xaxes=True, vertical_spacing=min(0.08, 0.3 / len(names)),
+                        subplot_titles=[display_name(n) for n in names])
+    trials = sorted(schedules["number"].unique())
+    colours = {n: f"hsl({(47 * i) % 360}, 65%, 45%)" for i, n in enumerate(trials)}
+    for row, name in enumerate(names, 1):
+        shown = schedules[schedules["hyperparameter"] == name]
+        for number, g in shown.groupby("number", sort=True):
+            label = display_name(name)
+            fig.add_trace(go.Scattergl(
+                x=g["step"], y=g["value"], mode="lines+markers" if len(g) < 30 else "lines",
+                name=f"trial {number}", legendgroup=f"trial {number}", showlegend=row == 1,
+                line={"color": colours[number], "width": 1.5}, marker={"size": 4}, opacity=0.85,
+                hovertemplate=f"trial {number}<br>{step_label} %{{x}}<br>{label} %{{y:.6g}}<extra></extra>",
+            ), row=row, col=1)
+        fig.update_yaxes(title_text=display_name(name), row=row, col=1)
+    fig.update_xaxes(title_text=step_label, row=len(names), col=1)
+    more = schedules["hyperparameter"].nunique() - len(names)
+    fig.update_layout(title="Hyperparameter schedules: value by " + step_label + ", one line per trial"
+                      + (f" (first {len(names)} hyperparameters; {more} more)" if more > 0 else ""),
+                      legend_title_text="trial", height=140 + 170 * len(names), **_LAYOUT)
+    integer_ticks(fig, schedules["step"])
     return fig
 
 

@@ -242,7 +242,22 @@ def curves_page(reader: DashboardReader, name: str) -> None:
     if not rows:
         st.info("None of the selected trials has reported yet.")
         return
-    metrics = sorted({k for r in rows for k in r.values})
+    # ``hp/<name>`` metrics are hyperparameter schedules (self-tuning networks): drawn in their own chart,
+    # never offered as the learning curve's metric.
+    metrics = sorted({k for r in rows for k in r.values if not analysis.is_schedule_metric(k)})
+    step_label = (record.fidelity or {}).get("name", "step")
+    if metrics:
+        _learning_curves(reader, record, frame, counts, rows, metrics, objective, colour_by, step_label)
+    schedules = analysis.schedule_frame(rows)
+    if len(schedules):
+        _chart(figures.schedules_figure(schedules, step_label), "schedules")
+        st.caption(f"Hyperparameter schedules (`hp/<name>` reports) of {schedules['number'].nunique()} trial(s), "
+                   "e.g. a self-tuning network's dropout and augmentation values as they were adapted.")
+
+
+def _learning_curves(reader: DashboardReader, record: StudyRecord, frame: pd.DataFrame, counts: pd.Series,
+                     rows: list[Any], metrics: list[str], objective: Objective, colour_by: str,
+                     step_label: str) -> None:
     default = metrics.index(objective.name) if objective.name in metrics else 0
     metric = st.selectbox("Metric", metrics, index=default, key="curves_metric", format_func=display_name)
     curves = pd.DataFrame({"number": [r.trial_number for r in rows], "step": [r.step for r in rows],
@@ -260,7 +275,6 @@ def curves_page(reader: DashboardReader, name: str) -> None:
     info = frame.set_index("number").loc[curves["number"].unique(), ["state", DECISION_KEY]]
     info[DECISION_KEY] = info[DECISION_KEY].fillna("(none)").astype(str)
     curves = curves.join(info, on="number")
-    step_label = (record.fidelity or {}).get("name", "step")
     _chart(figures.curves_figure(curves, metric, colour_by, step_label), "curves")
     shown = curves["number"].nunique()
     how = "all of them" if shown >= len(counts) else (

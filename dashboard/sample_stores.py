@@ -8,6 +8,10 @@
 - ``fidelity``: a declared fidelity (epochs) with learning curves;
 - ``seeds``: tuning and test evaluations keyed by seed;
 - ``fresh``: no trials at all.
+
+``build_stn_store(url)`` writes one study, ``stn``: self-tuning-network trials whose reports carry
+the validation loss and ``hp/<name>`` hyperparameter schedules (values from a small formula, written
+through ``trial.report``; no network is trained), next to fixed-hyperparameter trials without schedules.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import math
 import hpo
 from hpo.records import TrialState
 
-__all__ = ["build_store", "build_empty_store", "STUDIES"]
+__all__ = ["build_store", "build_empty_store", "build_stn_store", "STUDIES", "STN_SPACE"]
 
 STUDIES = ("single", "multi", "fidelity", "seeds", "fresh")
 
@@ -130,4 +134,31 @@ def build_empty_store(url: str) -> str:
     from hpo.store import open_store
 
     open_store(url)
+    return url
+
+
+STN_SPACE = {"dropout": hpo.Float(0.0, 0.9), "noise": hpo.Float(0.0, 1.0)}
+
+
+def build_stn_store(url: str, n_stn: int = 3, n_fixed: int = 2, steps: int = 40) -> str:
+    """Write the ``stn`` study into ``url`` (``n_stn`` trials with schedules, ``n_fixed`` without); return ``url``.
+
+    A self-tuning trial ``i`` reports at every step ``val_loss`` and ``hp/dropout``, ``hp/noise`` moving
+    from their initial values 0.05 towards 0.3 + 0.1 i and 0.2 + 0.05 i; a fixed trial reports ``val_loss`` only.
+    """
+    study = hpo.create_study(name="stn", space=STN_SPACE, storage=url, sampler="random", seed=4,
+                             objectives={"val_loss": "minimize"})
+    for i in range(n_stn + n_fixed):
+        trial = study.ask()
+        tuned = i < n_stn
+        loss = 0.0
+        for step in range(steps):
+            approach = 1.0 - math.exp(-step / 10.0)
+            loss = 0.2 + 0.05 * i + 1.5 / (1 + step)
+            values = {"val_loss": loss}
+            if tuned:
+                values["hp/dropout"] = 0.05 + (0.25 + 0.1 * i) * approach
+                values["hp/noise"] = 0.05 + (0.15 + 0.05 * i) * approach
+            trial.report(step * 5, values)
+        study.tell(trial, loss)
     return url

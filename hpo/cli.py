@@ -344,7 +344,8 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 
 #: ``hpo bench`` flags passed on to the suite (only when given).
-BENCH_OPTIONS = ("processes", "seeds", "problems", "samplers", "methods", "timing_cores", "runs_log", "part")
+BENCH_OPTIONS = ("processes", "seeds", "problems", "samplers", "methods", "timing_cores", "runs_log", "part",
+                 "seconds")
 
 
 def _names(text: str) -> list[str]:
@@ -470,7 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, help="samplers: seeds per (problem, sampler) (default 10); faults: the seed; "
                    "rl: repetitions of each tuning run (default 3)")
     p.add_argument("--problems", type=_names, help="samplers: comma-separated problems (default: all); "
-                   "rl: environments (default CartPole-v1,Acrobot-v1)")
+                   "rl: environments (default CartPole-v1,Acrobot-v1); stn: tasks")
     p.add_argument("--samplers", type=_names, help="samplers: comma-separated samplers (default: gp, ensemble, "
                    "tpe, optuna-gp, random, sobol)")
     p.add_argument("--methods", type=_names, help="fidelity: comma-separated methods (default: random-full, "
@@ -479,8 +480,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "pbt, gp-1seed, random-1seed)")
     p.add_argument("--timing-cores", type=int, help="samplers: pin the time-per-suggestion part to this many "
                    "CPU cores (default: all)")
-    p.add_argument("--runs-log", help="samplers, surrogates, rl: append each finished study to this JSON-lines file and skip "
+    p.add_argument("--runs-log", help="samplers, surrogates, rl, stn: append each finished study to this JSON-lines "
+                   "file and skip "
                    "the studies already in it (resumes an interrupted run)")
+    p.add_argument("--seconds", type=float, help="stn: wall-clock per (task, method, seed) in seconds (default 180)")
     p.add_argument("--part", choices=["all", "storage", "sampler"], help="optuna: which part (default all): "
                    "storage (HpoStorage vs Optuna's RDBStorage), sampler (HpoSampler vs Optuna's samplers)")
     p = add("pfn", cmd_pfn, "train or evaluate the PFN surrogate (hpo pfn train|eval)", storage=False)
