@@ -44,7 +44,7 @@ class Incumbent:
     """One trial in the report. Scores are the protocol's aggregate over COMPLETE evaluations (None
     without any); ``*_low`` / ``*_high``: the bootstrap interval; ``*_n``: COMPLETE evaluations used;
     ``failed``: evaluations of this trial (both splits) that are not COMPLETE or have no finite value;
-    ranks: 1 is best (``test_rank`` among the trials with test scores)."""
+    ranks: 1 is best (``tuning_rank`` among the COMPLETE trials, ``test_rank`` among those with test scores)."""
 
     number: int
     params: dict[str, Any]
@@ -314,10 +314,10 @@ def protocol_report(store: StudyStore, study_id: int, *, objective: str | None =
     tuning = {n: aggregate(v, how) for (n, split), v in values.items() if split == "tuning"}
     test = {n: aggregate(v, how) for (n, split), v in values.items() if split == "test"}
     sign = chosen.sign
-    tuning_rank = _ranks(tuning, sign)
-    test_rank = _ranks(test, sign)
     complete = {n for n, t in trials.items() if t.state is TrialState.COMPLETE}
-    best = sorted((n for n in tuning if n in complete), key=lambda n: tuning_rank[n])
+    tuning_rank = _ranks({n: v for n, v in tuning.items() if n in complete}, sign)  # finished trials only
+    test_rank = _ranks(test, sign)
+    best = sorted(tuning_rank, key=lambda n: tuning_rank[n])
     shown = sorted(set(best[:top_k]) | set(test), key=lambda n: (tuning_rank.get(n, math.inf), n))
 
     def interval(number: int, split: str) -> tuple[float | None, float | None]:
