@@ -135,7 +135,7 @@ def bootstrap_interval(values: Sequence[float], how: str = "mean", *, confidence
     """The percentile-bootstrap interval of ``aggregate(values, how)`` over seeds (``values``: shape
     ``(n,)``): ``n_boot`` resamples of the seeds with replacement; one value gives ``(v, v)``."""
     arr = np.asarray(list(values), dtype=float).reshape(-1)
-    point = aggregate(arr, how)  # checks how, emptiness and finiteness
+    point = aggregate(arr.tolist(), how)  # checks how, emptiness and finiteness
     if arr.size == 1:
         return point, point
     rng = rng if rng is not None else np.random.default_rng(0)
@@ -430,7 +430,7 @@ _HEADER = ("trial", "tuning [interval]", "n", "test [interval]", "n", "gap", "ra
 
 
 def _table_rows(report: ProtocolReport) -> list[tuple[str, ...]]:
-    out = []
+    out: list[tuple[str, ...]] = []
     for r in report.rows:
         mark = "*" if report.recommended is not None and r.number == report.recommended.number else ""
         ranks = f"{r.tuning_rank if r.tuning_rank is not None else '-'}/{r.test_rank if r.test_rank is not None else '-'}"
