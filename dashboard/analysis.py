@@ -26,6 +26,7 @@ __all__ = [
     "hypervolume_history",
     "pick_curve_trials",
     "seed_summary",
+    "seeds_report",
     "last_reports",
     "connect_lineage",
     "HP_PREFIX",
@@ -228,6 +229,15 @@ def seed_summary(evaluations: list[Any], objective: Objective) -> pd.DataFrame:
     out[["tuning_n", "test_n"]] = out[["tuning_n", "test_n"]].fillna(0).astype(int)
     out.index.name = "number"
     return out.reset_index()
+
+
+def seeds_report(store: Any, record: StudyRecord, objective: Objective, n_boot: int = 1000) -> Any:
+    """The study's :class:`hpo.protocols.report.ProtocolReport` for ``objective`` (what ``hpo status``
+    and ``study.protocol_report()`` show): per incumbent tuning vs test score with bootstrap intervals,
+    the gap, Kendall's tau and Spearman's rho, and the trial to report."""
+    from hpo.protocols.report import protocol_report
+
+    return protocol_report(store, record.study_id, objective=objective.name, n_boot=n_boot, record=record)
 
 
 def last_reports(reports: Sequence[Any], metric: str) -> pd.DataFrame:

@@ -351,24 +351,42 @@ def hypervolume_figure(history: pd.DataFrame, names: Sequence[str]) -> go.Figure
     return fig
 
 
-def seeds_figure(summary: pd.DataFrame, objective: Objective) -> go.Figure:
-    """Mean over tuning seeds against mean over test seeds, one point per trial (with the y = x line)."""
-    both = summary.dropna(subset=["tuning_mean", "test_mean"])
+def seeds_figure(frame: pd.DataFrame, objective: Objective, aggregate: str = "mean",
+                 confidence: float = 0.95) -> go.Figure:
+    """Tuning score against test score, one point per trial with both, the bootstrap intervals as error
+    bars (the recommended trial drawn as a star), with the y = x line.
+
+    ``frame``: :meth:`hpo.protocols.report.ProtocolReport.to_frame` (columns ``number``, ``recommended``,
+    ``tuning``, ``tuning_low``, ``tuning_high``, ``test``, ``test_low``, ``test_high``, ``gap``).
+    """
+    both = frame.dropna(subset=["tuning", "test"]) if len(frame) else frame
     fig = go.Figure()
-    fig.add_trace(go.Scatter(
-        x=both["tuning_mean"], y=both["test_mean"], mode="markers", name="trial",
-        error_x={"type": "data", "array": both["tuning_std"].fillna(0)},
-        error_y={"type": "data", "array": both["test_std"].fillna(0)},
-        marker={"size": 9, "color": "#1f77b4"}, text=both["number"],
-        hovertemplate="trial %{text}<br>tuning %{x:.6g}<br>test %{y:.6g}<extra></extra>",
-    ))
+    for picked, label, symbol, colour in ((False, "trial", "circle", "#1f77b4"),
+                                          (True, "recommended (best on tuning)", "star", "#d62728")):
+        part = both[both["recommended"].astype(bool) == picked] if len(both) else both
+        if not len(part) and picked:
+            continue
+        x, y = part["tuning"].astype(float), part["test"].astype(float)
+        fig.add_trace(go.Scatter(
+            x=x, y=y, mode="markers", name=label,
+            error_x={"type": "data", "symmetric": False, "array": (part["tuning_high"].astype(float) - x).fillna(0),
+                     "arrayminus": (x - part["tuning_low"].astype(float)).fillna(0)},
+            error_y={"type": "data", "symmetric": False, "array": (part["test_high"].astype(float) - y).fillna(0),
+                     "arrayminus": (y - part["test_low"].astype(float)).fillna(0)},
+            marker={"size": 13 if picked else 9, "color": colour, "symbol": symbol},
+            customdata=part[["number", "gap"]].to_numpy() if len(part) else None,
+            hovertemplate="trial %{customdata[0]}<br>tuning %{x:.6g}<br>test %{y:.6g}<br>gap %{customdata[1]:.4g}"
+                          "<extra></extra>",
+        ))
     if len(both):
-        lo = float(np.nanmin(both[["tuning_mean", "test_mean"]].to_numpy()))
-        hi = float(np.nanmax(both[["tuning_mean", "test_mean"]].to_numpy()))
+        cols = ["tuning_low", "tuning_high", "test_low", "test_high", "tuning", "test"]
+        lo = float(np.nanmin(both[cols].to_numpy(dtype=float)))
+        hi = float(np.nanmax(both[cols].to_numpy(dtype=float)))
         fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="test = tuning",
                                  line={"dash": "dash", "color": "#7f7f7f"}))
     name = display_name(objective.name)
-    fig.update_layout(title=f"{name}: mean on tuning seeds vs mean on test seeds (bars: std)",
+    fig.update_layout(title=f"{name}: {aggregate} on tuning seeds vs {aggregate} on test seeds "
+                            f"(bars: {confidence:.0%} bootstrap intervals)",
                       xaxis_title=f"tuning seeds ({name})", yaxis_title=f"test seeds ({name})",
                       height=480, **_LAYOUT)
     return fig

@@ -361,25 +361,33 @@ def seeds_page(reader: DashboardReader, name: str) -> None:
                 "per seed, marked `tuning` or `test`.")
         return
     objective = _objective(record, "seeds_objective")
-    summary = analysis.seed_summary(evaluations, objective)
+    report = analysis.seeds_report(reader.store, record, objective)
+    frame = report.to_frame()
     splits = pd.Series([e.split for e in evaluations]).value_counts()
-    c1, c2, c3 = st.columns(3)
-    c1.metric("trials evaluated", f"{len(summary):,}")
+    corr = report.correlation
+    c1, c2, c3, c4, c5 = st.columns(5)
+    c1.metric("trials evaluated", f"{len({e.trial_number for e in evaluations}):,}")
     c2.metric("tuning evaluations", f"{int(splits.get('tuning', 0)):,}")
     c3.metric("test evaluations", f"{int(splits.get('test', 0)):,}")
-    _chart(figures.seeds_figure(summary, objective), "seeds")
-    tested = summary[summary["test_n"] > 0]
-    if len(tested):
-        shown = tested.head(30)["number"]
+    c4.metric("Kendall τ (tuning vs test)", "n/a" if corr.kendall_tau is None else f"{corr.kendall_tau:.3f}")
+    c5.metric("Spearman ρ (tuning vs test)", "n/a" if corr.spearman_rho is None else f"{corr.spearman_rho:.3f}")
+    lines = report.summary_lines()
+    rec = report.recommended
+    if rec is not None:
+        st.success(next(line for line in lines if line.startswith("recommended")))
+    st.caption("  \n".join(line for line in lines if not line.startswith("recommended")))
+    _chart(figures.seeds_figure(frame, objective, report.aggregate, report.confidence), "seeds")
+    tested = [r.number for r in report.rows if r.tested][:30]
+    if tested:
+        shown = set(tested)
         per_seed = pd.DataFrame(
             [{"number": e.trial_number, "seed": e.seed, "split": e.split, "value": (e.values or {}).get(objective.name)}
-             for e in evaluations if e.trial_number in set(shown) and e.state is TrialState.COMPLETE]
+             for e in evaluations if e.trial_number in shown and e.state is TrialState.COMPLETE]
         ).dropna(subset=["value"])
         _chart(figures.seeds_box_figure(per_seed, objective), "seeds_box")
-    table = tested if len(tested) else summary
-    table = table.assign(gap=table["test_mean"] - table["tuning_mean"])
-    st.subheader("Tuning vs test, side by side" + (" (trials with test evaluations)" if len(tested) else ""))
-    st.dataframe(table.head(TABLE_ROWS), hide_index=True, width="stretch", key="seeds_table")
+    st.subheader("Tuning vs test per incumbent (best tuning score first; intervals: "
+                 f"{report.confidence:.0%} bootstrap over seeds)")
+    st.dataframe(_table(frame.head(TABLE_ROWS)), hide_index=True, width="stretch", key="seeds_table")
 
 
 def render(page: str, reader: DashboardReader, study: str | None) -> None:

@@ -196,6 +196,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     if failed:
         print(f"failed trials (hpo trial {study.name} N shows the traceback):")
         print("\n".join(failed))
+    from hpo.protocols.report import status_section
+
+    section = status_section(study.store, study.record)
+    if section:
+        print(section)
     return 0
 
 

@@ -136,13 +136,29 @@ def test_pareto_page(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_seeds_page(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Seeds page shows the protocol report: intervals, gap, Kendall tau and Spearman rho, and the
+    trial to report (the same numbers as ``protocol_report``)."""
+    from hpo.protocols.report import protocol_report
+
     at = _run(store_url, monkeypatch, "seeds", "seeds")
     titles = _chart_titles(at)
-    assert titles[0].startswith("return: mean on tuning seeds vs mean on test seeds")
+    assert titles[0] == "return: mean on tuning seeds vs mean on test seeds (bars: 95% bootstrap intervals)"
     assert titles[1] == "return per seed: tuning seeds and test seeds side by side"
     table = at.dataframe[0].value
-    assert len(table) == 4 and (table["test_n"] >= 2).all() and (table["tuning_n"] == 3).all()
-    assert table["failed"].sum() == 1
+    tested = table[table["tested"]]
+    assert len(tested) == 4 and (tested["test_n"] >= 2).all() and (table["tuning_n"] == 3).all()
+    assert len(table) == 5 and table["failed"].sum() == 1  # the 5 best on tuning, one not tested
+    assert (table["tuning_low"] <= table["tuning"]).all() and (tested["test"] <= tested["test_high"]).all()
+    assert list(tested["gap"]) == pytest.approx(list(tested["test"] - tested["tuning"]))
+    store = hpo.load_study("seeds", store_url).store
+    report = protocol_report(store, store.get_study("seeds").study_id, n_boot=1000)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Kendall τ (tuning vs test)"] == f"{report.correlation.kendall_tau:.3f}"
+    assert metrics["Spearman ρ (tuning vs test)"] == f"{report.correlation.spearman_rho:.3f}"
+    assert report.recommended is not None and table.loc[table["recommended"], "number"].tolist() == [
+        report.recommended.number]
+    assert f"recommended (best on tuning data only): trial {report.recommended.number}" in at.success[0].value
+    assert "Kendall tau" in _texts(at)
     at = _run(store_url, monkeypatch, "seeds", "single")
     assert "No seeded evaluations" in _texts(at)
 
