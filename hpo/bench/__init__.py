@@ -28,11 +28,8 @@ for _name, _target in {
     "priors": "hpo.bench.priors_report:run",
     "optuna": "hpo.bench.optuna_report:run",
     "surrogates": "hpo.bench.surrogates_report:run",
-<<<<<<< HEAD
     "rl": "hpo.bench.rl_report:run",
-=======
     "stn": "hpo.bench.stn_report:run",
->>>>>>> wt-i20b
 }.items():
     SUITES.register(_name, _target)
 
