@@ -174,7 +174,7 @@ def test_rl_study_stores_per_seed_results(tmp_path) -> None:
                    show_progress_bar=False)
     done = [t for t in study.trials if t.state.name == "COMPLETE"]
     assert len(done) == 2
-    evals = study.store.evaluations(study.study_id)
+    evals = study.store.get_evaluations(study.study_id)
     assert sorted({(e.trial_number, e.seed) for e in evals if e.split == "tuning"}) == [(0, 0), (0, 1), (1, 0), (1, 1)]
     results = study.evaluate(rl_objective("CartPole-v1", total_timesteps=128, eval_episodes=1), top_k=1)
     assert len(results) == 1 and 1.0 <= results[0].test_value <= 500.0
@@ -193,5 +193,5 @@ def test_continual_study_tunes_on_digits_and_evaluates_on_mnist1d(tmp_path) -> N
     study.optimize(objective, n_trials=2, show_progress_bar=False)
     results = study.evaluate(objective, top_k=1)
     assert 0.0 <= results[0].test_value <= 1.0
-    datasets = {(e.split, e.dataset) for e in study.store.evaluations(study.study_id)}
+    datasets = {(e.split, e.dataset) for e in study.store.get_evaluations(study.study_id)}
     assert datasets == {("tuning", "digits"), ("test", "mnist1d")}

@@ -47,18 +47,26 @@ def _trial(study: Any, tuning: Mapping[int, float | Mapping[str, float]],
     def values(v: float | Mapping[str, float]) -> dict[str, float]:
         return dict(v) if isinstance(v, Mapping) else {name: float(v)}
 
+    protocol = study.protocol
+    on = {split: protocol.dataset_for(split) if protocol is not None else None for split in ("tuning", "test")}
     for seed, v in tuning.items():
-        study.store.add_evaluation(study.study_id, trial.number, seed, "tuning", TrialState.COMPLETE, values(v))
+        study.store.add_evaluation(study.study_id, trial.number, seed, "tuning", TrialState.COMPLETE, values(v),
+                                   dataset=on["tuning"])
     if state == "COMPLETE":
-        told = {o.name: float(np.mean([values(v)[o.name] for v in tuning.values()])) for o in study.objectives}
-        study.tell(trial, told if len(told) > 1 else told[name])
+        if protocol is not None:
+            study.tell(trial)  # the store aggregates the tuning evaluations written above
+        else:
+            told = {o.name: float(np.mean([values(v)[o.name] for v in tuning.values()])) for o in study.objectives}
+            study.tell(trial, told if len(told) > 1 else told[name])
     else:
         study.tell(trial, state=state)
     for seed, v in (test or {}).items():
         if v is None:
-            study.store.add_evaluation(study.study_id, trial.number, seed, "test", TrialState.FAILED, error="crashed")
+            study.store.add_evaluation(study.study_id, trial.number, seed, "test", TrialState.FAILED, error="crashed",
+                                       dataset=on["test"])
         else:
-            study.store.add_evaluation(study.study_id, trial.number, seed, "test", TrialState.COMPLETE, values(v))
+            study.store.add_evaluation(study.study_id, trial.number, seed, "test", TrialState.COMPLETE, values(v),
+                                       dataset=on["test"])
     return int(trial.number)
 
 
