@@ -25,16 +25,16 @@ Features are standardised with the training part's mean and standard deviation.
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from hpo.errors import ConfigError, SpaceError, short_repr
+from hpo.protocols.example_support import torch_threads, validate_params
+from hpo.errors import ConfigError, short_repr
 from hpo.params import Categorical, Float, Int, Param
 
 __all__ = ["DATASETS", "TASKS", "ContinualData", "continual_objective", "continual_space", "load_dataset",
@@ -125,37 +125,7 @@ def check_params(params: Mapping[str, Any]) -> dict[str, Any]:
     Raises:
         ConfigError: an unknown name or a value outside the space.
     """
-    if not isinstance(params, Mapping):
-        raise ConfigError(f"params must be a mapping of hyperparameters, but got {short_repr(params, 60)}")
-    space = continual_space()
-    unknown = sorted(set(params) - set(space))
-    if unknown:
-        raise ConfigError(f"params: unknown continual-learning hyperparameter(s) {unknown[:5]}; known: {sorted(space)}")
-    out = dict(DEFAULTS)
-    for name, value in params.items():
-        try:
-            out[name] = space[name].validate(value, name)
-        except SpaceError as exc:
-            raise ConfigError(f"params[{name!r}]: {exc}") from exc
-    return out
-
-
-@contextlib.contextmanager
-def _threads() -> Iterator[None]:
-    from hpo.protocols.rl import rl_threads
-
-    threads = rl_threads()
-    if threads is None:
-        yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    return validate_params(params, continual_space(), "continual-learning", DEFAULTS)
 
 
 def train_continual(dataset: str | ContinualData, params: Mapping[str, Any], seed: int,
@@ -173,7 +143,7 @@ def train_continual(dataset: str | ContinualData, params: Mapping[str, Any], see
         raise ConfigError(f"seed must be an integer >= 0, but got {short_repr(seed, 40)}")
     p = check_params(params)
     data = dataset if isinstance(dataset, ContinualData) else load_dataset(dataset, max_per_class)
-    with _threads():
+    with torch_threads():
         return _run(data, p, int(seed))
 
 

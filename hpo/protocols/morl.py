@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from hpo.errors import ConfigError, SpaceError, short_repr
+from hpo.protocols.example_support import validate_params
+from hpo.errors import ConfigError, short_repr
 from hpo.params import Float, Int, Param
 
 __all__ = ["ENV_ID", "REF_POINT", "morl_objective", "morl_space", "true_front_hypervolume", "train_morl"]
@@ -50,19 +51,7 @@ def check_params(params: Mapping[str, Any]) -> dict[str, Any]:
     Raises:
         ConfigError: an unknown name or a value outside the space.
     """
-    if not isinstance(params, Mapping):
-        raise ConfigError(f"params must be a mapping of hyperparameters, but got {short_repr(params, 60)}")
-    space = morl_space()
-    unknown = sorted(set(params) - set(space))
-    if unknown:
-        raise ConfigError(f"params: unknown MORL hyperparameter(s) {unknown[:5]}; known: {sorted(space)}")
-    out = dict(DEFAULTS)
-    for name, value in params.items():
-        try:
-            out[name] = space[name].validate(value, name)
-        except SpaceError as exc:
-            raise ConfigError(f"params[{name!r}]: {exc}") from exc
-    return out
+    return validate_params(params, morl_space(), "MORL", DEFAULTS)
 
 
 def _make_env(env_id: str) -> Any:

@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from hpo.errors import ConfigError, SpaceError, short_repr
+from hpo.protocols.example_support import rl_threads, torch_threads, validate_params
+from hpo.errors import ConfigError, short_repr
 from hpo.params import Categorical, Float, Int, Param
 
 __all__ = ["ALGORITHMS", "EVAL_SEED_OFFSET", "PPOChunks", "chunked_ppo", "dqn_space", "ppo_space", "rl_objective", "rl_threads",
@@ -87,42 +87,7 @@ def check_params(algo: str, params: Mapping[str, Any]) -> dict[str, Any]:
     Raises:
         ConfigError: an unknown name or a value outside the space.
     """
-    space = _SPACES[_check_algo(algo)]()
-    if not isinstance(params, Mapping):
-        raise ConfigError(f"params must be a mapping of {algo} hyperparameters, but got {short_repr(params, 60)}")
-    unknown = sorted(set(params) - set(space))
-    if unknown:
-        raise ConfigError(f"params: unknown {algo} hyperparameter(s) {unknown[:5]}; known: {sorted(space)}")
-    out: dict[str, Any] = {}
-    for name, value in params.items():
-        try:
-            out[name] = space[name].validate(value, name)
-        except SpaceError as exc:  # the param's own error, restated as a config error of these params
-            raise ConfigError(f"params[{name!r}]: {exc}") from exc
-    return out
-
-
-def rl_threads() -> int | None:
-    """``$HPO_THREADS`` as an int (the torch threads an agent trains with), or None when it is unset."""
-    from hpo.demo import THREADS_ENV, demo_threads
-
-    return demo_threads() if os.environ.get(THREADS_ENV, "").strip() else None
-
-
-@contextlib.contextmanager
-def _threads() -> Iterator[None]:
-    threads = rl_threads()
-    if threads is None:
-        yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    return validate_params(params, _SPACES[_check_algo(algo)](), algo)
 
 
 @contextlib.contextmanager
@@ -198,7 +163,7 @@ def _train(algo: str, env_id: str, params: Mapping[str, Any], seed: int, total_t
            eval_episodes: int) -> float:
     _check_run(seed, total_timesteps, eval_episodes)
     params = check_params(algo, params)
-    with _threads(), _quiet():
+    with torch_threads(), _quiet():
         env = _make_env(env_id)
         try:
             model = _build(algo, env, params, seed, total_timesteps)
@@ -242,7 +207,7 @@ class PPOChunks:
         self.env_id, self.seed, self.eval_episodes = env_id, int(seed), int(eval_episodes)
         self.params = check_params("ppo", params)
         self.env = _make_env(env_id)
-        with _threads(), _quiet():
+        with torch_threads(), _quiet():
             self.model = _build("ppo", self.env, self.params, self.seed, 1)
 
     @property
@@ -252,7 +217,7 @@ class PPOChunks:
     def advance(self, to_step: int) -> float:
         """Train up to ``to_step`` environment steps in all; return the evaluation return after it."""
         remaining = int(to_step) - self.steps
-        with _threads(), _quiet():
+        with torch_threads(), _quiet():
             if remaining > 0:
                 self.model.learn(total_timesteps=remaining, reset_num_timesteps=False, progress_bar=False)
             return evaluate(self.model, self.env_id, self.seed, self.eval_episodes)
