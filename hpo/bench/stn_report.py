@@ -152,9 +152,11 @@ def write_stn_report(result: StnBenchResult, output_dir: Path) -> Path:
     table = summary(result)
     w, n = plan.seconds, plan.trials
     lines = ["# hpo bench stn", "",
-             f"Machine: {result.machine.get('host', '')}; runs one at a time, one torch thread. Seeds: "
-             f"{list(plan.seeds)}. Wall-clock per (task, method, seed): W = {w:g} s. The runs took "
-             f"{result.run_seconds:.0f} s." + (" **Quick (tiny) run.**" if plan.quick else ""), "",
+             f"Machine: {result.machine.get('host', '')}; one torch thread per run (runs of one `hpo bench stn` "
+             f"process go one at a time). Seeds: {list(plan.seeds)}. Wall-clock per (task, method, seed): W = {w:g} s. "
+             f"The runs took {sum(r.wall for r in result.runs if math.isfinite(r.wall)):.0f} s in all "
+             f"({result.run_seconds:.0f} s of them in this call; the rest came from the runs log)."
+             + (" **Quick (tiny) run.**" if plan.quick else ""), "",
              "- `stn`: one self-tuning run (`hpo.stn.train`, tune=True) stopped after W seconds of training, from "
              "the initial values below; its result is the final network at its final hyperparameters.",
              f"- `random`, `gp`: an hpo study over the same space, {n} trials asked and told in turn, each a full "
