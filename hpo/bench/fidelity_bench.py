@@ -20,12 +20,10 @@ below it.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import time
 import traceback
-from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,7 +32,14 @@ from typing import Any
 import numpy as np
 
 from hpo.bench.fidelity_problems import CURVE_PROBLEMS, get_curve_problem
-from hpo.bench.samplers_bench import _init_worker, _single_threaded_env, discard_study, host_name
+from hpo.bench.samplers_bench import (
+    _init_worker,
+    _single_threaded_env,
+    discard_study,
+    host_name,
+    load_keyed_runs,
+    quiet_warnings,
+)
 from hpo.errors import ConfigError
 
 __all__ = ["METHODS", "FidelityRun", "run_fidelity_benchmark", "load_runs", "WORKERS"]
@@ -130,7 +135,7 @@ def _run_job(job: _Job) -> FidelityRun:
                                  checkpoint_root=str(Path(job.workdir) / "ckpt"))
         executor = SimulatedExecutor(problem, max_resource=job.budget * full, on_trial=on_trial)
         cap = MAX_MODEL_TRIALS if job.method.startswith("mfbo") else None
-        with _quiet():
+        with quiet_warnings():
             study.optimize(problem, n_trials=cap, n_workers=WORKERS, backend=executor, show_progress_bar=False)
     except Exception:
         run.error = traceback.format_exc(limit=6)
@@ -140,24 +145,9 @@ def _run_job(job: _Job) -> FidelityRun:
     return run
 
 
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
-
-
 def load_runs(path: Path) -> list[FidelityRun]:
     """The runs recorded in a JSON-lines runs log (later lines win)."""
-    runs: dict[tuple[str, str, int], FidelityRun] = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            if line.strip():
-                run = FidelityRun(**json.loads(line))
-                runs[run.key] = run
-    return list(runs.values())
+    return load_keyed_runs(path, FidelityRun)
 
 
 def run_fidelity_benchmark(problems: list[str], methods: list[str], seeds: int, quick: bool, workdir: Path,

@@ -22,18 +22,24 @@ incumbent's test score, the generalisation gap and Kendall's τ between tuning a
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hpo.bench.samplers_bench import _init_worker, _single_threaded_env, discard_study, host_name
+from hpo.bench.samplers_bench import (
+    _init_worker,
+    _single_threaded_env,
+    discard_study,
+    host_name,
+    load_keyed_runs,
+    quiet_warnings,
+)
 from hpo.errors import ConfigError
 
 __all__ = ["ENVS", "METHODS", "RLRun", "load_runs", "run_rl_benchmark", "test_scores"]
@@ -170,7 +176,7 @@ def _run_job(job: _Job) -> RLRun:
                                  checkpoint_root=str(Path(job.workdir) / f"ckpt-{job.env}-{job.method}-{job.rep}"),
                                  **spec)
         cap = budget // (steps * len(tuning)) if "fidelity" not in spec else 100 * int(cfg["full_trials"])
-        with _quiet():
+        with quiet_warnings():
             study.optimize(objective, n_trials=cap, callbacks=[stop_when_spent], show_progress_bar=False)
         run.n_trials = len(study.trials)
         run.steps_used = used[0]
@@ -195,24 +201,9 @@ def _run_job(job: _Job) -> RLRun:
     return run
 
 
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
-
-
 def load_runs(path: Path) -> list[RLRun]:
     """The runs recorded in a JSON-lines runs log (later lines win)."""
-    runs: dict[tuple[str, str, int], RLRun] = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            if line.strip():
-                run = RLRun(**json.loads(line))
-                runs[run.key] = run
-    return list(runs.values())
+    return load_keyed_runs(path, RLRun)
 
 
 def run_rl_benchmark(envs: list[str], methods: list[str], reps: int, quick: bool, workdir: Path, runs_log: Path,
