@@ -261,7 +261,11 @@ def test_grid_values_are_the_distinct_values_in_order(p: Param, data: st.DataObj
     i = data.draw(st.integers(0, n - 1))
     x = p.grid_value(i)
     assert p.validate(x, "p") == x
-    if not isinstance(p, Fixed) and not (isinstance(p, Int) and p.log):  # index coordinates (i + 0.5) / n
+    if isinstance(p, Categorical):  # a choice's coordinate, in listed order; unordered: (i + 0.5) / n
+        assert p.encode(x) == p.coordinates[i]
+        if not p.ordinal:
+            assert math.isclose(p.coordinates[i], (i + 0.5) / n, rel_tol=1e-12)
+    elif not isinstance(p, Fixed) and not (isinstance(p, Int) and p.log):  # index coordinates (i + 0.5) / n
         assert math.isclose(p.encode(x), (i + 0.5) / n, rel_tol=1e-12)
     for bad in (-1, n, 1.5, True):
         with pytest.raises(SpaceError, match=r"`0 <= i < grid_size`"):
