@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import hpo
-from hpo.errors import ConfigError, ProtocolError
+from hpo.errors import ConfigError, ProtocolError, TrialFailuresWarning
 from hpo.protocols import DatasetSplit, SeedSplit
 from hpo.records import TrialState
 
@@ -175,6 +175,41 @@ def test_evaluate_on_ray(tmp_path: Path, ray_session: Any) -> None:
         assert r.n_test == 3
     assert len(_tests(study)) == 6
     assert study.evaluate(test_objective, top_k=2, backend="ray") == results  # nothing left to run
+
+
+def reported(trial: Any) -> None:
+    for s in trial.seeds:
+        trial.report_seed(s, trial["x"] + 0.01 * s)
+
+
+def leaks_a_test_seed(trial: Any) -> None:
+    trial.report_seed(5, trial["x"])
+
+
+@pytest.mark.parametrize("objective", [tune, reported], ids=["returns-mapping", "report_seed"])
+def test_protocol_study_tunes_on_ray(tmp_path: Path, ray_session: Any, objective: Any) -> None:
+    study = hpo.create_study("ray", SPACE, storage=f"sqlite:///{tmp_path}/s.db", sampler="random", seed=0,
+                             protocol=SPLIT)
+    study.optimize(objective, n_trials=3, n_jobs=2, backend="ray", show_progress_bar=False)
+    trials = [t for t in study.trials if t.state is TrialState.COMPLETE]
+    assert len(trials) == 3
+    evals = study.store.get_evaluations(study.study_id)
+    for t in trials:
+        mine = sorted((e.seed, e.values["value"]) for e in evals if e.trial_number == t.number)
+        assert [s for s, _ in mine] == [0, 1, 2] and all(e.split == "tuning" for e in evals)
+        assert t.value == pytest.approx(t.params["x"] + 0.01)  # the mean over seeds 0, 1, 2
+        assert t.attrs["seed_spread"]["value"]["n"] == 3
+
+
+def test_ray_worker_refuses_a_test_seed(tmp_path: Path, ray_session: Any) -> None:
+    study = hpo.create_study("leak", SPACE, storage=f"sqlite:///{tmp_path}/s.db", sampler="random", seed=0,
+                             protocol=SPLIT)
+    with pytest.warns(TrialFailuresWarning):  # as on threads: the trial fails, the study goes on
+        study.optimize(leaks_a_test_seed, n_trials=2, backend="ray", show_progress_bar=False)
+    assert [t.state for t in study.trials] == [TrialState.FAILED] * 2
+    assert "ProtocolError: trial 0: seed 5 is not one of the tuning seeds [0, 1, 2] (it is a test seed)" in (
+        study.trials[0].error or "")
+    assert study.store.get_evaluations(study.study_id) == []
 
 
 def test_hpo_evaluate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str],

@@ -245,7 +245,8 @@ class _Driver:
         _pickle_by_value(objective)
         self.key = uuid.uuid4().hex
         fidelity_max = None if study.fidelity is None else float(study.fidelity.max)
-        context = cloudpickle.dumps((objective, spec.catch, study.objectives[0].name, fidelity_max, study.fidelity))
+        context = cloudpickle.dumps((objective, spec.catch, study.objectives[0].name, fidelity_max, study.fidelity,
+                                      study.protocol))
         hub = remote_hub(ray).options(name=hub_name(self.key), scheduling_strategy=_on_this_node(ray))
         self.hub = hub.remote(context)
         self.task = remote_execute(ray).options(**ray_options(executor.resources))

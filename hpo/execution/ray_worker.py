@@ -18,15 +18,17 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from hpo.errors import ConfigError, TrialStateError
+from hpo.errors import ConfigError, ObjectiveError, TrialStateError, short_repr
 from hpo.execution.base import evaluate
 from hpo.records import FrozenTrial, TrialState
 from hpo.trial import Trial
+from hpo.validators import is_int
 
 __all__ = ["Hub", "RemoteTrial", "execute", "remote_execute", "remote_hub"]
 
-#: (objective, catch, metric, fidelity max, hub) already loaded in this worker process, by the driver's key.
-_CONTEXTS: dict[str, tuple[Callable[[Any], Any], tuple[type[BaseException], ...], str, float | None, Any, Any]] = {}
+#: (objective, catch, metric, fidelity max, fidelity, protocol, hub) loaded in this worker process, by the driver's key.
+_Context = tuple[Callable[[Any], Any], tuple[type[BaseException], ...], str, float | None, Any, Any, Any]
+_CONTEXTS: dict[str, _Context] = {}
 _CONTEXTS_LOCK = threading.Lock()
 
 
@@ -85,7 +87,7 @@ class RemoteTrial(Trial):
 
     def __init__(self, number: int, params: dict[str, Any], attrs: dict[str, Any], metric: str, hub: Any,
                  folders: dict[int, str] | None = None, fidelity_max: float | None = None,
-                 fidelity: Any = None) -> None:
+                 fidelity: Any = None, protocol: Any = None) -> None:
         # No Study on a worker: the fields Trial reads are set here directly.
         self.study = None  # type: ignore[assignment]
         self._folders = dict(folders or {})  # trial number -> checkpoint folder, derived by the driver
@@ -97,6 +99,8 @@ class RemoteTrial(Trial):
         self._max_budget = fidelity_max  # the study's fidelity max (the budget of a trial without one)
         self._study_fidelity = fidelity  # the study's hpo.Fidelity (None without one): report checks its steps
         self._last_step: float | None = None
+        self._study_protocol = protocol  # the study's tuning protocol (None without one)
+        self.seed_results: dict[int, Any] = {}  # report_seed's results, returned to the driver with the value
         self._hub = hub
         self._last: Any = None  # the ObjectRef of the last report sent
         self.n_reports = 0
@@ -111,6 +115,24 @@ class RemoteTrial(Trial):
         if self._max_budget is None:
             return super()._fidelity_max()  # raises: the study declares no fidelity
         return self._max_budget
+
+    def _protocol(self) -> Any:
+        return self._study_protocol
+
+    def report_seed(self, seed: int, value: float | Mapping[str, float]) -> None:
+        """Keep this trial's result on tuning seed ``seed``; the driver stores every seed's result when the
+        objective returns (the checks are :meth:`hpo.trial.Trial.report_seed`'s: a seed that is not a tuning
+        seed is refused here, a seed reported twice too)."""
+        from hpo.protocols.splits import check_evaluation
+        from hpo.protocols.tuning import check_protocol_state
+
+        protocol = check_protocol_state(self._study_protocol, f"trial {self.number}: report_seed")
+        if not is_int(seed):
+            raise ObjectiveError(f"trial {self.number}: a seed must be an integer, but got {short_repr(seed, 60)}")
+        check_evaluation(protocol, self.number, "tuning", int(seed), protocol.dataset_for("tuning"), "RUNNING")
+        if int(seed) in self.seed_results:
+            raise TrialStateError(f"trial {self.number}: seed {int(seed)} is already recorded for this trial")
+        self.seed_results[int(seed)] = dict(value) if isinstance(value, Mapping) else value
 
     def _checkpoint_folder(self, number: int) -> str:
         """The folder the driver derived with ``study.checkpoint_path(number)`` (this trial's and its parent's)."""
@@ -157,8 +179,7 @@ class RemoteTrial(Trial):
         return f"RemoteTrial(number={self.number}, params={self.params!r})"
 
 
-def _context(key: str) -> tuple[Callable[[Any], Any], tuple[type[BaseException], ...], str, float | None, Any,
-                                Any]:
+def _context(key: str) -> _Context:
     with _CONTEXTS_LOCK:
         context = _CONTEXTS.get(key)
     if context is None:
@@ -166,9 +187,9 @@ def _context(key: str) -> tuple[Callable[[Any], Any], tuple[type[BaseException],
         from ray import cloudpickle
 
         hub = ray.get_actor(hub_name(key))
-        objective, catch, metric, fidelity_max, *rest = cloudpickle.loads(ray.get(hub.context.remote()))
-        fidelity = rest[0] if rest else None  # the study's hpo.Fidelity (report checks integer steps)
-        context = (objective, catch, metric, fidelity_max, fidelity, hub)
+        objective, catch, metric, fidelity_max, fidelity, protocol = cloudpickle.loads(ray.get(hub.context.remote()))
+        # fidelity: the study's hpo.Fidelity (report checks integer steps); protocol: its tuning protocol
+        context = (objective, catch, metric, fidelity_max, fidelity, protocol, hub)
         with _CONTEXTS_LOCK:
             _CONTEXTS.clear()  # one run's context at a time per worker process
             _CONTEXTS[key] = context
@@ -187,8 +208,8 @@ def execute(key: str, number: int, params: dict[str, Any], attrs: dict[str, Any]
     ``folders``: trial number -> checkpoint folder, derived by the driver
     (``trial.checkpoint_dir``, ``trial.load_checkpoint()``).
     """
-    objective, catch, metric, fidelity_max, fidelity, hub = _context(key)
-    trial = RemoteTrial(number, params, attrs, metric, hub, folders, fidelity_max, fidelity)
+    objective, catch, metric, fidelity_max, fidelity, protocol, hub = _context(key)
+    trial = RemoteTrial(number, params, attrs, metric, hub, folders, fidelity_max, fidelity, protocol)
     try:
         outcome = evaluate(lambda: objective(trial), catch)
     finally:
@@ -196,6 +217,15 @@ def execute(key: str, number: int, params: dict[str, Any], attrs: dict[str, Any]
     if outcome.fatal is not None:
         raise outcome.fatal
     payload = outcome.error if outcome.kind == "failed" else outcome.value
+    if outcome.kind == "complete" and trial.seed_results:  # report_seed's results go back as {seed: value}
+        from hpo.protocols.tuning import is_seed_mapping
+
+        returned = dict(payload) if is_seed_mapping(payload) else {}
+        if payload is not None and not returned:
+            raise ObjectiveError(
+                f"trial {number}: the objective reported seeds with trial.report_seed and returned "
+                f"{short_repr(payload, 80)}; return None (or a {{seed: value}} mapping) after report_seed")
+        payload = trial.seed_results | returned
     return outcome.kind, payload, trial.n_reports
 
 
