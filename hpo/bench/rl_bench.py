@@ -13,11 +13,14 @@ per tuning seed for ``STEPS`` steps.
 - ``gp-1seed``, ``random-1seed``: the same budget spent tuning on the single seed 0 (so 5x the trials):
   the paper's warning, how much worse a single-seed incumbent does on the test seeds.
 
-A trial's tuning score is the IQM over its tuning seeds of the mean evaluation return (10 episodes of
-a separately seeded evaluation environment). The ``TEST_TOP_K`` best configurations evaluated at the full
-budget are then re-trained from scratch on the test seeds (``TEST_SEEDS``) by :func:`test_scores` (PBT: its last
-segment's params, trained for ``STEPS`` steps; PBT's schedule itself cannot be replayed), giving the
-incumbent's test score, the generalisation gap and Kendall's τ between tuning and test scores.
+Each study has a tuning protocol, ``SeedSplit(tuning=TUNING_SEEDS, test=TEST_SEEDS, aggregate="iqm")``
+(:mod:`hpo.protocols`): an objective returns ``{tuning seed: mean evaluation return}`` (10 episodes of a
+separately seeded evaluation environment), the store keeps each seed's result and the trial's value is
+their IQM. Then ``study.evaluate(test_objective, top_k=TEST_TOP_K)`` re-trains the ``TEST_TOP_K`` best
+configurations by tuning value from scratch on the test seeds, for ``STEPS`` steps (PBT: its best
+segments' params; its schedule is not replayed), stored as test evaluations. The incumbent is the best
+of them by tuning value; the report gives its test score, the generalisation gap and Kendall's τ
+between tuning and test scores over the re-trained configurations.
 """
 
 from __future__ import annotations
@@ -48,13 +51,13 @@ ENVS = ("CartPole-v1", "Acrobot-v1")
 METHODS = ("gp", "tpe", "random", "asha", "pbt", "gp-1seed", "random-1seed")
 TUNING_SEEDS = (0, 1, 2, 3, 4)
 TEST_SEEDS = (5, 6, 7, 8, 9)
-STEPS = 20_000
-FULL_TRIALS = 12
+STEPS = 10_000
+FULL_TRIALS = 10
 EVAL_EPISODES = 10
 #: PBT: a population of FULL_TRIALS members (the step budget), each trained in PBT_SEGMENTS segments
 PBT_SEGMENTS = 4
 #: the test phase re-trains this many configurations of a study at most (the best by tuning score)
-TEST_TOP_K = 12
+TEST_TOP_K = 6
 AGGREGATE = "iqm"
 #: the quick version (the test suite): tiny agents, 2 tuning seeds, 1 test seed
 QUICK: dict[str, Any] = {"steps": 128, "full_trials": 2, "tuning": (0, 1), "test": (2,), "eval_episodes": 1}
@@ -63,7 +66,7 @@ _CHEAP_GP = {"num_restarts": 2, "raw_samples": 64}
 
 @dataclass
 class RLRun:
-    """One tuning study and the test scores of the configurations it evaluated at the full budget."""
+    """One tuning study and the test scores of the configurations its test phase re-trained."""
 
     env: str
     method: str
@@ -72,9 +75,10 @@ class RLRun:
     test_seeds: list[int] = field(default_factory=list)
     steps_used: int = 0
     n_trials: int = 0
-    #: one per configuration evaluated at the full budget: params, tuning, tuning_per_seed, test, test_per_seed
+    #: one per configuration study.evaluate re-ran, best tuning first: params, budget, tuning, tuning_per_seed,
+    #: test, test_per_seed
     configs: list[dict[str, Any]] = field(default_factory=list)
-    incumbent: int | None = None  # index into configs: the best tuning score
+    incumbent: int | None = None  # index into configs: the best tuning score (0 when any was tested)
     wall_seconds: float = 0.0
     host: str = ""
     error: str | None = None
@@ -96,10 +100,8 @@ def bench_space(steps: int) -> dict[str, Any]:
 
 def test_scores(env_id: str, params: dict[str, Any], seeds: Sequence[int], steps: int,
                 eval_episodes: int) -> dict[int, float]:
-    """The test phase of one configuration: a fresh agent per test seed, ``{seed: mean return}``.
-
-    The one place to swap for ``study.evaluate(objective, phase="test")`` once the protocol core stores
-    test evaluations."""
+    """The test phase of one configuration: a fresh agent per test seed, ``{seed: mean return}`` (the
+    objective the benchmark passes to ``study.evaluate``)."""
     from hpo.protocols.rl import train_ppo
 
     return {int(s): train_ppo(env_id, params, int(s), steps, eval_episodes) for s in seeds}
@@ -137,7 +139,7 @@ def _study_spec(method: str, steps: int, population: int) -> dict[str, Any]:
 
 def _run_job(job: _Job) -> RLRun:
     import hpo
-    from hpo.protocols.aggregate import aggregate
+    from hpo.protocols import SeedSplit
     from hpo.protocols.rl import chunked_ppo, train_ppo
 
     cfg = _settings(job.quick)
@@ -154,16 +156,17 @@ def _run_job(job: _Job) -> RLRun:
     def count(n: int) -> None:
         used[0] += n
 
-    def objective(trial: Any) -> float:
+    def objective(trial: Any) -> dict[int, float]:  # the tuning phase: {tuning seed: return}
         if "fidelity" in spec:
-            values = chunked_ppo(trial, job.env, tuning, episodes, rungs, how=AGGREGATE, on_steps=count)
-        else:
-            values = {}
-            for seed in tuning:
-                values[seed] = train_ppo(job.env, trial.params, seed, steps, episodes)
-                count(steps)
-        trial.set_user_attr("seed_values", {str(k): v for k, v in values.items()})  # until trial.report_seed
-        return aggregate(list(values.values()), AGGREGATE)
+            return chunked_ppo(trial, job.env, trial.seeds, episodes, rungs, how=AGGREGATE, on_steps=count)
+        values = {}
+        for seed in trial.seeds:
+            values[seed] = train_ppo(job.env, trial.params, seed, steps, episodes)
+            count(steps)
+        return values
+
+    def test_objective(trial: Any) -> dict[int, float]:  # the test phase: a fresh agent per test seed
+        return test_scores(job.env, trial.params, trial.seeds, steps, episodes)
 
     def stop_when_spent(study: Any, frozen: Any) -> None:
         if used[0] >= budget:
@@ -173,6 +176,7 @@ def _run_job(job: _Job) -> RLRun:
     try:
         study = hpo.create_study(name="bench-rl", space=bench_space(steps), objectives={"return": "maximize"},
                                  seed=1000 * job.rep + 17, storage=f"sqlite:///{path}",
+                                 protocol=SeedSplit(tuning=tuning, test=tuple(cfg["test"]), aggregate=AGGREGATE),
                                  checkpoint_root=str(Path(job.workdir) / f"ckpt-{job.env}-{job.method}-{job.rep}"),
                                  **spec)
         cap = budget // (steps * len(tuning)) if "fidelity" not in spec else 100 * int(cfg["full_trials"])
@@ -180,25 +184,37 @@ def _run_job(job: _Job) -> RLRun:
             study.optimize(objective, n_trials=cap, callbacks=[stop_when_spent], show_progress_bar=False)
         run.n_trials = len(study.trials)
         run.steps_used = used[0]
-        full = [t for t in study.trials if t.state.name == "COMPLETE" and t.values
-                and float(t.attrs.get("budget", steps)) >= steps]
-        for t in full:
-            per_seed = {int(k): float(v) for k, v in t.user_attrs.get("seed_values", {}).items()}
-            run.configs.append({"number": t.number, "params": dict(t.params), "tuning": float((t.values or {})["return"]),
-                                "tuning_per_seed": {str(k): v for k, v in per_seed.items()}})
-        if run.configs:
-            run.incumbent = max(range(len(run.configs)), key=lambda i: run.configs[i]["tuning"])
-        for i in sorted(range(len(run.configs)), key=lambda i: -run.configs[i]["tuning"])[:TEST_TOP_K]:
-            c = run.configs[i]
-            test = test_scores(job.env, c["params"], cfg["test"], steps, episodes)
-            c["test_per_seed"] = {str(k): v for k, v in test.items()}
-            c["test"] = aggregate(list(test.values()), AGGREGATE)
+        with quiet_warnings():
+            tested = study.evaluate(test_objective, top_k=TEST_TOP_K, phase="test")  # best tuning value first
+        run.configs = _configs(study, tested, steps)
+        run.incumbent = 0 if run.configs else None
     except Exception:
         run.error = traceback.format_exc(limit=6)
     finally:
         discard_study(study, path)
     run.wall_seconds = time.perf_counter() - start
     return run
+
+
+def _configs(study: Any, tested: Sequence[Any], steps: int) -> list[dict[str, Any]]:
+    """The runs log's record of each configuration ``study.evaluate`` re-ran, from the store's per-seed
+    tuning and test evaluations: params, budget, tuning, tuning_per_seed, test, test_per_seed."""
+    from hpo.records import TrialState
+
+    by_number = {t.number: t for t in study.trials}
+    per_seed: dict[tuple[int, str], dict[str, float]] = {}
+    for e in study.store.get_evaluations(study.study_id, [r.number for r in tested]):
+        if e.state is TrialState.COMPLETE and e.values:
+            per_seed.setdefault((e.trial_number, e.split), {})[str(e.seed)] = float(e.values["return"])
+    out = []
+    for r in tested:
+        c = {"number": r.number, "params": dict(r.params), "tuning": r.tuning_value,
+             "budget": float(by_number[r.number].attrs.get("budget", steps)),
+             "tuning_per_seed": per_seed.get((r.number, "tuning"), {})}
+        if r.test_value is not None:
+            c |= {"test": r.test_value, "test_per_seed": per_seed.get((r.number, "test"), {})}
+        out.append(c)
+    return out
 
 
 def load_runs(path: Path) -> list[RLRun]:

@@ -115,10 +115,12 @@ def write_rl_report(runs: list[RLRun], output_dir: Path, envs: list[str], method
         f"= {full * steps * len(tuning)} steps. Tuning seeds {list(tuning)} (the `-1seed` methods: seed 0 "
         f"only, so {len(tuning)}x the trials), test seeds {list(test)}; repetitions asked: {reps}. A score is "
         f"the {AGGREGATE.upper()} over seeds of the mean return of {episodes} evaluation episodes on a "
-        f"separately seeded environment. The {TEST_TOP_K} best configurations evaluated at the full budget (by tuning "
-        "score) are re-trained from scratch on the test seeds (PBT: its last segment's params for the full budget; its schedule is not "
+        f"separately seeded environment. Each study has the protocol `SeedSplit(tuning, test, aggregate="
+        f"'{AGGREGATE}')`: the store keeps every seed's result and refuses a test seed while tuning; then "
+        f"`study.evaluate(top_k={TEST_TOP_K})` re-trains the {TEST_TOP_K} best configurations by tuning score from "
+        f"scratch on the test seeds for {steps} steps (PBT: its best segments' params; its schedule is not "
         "replayed). Incumbent: the best tuning score. Gap = tuning - test. Kendall τ: between tuning and test "
-        "scores over those configurations in a study. Cells: median [min, max] over "
+        "scores over the re-trained configurations of a study. Cells: median [min, max] over "
         "repetitions.",
         "",
         "Methods: `gp` (2 restarts, 64 raw samples), `tpe`, `random`: full trials; `asha`: random proposals, "
@@ -136,7 +138,7 @@ def write_rl_report(runs: list[RLRun], output_dir: Path, envs: list[str], method
     best_test: dict[str, str] = {}
     for env in envs:
         lines += [f"## {env}", "", "| method | reps | incumbent tuning | incumbent test | gap | Kendall τ | trials "
-                  "| configs at full budget |", "|---|---|---|---|---|---|---|---|"]
+                  "| configs tested |", "|---|---|---|---|---|---|---|---|"]
         medians: dict[str, float] = {}
         for method in methods:
             s = _scores(ok, env, method)
