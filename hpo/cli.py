@@ -348,24 +348,6 @@ def cmd_db(args: argparse.Namespace) -> int:
     return 0
 
 
-#: ``hpo bench`` flags passed on to the suite (only when given).
-BENCH_OPTIONS = ("processes", "seeds", "problems", "samplers", "methods", "timing_cores", "runs_log", "part",
-                 "seconds")
-
-
-def _names(text: str) -> list[str]:
-    return [name.strip() for name in text.split(",") if name.strip()]
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    from hpo.bench import run_benchmark
-
-    options = {k: getattr(args, k) for k in BENCH_OPTIONS if getattr(args, k, None) is not None}
-    path = run_benchmark(args.suite, quick=args.quick, output_dir=args.output_dir, **options)
-    print(f"wrote {path}")
-    return 0
-
-
 def cmd_pfn(args: argparse.Namespace) -> int:
     from hpo.surrogates.pfn.cli import run
 
@@ -464,33 +446,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "hpo's revision in a store that has hpo's tables but lost its revision record")
     p = add("dashboard", cmd_dashboard, "serve the Streamlit dashboard over a store (read-only, on 127.0.0.1)")
     p.add_argument("--port", type=int, default=8501, help="port on 127.0.0.1 (default 8501)")
-    p = add("bench", cmd_bench, "run a benchmark and write its report under benchmarks/results/", storage=False)
-    from hpo.bench import SUITES
+    from hpo.bench.cli import add_arguments as add_bench_arguments
+    from hpo.bench.cli import cmd_bench
 
-    p.add_argument("suite", choices=SUITES.names(), help="which benchmark: " + ", ".join(SUITES.names()))
-    p.add_argument("--quick", action="store_true", help="a small version for the test suite")
-    p.add_argument("--output-dir", default="benchmarks/results", help="where the report goes "
-                   "(default benchmarks/results)")
-    p.add_argument("--processes", type=int, help="samplers, surrogates, rl, optuna (its sampler part): worker "
-                   "processes for the studies (default 2; optuna 1)")
-    p.add_argument("--seeds", type=int, help="samplers: seeds per (problem, sampler) (default 10); faults: the seed; "
-                   "rl: repetitions of each tuning run (default 3)")
-    p.add_argument("--problems", type=_names, help="samplers: comma-separated problems (default: all); "
-                   "rl: environments (default CartPole-v1,Acrobot-v1); stn: tasks")
-    p.add_argument("--samplers", type=_names, help="samplers: comma-separated samplers (default: gp, ensemble, "
-                   "tpe, optuna-gp, random, sobol)")
-    p.add_argument("--methods", type=_names, help="fidelity: comma-separated methods (default: random-full, "
-                   "hyperband, asha-random, asha-bo, mfbo-kg, mfbo-mes); surrogates: (default: gp, ibnn, dkl, hmc, "
-                   "sghmc, ensemble, random; unregistered names are skipped); rl: (default: gp, tpe, random, asha, "
-                   "pbt, gp-1seed, random-1seed)")
-    p.add_argument("--timing-cores", type=int, help="samplers: pin the time-per-suggestion part to this many "
-                   "CPU cores (default: all)")
-    p.add_argument("--runs-log", help="samplers, surrogates, rl, stn: append each finished study to this JSON-lines "
-                   "file and skip "
-                   "the studies already in it (resumes an interrupted run)")
-    p.add_argument("--seconds", type=float, help="stn: wall-clock per (task, method, seed) in seconds (default 180)")
-    p.add_argument("--part", choices=["all", "storage", "sampler"], help="optuna: which part (default all): "
-                   "storage (HpoStorage vs Optuna's RDBStorage), sampler (HpoSampler vs Optuna's samplers)")
+    add_bench_arguments(add("bench", cmd_bench, "run a benchmark and write its report under benchmarks/results/",
+                            storage=False))
     p = add("pfn", cmd_pfn, "train or evaluate the PFN surrogate (hpo pfn train|eval)", storage=False)
     from hpo.surrogates.pfn.cli import add_arguments as add_pfn_arguments
 
