@@ -82,6 +82,7 @@ def tuning_values(
         ObjectiveError: the objective returned a plain value (a protocol study aggregates per-seed
             results), or no seed completed.
     """
+    evaluations = [e for e in store.get_evaluations(study_id, [number]) if e.split == "tuning"]
     if returned is not None:
         if not is_seed_mapping(returned):
             raise ObjectiveError(
@@ -92,12 +93,13 @@ def tuning_values(
         dataset = protocol.dataset_for("tuning")
         for seed in returned:  # every seed checked before any is written
             check_evaluation(protocol, number, "tuning", int(seed), dataset, TrialState.RUNNING.value)
-        done = {e.seed for e in store.get_evaluations(study_id, [number]) if e.split == "tuning"}
-        for seed, value in returned.items():
-            if int(seed) not in done:
-                record_seed(store, study_id, protocol, number, int(seed), value, objectives, constraints)
-    complete = [e for e in store.get_evaluations(study_id, [number])
-                if e.split == "tuning" and e.state is TrialState.COMPLETE and e.values]
+        done = {e.seed for e in evaluations}
+        new = [(int(seed), value) for seed, value in returned.items() if int(seed) not in done]
+        for seed, value in new:
+            record_seed(store, study_id, protocol, number, seed, value, objectives, constraints)
+        if new:  # read back what was written (one read when every seed was already reported)
+            evaluations = [e for e in store.get_evaluations(study_id, [number]) if e.split == "tuning"]
+    complete = [e for e in evaluations if e.state is TrialState.COMPLETE and e.values]
     if not complete:
         raise ObjectiveError(
             f"trial {number}: no tuning seed completed (seeds {list(protocol.seeds_for('tuning'))}); report "
