@@ -20,26 +20,18 @@ below it.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hpo.bench.fidelity_problems import CURVE_PROBLEMS, get_curve_problem
-from hpo.bench.samplers_bench import (
-    _init_worker,
-    _single_threaded_env,
-    discard_study,
-    host_name,
-    load_keyed_runs,
-    quiet_warnings,
-)
+from hpo.bench.runs_log import load_keyed_runs, run_logged_jobs
+from hpo.bench.samplers_bench import discard_study, host_name, quiet_warnings
 from hpo.errors import ConfigError
 
 __all__ = ["METHODS", "FidelityRun", "run_fidelity_benchmark", "load_runs", "WORKERS"]
@@ -163,29 +155,8 @@ def run_fidelity_benchmark(problems: list[str], methods: list[str], seeds: int, 
         for s in range(seeds) for p in problems for m in methods if (p, m, s) not in done
     ]
     jobs.sort(key=lambda j: (not j.method.startswith("mfbo"), j.method != "asha-bo", j.seed))  # long jobs first
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=len(jobs), desc="bench fidelity", unit="study", disable=not progress)
-    runs_log.parent.mkdir(parents=True, exist_ok=True)
-
-    def record(run: FidelityRun) -> None:
-        with runs_log.open("a") as f:
-            f.write(json.dumps(asdict(run)) + "\n")
-        bar.set_postfix_str(f"{run.problem} {run.method} seed {run.seed}: {run.wall_seconds:.0f}s", refresh=False)
-        bar.update(1)
-
-    if processes <= 1:
-        _init_worker()
-        for job in jobs:
-            record(_run_job(job))
-    else:
-        import multiprocessing
-
-        with _single_threaded_env(), ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
-                                                         initializer=_init_worker) as pool:
-            for future in as_completed([pool.submit(_run_job, job) for job in jobs]):
-                record(future.result())
-    bar.close()
+    run_logged_jobs(jobs, _run_job, runs_log, processes, "bench fidelity",
+                    lambda run: f"{run.problem} {run.method} seed {run.seed}: {run.wall_seconds:.0f}s", progress)
     return [r for r in load_runs(runs_log) if r.problem in problems and r.method in methods and r.seed < seeds]
 
 

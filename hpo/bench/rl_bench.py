@@ -25,24 +25,16 @@ between tuning and test scores over the re-trained configurations.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 import traceback
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hpo.bench.samplers_bench import (
-    _init_worker,
-    _single_threaded_env,
-    discard_study,
-    host_name,
-    load_keyed_runs,
-    quiet_warnings,
-)
+from hpo.bench.runs_log import load_keyed_runs, run_logged_jobs
+from hpo.bench.samplers_bench import discard_study, host_name, quiet_warnings
 from hpo.errors import ConfigError
 
 __all__ = ["ENVS", "METHODS", "RLRun", "load_runs", "run_rl_benchmark", "test_scores"]
@@ -233,29 +225,8 @@ def run_rl_benchmark(envs: list[str], methods: list[str], reps: int, quick: bool
     done = {r.key for r in load_runs(runs_log) if r.error is None}
     jobs = [_Job(e, m, r, quick, str(workdir)) for r in range(reps) for e in envs for m in methods
             if (e, m, r) not in done]
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=len(jobs), desc="bench rl", unit="study", disable=not progress)
-    runs_log.parent.mkdir(parents=True, exist_ok=True)
-
-    def record(run: RLRun) -> None:
-        with runs_log.open("a") as f:
-            f.write(json.dumps(asdict(run)) + "\n")
-        bar.set_postfix_str(f"{run.env} {run.method} rep {run.rep}: {run.wall_seconds:.0f}s", refresh=False)
-        bar.update(1)
-
-    if processes <= 1:
-        _init_worker()
-        for job in jobs:
-            record(_run_job(job))
-    else:
-        import multiprocessing
-
-        with _single_threaded_env(), ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"),
-                                                         initializer=_init_worker) as pool:
-            for future in as_completed([pool.submit(_run_job, job) for job in jobs]):
-                record(future.result())
-    bar.close()
+    run_logged_jobs(jobs, _run_job, runs_log, processes, "bench rl",
+                    lambda run: f"{run.env} {run.method} rep {run.rep}: {run.wall_seconds:.0f}s", progress)
     return [r for r in load_runs(runs_log) if r.env in envs and r.method in methods and r.rep < reps]
 
 

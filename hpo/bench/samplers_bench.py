@@ -302,17 +302,6 @@ def quiet_warnings() -> Iterator[None]:
         yield
 
 
-def load_keyed_runs(path: Path, cls: Callable[..., Any]) -> list[Any]:
-    """The runs of a JSON-lines runs log as ``cls(**line)`` records, one per ``.key`` (later lines win)."""
-    runs: dict[Any, Any] = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            if line.strip():
-                run = cls(**json.loads(line))
-                runs[run.key] = run
-    return list(runs.values())
-
-
 def discard_study(study: Any, path: Path) -> None:
     """Close a benchmark study's store (if it was created) and delete its SQLite file and WAL files."""
     if study is not None:
