@@ -138,7 +138,7 @@ def test_constraints_are_modelled(tmp_path) -> None:
 @pytest.mark.parametrize(
     "options, error, match",
     [
-        ({"acquisition": "ei"}, SamplerError, r"unknown acquisition 'ei'; valid acquisitions: \['auto', 'kg', 'logei', 'mes', 'ucb', 'nehvi', 'parego'\]"),
+        ({"acquisition": "ei"}, SamplerError, r"unknown acquisition 'ei'; valid acquisitions: \['auto', 'kg', 'logei', 'mes', 'ucb', 'ehvi', 'nehvi', 'parego'\]"),
         ({"num_restarts": 0}, SamplerError, "num_restarts: must be an integer >= 1"),
         ({"n_initial": -1}, SamplerError, "n_initial: must be an integer >= 1"),
         ({"beta": -1.0}, SamplerError, "0 <= beta < inf"),
@@ -164,6 +164,6 @@ def test_single_objective_acquisition_on_a_multi_objective_study_is_refused_with
     study = hpo.create_study(name="mo", space=BRANIN_SPACE, storage=f"sqlite:///{tmp_path}/mo.db",
                              objectives={"a": "minimize", "b": "minimize"},
                              sampler=make_sampler("gp", n_initial=2, acquisition="ucb"), seed=0)
-    with pytest.raises(SamplerError, match="'ucb' handles one objective.*'nehvi', 'parego'"):
+    with pytest.raises(SamplerError, match="'ucb' handles one objective.*'ehvi', 'nehvi', 'parego'"):
         study.ask()
     assert study.trials == []  # nothing was started

@@ -105,7 +105,7 @@ ACQUISITIONS: dict[str, str] = {
     "mes": "qMaxValueEntropy",
 }
 _NEEDS_FANTASIES = ("kg", "mes")
-_CONSTRAINED = ("logei", "nehvi", "parego")
+_CONSTRAINED = ("logei", "nehvi", "ehvi", "parego")
 _ALL_ACQUISITIONS = ["auto", *sorted(ACQUISITIONS), *sorted(MO_ACQUISITIONS)]
 
 
@@ -117,7 +117,7 @@ class BOSampler(ModelBasedSampler):
             :class:`~hpo.surrogates.Surrogate` instance.
         acquisition: ``"auto"`` (default: ``"logei"`` for one objective, ``"nehvi"`` for
             two, ``"parego"`` for three or more); one objective: ``"logei"``, ``"ucb"``, ``"kg"`` or ``"mes"``;
-            several objectives: ``"nehvi"`` or ``"parego"``.
+            several objectives: ``"nehvi"``, ``"ehvi"`` or ``"parego"``.
         n_initial: Sobol trials before the model is used (None: ``max(5, 2 * d)``).
         surrogate_options: options for a surrogate given by name.
         num_restarts: restarts of the acquisition optimiser.
@@ -395,7 +395,8 @@ class BOSampler(ModelBasedSampler):
         n_mc = mo.MO_MC_SAMPLES if self._mc_given is None else self._mc_given
         sampler = mc_sampler(model, n_mc, seed)
         Y_obj = Y[:, :k]
-        if self.resolved_acquisition(k) == "nehvi":
+        acquisition = self.resolved_acquisition(k)
+        if acquisition in ("nehvi", "ehvi"):
             feasible = torch.as_tensor([t.is_feasible(context.constraints) for t in trials], device=Y.device)
             given = None
             if self.ref_point:  # the user's values, mapped like the data (negated, warped)
@@ -403,7 +404,9 @@ class BOSampler(ModelBasedSampler):
                          mo.warp_value(raw[:, j], warped[:, j], -o.sign * self.ref_point[o.name])
                          for j, o in enumerate(context.objectives)]
             ref = mo.model_ref_point(Y_obj, feasible, given)
-            acqf = mo.nehvi(model, X_baseline, ref, k, Y.shape[-1], constraints, X_pending, sampler)
+            acqf = (mo.nehvi(model, X_baseline, ref, k, Y.shape[-1], constraints, X_pending, sampler)
+                    if acquisition == "nehvi" else
+                    mo.ehvi(model, Y_obj, feasible, ref, Y.shape[-1], constraints, X_pending, sampler))
             return self._optimize(acqf, encoder, q)
         chosen: list[torch.Tensor] = []  # ParEGO: one weight vector per point of the batch
         for i in range(q):

@@ -37,13 +37,14 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["MO_ACQUISITIONS", "MO_MC_SAMPLES", "model_ref_point", "warp_value", "nehvi", "parego", "random_weights",
-           "skip_fused_compile"]
+__all__ = ["MO_ACQUISITIONS", "MO_MC_SAMPLES", "model_ref_point", "warp_value", "nehvi", "ehvi", "parego",
+           "random_weights", "skip_fused_compile"]
 
 #: Acquisition names for studies with several objectives -> what they are.
 MO_ACQUISITIONS: dict[str, str] = {
     "nehvi": "qLogNoisyExpectedHypervolumeImprovement",
     "parego": "ParEGO: qLogNoisyExpectedImprovement on random Chebyshev scalarisations",
+    "ehvi": "qLogExpectedHypervolumeImprovement over the observed front (one box decomposition)",
 }
 #: The BO sampler's quasi-MC samples with several objectives (``mc_samples=None``): qLogNEHVI
 #: builds a box decomposition of the baseline front per sample, its main cost with 3+ objectives.
@@ -116,6 +117,32 @@ def nehvi(model: Any, X_baseline: torch.Tensor, ref_point: torch.Tensor, k: int,
         model, ref_point=ref_point.tolist(), X_baseline=X_baseline, sampler=sampler,
         objective=_objective(k, n_outputs), constraints=constraints or None, X_pending=X_pending,
         prune_baseline=True, cache_root=supports_cache_root(model),
+    )
+
+
+def ehvi(model: Any, Y_obj: torch.Tensor, feasible: torch.Tensor, ref_point: torch.Tensor, n_outputs: int,
+         constraints: list[Callable[[torch.Tensor], torch.Tensor]], X_pending: torch.Tensor | None,
+         sampler: Any) -> Any:
+    """qLogEHVI over the first ``k`` of the model's ``n_outputs`` outputs, the improvement measured against
+    the observed (feasible) front of ``Y_obj`` (``n x k``, model space): one box decomposition per
+    suggestion (exact up to 4 objectives, BoTorch's approximate one above), not one per quasi-MC sample
+    of the baseline's posterior as qLogNEHVI builds."""
+    from botorch.acquisition.multi_objective.logei import qLogExpectedHypervolumeImprovement
+    from botorch.acquisition.multi_objective.utils import get_default_partitioning_alpha
+    from botorch.utils.multi_objective.box_decompositions.non_dominated import (
+        FastNondominatedPartitioning,
+        NondominatedPartitioning,
+    )
+
+    k = Y_obj.shape[-1]
+    Y = Y_obj[feasible] if bool(feasible.any()) else Y_obj[:0]
+    alpha = get_default_partitioning_alpha(k)
+    partitioning = (FastNondominatedPartitioning(ref_point=ref_point, Y=Y) if alpha == 0.0
+                    else NondominatedPartitioning(ref_point=ref_point, Y=Y, alpha=alpha))
+    skip_fused_compile()
+    return qLogExpectedHypervolumeImprovement(
+        model, ref_point=ref_point.tolist(), partitioning=partitioning, sampler=sampler,
+        objective=_objective(k, n_outputs), constraints=constraints or None, X_pending=X_pending,
     )
 
 
