@@ -47,6 +47,6 @@ def test_multi_objective_defaults_are_the_measured_cheap_ones():
     from hpo.samplers.mo_acquisition import MO_MC_SAMPLES
 
     sampler = BOSampler()
-    assert [sampler.resolved_acquisition(k) for k in (1, 2, 3, 4)] == ["logei", "nehvi", "parego", "parego"]
+    assert [sampler.resolved_acquisition(k) for k in (1, 2, 3, 4)] == ["logei", "nehvi", "ehvi", "parego"]
     assert sampler.options()["mc_samples"] is None and MO_MC_SAMPLES == 32  # 128 stays for one objective
     assert sampler.mc_samples == 128 and BOSampler(mc_samples=64).options()["mc_samples"] == 64

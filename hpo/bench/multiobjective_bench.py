@@ -36,11 +36,13 @@ __all__ = ["METHODS", "FULL_METHODS", "BO_OPTIONS", "TAIL", "fresh_process_ask",
 #: run as ``nehvi-mc128`` to measure what the cheaper default costs in hypervolume.
 BO_OPTIONS: dict[str, Any] = {"num_restarts": 8, "raw_samples": 256, "mc_samples": 128}
 #: Method name -> sampler spec (``create_study(sampler=...)``). ``gp`` is the sampler as a user gets it
-#: (``sampler="gp"`` or none: qLogNEHVI with two objectives, ParEGO with three or more, default settings).
+#: (``sampler="gp"`` or none: qLogNEHVI with two objectives, qLogEHVI with three, ParEGO with four or more,
+#: default settings).
 METHODS: dict[str, dict[str, Any]] = {
     "gp": {"name": "gp", "options": {}},
     "qlognehvi": {"name": "gp", "options": {"acquisition": "nehvi"}},
     "parego": {"name": "gp", "options": {"acquisition": "parego"}},
+    "ehvi": {"name": "gp", "options": {"acquisition": "ehvi"}},
     "nehvi-mc128": {"name": "gp", "options": {"acquisition": "nehvi", **BO_OPTIONS}},
     "nsga2": {"name": "nsga2", "options": {"population_size": 20}},
     "motpe": {"name": "tpe", "options": {}},

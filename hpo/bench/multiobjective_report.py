@@ -103,9 +103,12 @@ def _method_text(name: str) -> str:
     if spec["name"] == "gp":
         options = dict(spec["options"])
         if "acquisition" not in options:
-            return "hpo BO sampler `gp` as a user gets it: qLogNEHVI with 2 objectives, ParEGO with 3 or more (defaults)"
+            return ("hpo BO sampler `gp` as a user gets it: qLogNEHVI with 2 objectives, qLogEHVI with 3, ParEGO with 4 "
+                    "or more (defaults)")
         acq = options.pop("acquisition")
-        what = "qLogNoisyExpectedHypervolumeImprovement" if acq == "nehvi" else "ParEGO (qLogNEI, random Chebyshev weights)"
+        what = {"nehvi": "qLogNoisyExpectedHypervolumeImprovement",
+                "ehvi": "qLogExpectedHypervolumeImprovement over the observed front"}.get(
+                    acq, "ParEGO (qLogNEI, random Chebyshev weights)")
         opts = ", ".join(f"{k}={v}" for k, v in options.items()) or "the default settings"
         return f"hpo BO sampler `gp` with {what} ({opts}; Sobol initial design)"
     if spec["name"] == "nsga2":

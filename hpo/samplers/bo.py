@@ -24,10 +24,10 @@ Per suggestion of trial ``number``:
 3. The surrogate is fitted and the acquisition (one objective: ``"logei"``:
    qLogNoisyExpectedImprovement, ``"ucb"``: qUpperConfidenceBound, ``"kg"``:
    qKnowledgeGradient, ``"mes"``: qMaxValueEntropy over a Sobol candidate set;
-   several objectives: ``"nehvi"``: qLogNoisyExpectedHypervolumeImprovement,
-   ``"parego"``: qLogNEI on a random Chebyshev scalarisation, see
-   :mod:`hpo.samplers.mo_acquisition`; ``"auto"`` picks ``"logei"`` for one objective,
-   ``"nehvi"`` for two and ``"parego"`` for three or more) is built with the pending trials as ``X_pending``, so parallel
+   several objectives: ``"nehvi"``: qLogNoisyExpectedHypervolumeImprovement, ``"ehvi"``:
+   qLogExpectedHypervolumeImprovement over the observed front, ``"parego"``: qLogNEI on a random
+   Chebyshev scalarisation, see :mod:`hpo.samplers.mo_acquisition`; ``"auto"`` picks ``"logei"`` for
+   one objective, ``"nehvi"`` for two, ``"ehvi"`` for three and ``"parego"`` for four or more) is built with the pending trials as ``X_pending``, so parallel
    workers get different points.
 4. Optimisation over the unit cube (:mod:`hpo.samplers.bo_optimize`): ``optimize_acqf`` when every column is
    continuous; otherwise categorical columns, ordinal columns (on their listed values) and
@@ -116,7 +116,7 @@ class BOSampler(ModelBasedSampler):
         surrogate: ``"gp"``, ``"ensemble"``, a ``{"name", "options"}`` mapping or a
             :class:`~hpo.surrogates.Surrogate` instance.
         acquisition: ``"auto"`` (default: ``"logei"`` for one objective, ``"nehvi"`` for
-            two, ``"parego"`` for three or more); one objective: ``"logei"``, ``"ucb"``, ``"kg"`` or ``"mes"``;
+            two, ``"ehvi"`` for three, ``"parego"`` for four or more); one objective: ``"logei"``, ``"ucb"``, ``"kg"`` or ``"mes"``;
             several objectives: ``"nehvi"``, ``"ehvi"`` or ``"parego"``.
         n_initial: Sobol trials before the model is used (None: ``max(5, 2 * d)``).
         surrogate_options: options for a surrogate given by name.
@@ -247,10 +247,10 @@ class BOSampler(ModelBasedSampler):
 
     def resolved_acquisition(self, n_objectives: int) -> str:
         """The acquisition used for a study with ``n_objectives`` (``"auto"`` resolved: ``"logei"`` for one,
-        ``"nehvi"`` for two, ``"parego"`` for three or more, where qLogNEHVI's box decompositions of the
-        front cost over 10 s per suggestion at 60 observations; see :mod:`hpo.samplers.mo_acquisition`)."""
+        ``"nehvi"`` for two, ``"ehvi"`` for three and ``"parego"`` for four or more, where even one exact box
+        decomposition per suggestion costs several seconds; see :mod:`hpo.samplers.mo_acquisition`)."""
         if self.acquisition == "auto":
-            return "logei" if n_objectives == 1 else "nehvi" if n_objectives == 2 else "parego"
+            return {1: "logei", 2: "nehvi", 3: "ehvi"}.get(n_objectives, "parego")
         return self.acquisition
 
     # -- suggestions (the pipeline is ModelBasedSampler's) ------------------------------
