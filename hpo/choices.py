@@ -35,8 +35,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -65,9 +65,14 @@ class Categorical(Param):
         log: None (automatic), True or False: the scale of an ordinal of numbers.
     """
 
-    choices: tuple
+    choices: Sequence[Any]  # stored as a tuple
     ordered: bool | None = None
     log: bool | None = None
+    if TYPE_CHECKING:  # set in __post_init__ (frozen: through Param._set); not dataclass fields at run time
+        _pos: dict[Any, int] = field(init=False)
+        _ordinal: bool = field(init=False)
+        _log_scale: bool = field(init=False)
+        _coords: tuple[float, ...] | None = field(init=False)
 
     def __post_init__(self) -> None:
         super().__post_init__()

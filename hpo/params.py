@@ -79,7 +79,7 @@ class Param(ABC):
             every parent takes one of its listed values; None: always active.
     """
 
-    active_if: dict[str, tuple] | None = field(default=None, kw_only=True)
+    active_if: dict[str, Any] | None = field(default=None, kw_only=True)  # stored as {parent: tuple}
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "active_if", normalise_conditions(self.active_if, type(self).__name__))
