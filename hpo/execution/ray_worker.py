@@ -220,12 +220,9 @@ def execute(key: str, number: int, params: dict[str, Any], attrs: dict[str, Any]
     if outcome.kind == "complete" and trial.seed_results:  # report_seed's results go back as {seed: value}
         from hpo.protocols.tuning import is_seed_mapping
 
-        returned = dict(payload) if is_seed_mapping(payload) else {}
-        if payload is not None and not returned:
-            raise ObjectiveError(
-                f"trial {number}: the objective reported seeds with trial.report_seed and returned "
-                f"{short_repr(payload, 80)}; return None (or a {{seed: value}} mapping) after report_seed")
-        payload = trial.seed_results | returned
+        if payload is None or is_seed_mapping(payload):
+            payload = trial.seed_results | dict(payload or {})
+        # else a plain value: the driver's tell refuses it as on threads (a protocol study aggregates seeds)
     return outcome.kind, payload, trial.n_reports
 
 
