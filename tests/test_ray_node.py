@@ -39,6 +39,9 @@ def test_node_death_fails_the_trial_and_the_retry_runs_elsewhere(sqlite_url: str
     for key, value in ray_env().items():
         os.environ.setdefault(key, value)
     temp = tempfile.mkdtemp(prefix="hpo-rayn-", dir="/tmp")
+    # Cluster writes the head's address into Ray's default temp dir without creating it: on a fresh
+    # machine where no Ray process ran yet that is FileNotFoundError ('/tmp/ray/ray_current_cluster')
+    Path(os.environ.get("RAY_TMPDIR") or os.environ.get("TMPDIR") or "/tmp", "ray").mkdir(parents=True, exist_ok=True)
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False,
                                                              "temp_dir": temp})
     try:

@@ -4,7 +4,8 @@ PPO (:mod:`hpo.protocols.rl`) on two classic-control environments; every method 
 of environment steps per study: ``FULL_TRIALS`` full trials' worth, where a full trial trains one agent
 per tuning seed for ``STEPS`` steps.
 
-- ``gp``, ``tpe``, ``random``: ``FULL_TRIALS`` trials of ``STEPS`` steps per tuning seed.
+- ``gp``, ``tpe``, ``random``: ``FULL_TRIALS`` trials of ``STEPS`` steps per tuning seed; ``gp`` and
+  ``tpe`` model from the ``STARTUP_TRIALS``-th trial on (their defaults would keep a 10-trial study random).
 - ``asha``: random proposals, the fidelity is environment steps (``STEPS / 9 .. STEPS``, reduction
   factor 3); a trial trains in chunks ending at the rungs (``learn(reset_num_timesteps=False)``),
   reports after each and is stopped by ASHA; new trials start until the step budget is spent.
@@ -53,7 +54,11 @@ TEST_TOP_K = 6
 AGGREGATE = "iqm"
 #: the quick version (the test suite): tiny agents, 2 tuning seeds, 1 test seed
 QUICK: dict[str, Any] = {"steps": 128, "full_trials": 2, "tuning": (0, 1), "test": (2,), "eval_episodes": 1}
-_CHEAP_GP = {"num_restarts": 2, "raw_samples": 64}
+#: model-based methods start modelling after this many random trials: their defaults (gp: ``max(5, 2d)`` =
+#: 20 Sobol points for PPO's 10 parameters; TPE: 10) would spend a whole 10-trial study on the initial design
+STARTUP_TRIALS = 4
+_CHEAP_GP = {"num_restarts": 2, "raw_samples": 64, "n_initial": STARTUP_TRIALS}
+_TPE = {"n_startup_trials": STARTUP_TRIALS}
 
 
 @dataclass
@@ -126,7 +131,9 @@ def _study_spec(method: str, steps: int, population: int) -> dict[str, Any]:
         interval = max(steps // PBT_SEGMENTS, 1) if population > 2 else max(steps // 2, 1)
         return {"sampler": "random", "fidelity": hpo.Fidelity("steps", interval, steps),
                 "scheduler": {"name": "pbt", "options": {"population_size": population, "interval": interval}}}
-    return {"sampler": {"name": "gp", "options": _CHEAP_GP} if base == "gp" else base}
+    if base in ("gp", "tpe"):
+        return {"sampler": {"name": base, "options": _CHEAP_GP if base == "gp" else _TPE}}
+    return {"sampler": base}
 
 
 def _run_job(job: _Job) -> RLRun:

@@ -16,6 +16,7 @@ from hpo.bench.rl_bench import (
     FULL_TRIALS,
     METHODS,
     QUICK,
+    STARTUP_TRIALS,
     STEPS,
     TEST_SEEDS,
     TEST_TOP_K,
@@ -123,7 +124,8 @@ def write_rl_report(runs: list[RLRun], output_dir: Path, envs: list[str], method
         "scores over the re-trained configurations of a study. Cells: median [min, max] over "
         "repetitions.",
         "",
-        "Methods: `gp` (2 restarts, 64 raw samples), `tpe`, `random`: full trials; `asha`: random proposals, "
+        f"Methods: `gp` (2 restarts, 64 raw samples, {STARTUP_TRIALS} Sobol trials), `tpe` ({STARTUP_TRIALS} "
+        "startup trials), `random`: full trials; `asha`: random proposals, "
         f"fidelity = environment steps {max(steps // 9, 1)}..{steps}, reduction factor 3, chunks ending at the "
         f"rungs; `pbt`: a population of {max(full, 2)} trained in segments, exploit/explore between them.",
         "",
