@@ -67,7 +67,15 @@ support them.
 Several objectives: the hypervolume's reference point is ``ref_point`` (objective
 name -> value in the objective's own units) where given, else inferred from the
 data (the observed feasible front's nadir minus 10% of its range, in the model's
-space).
+space). The GP's hyperparameters are then fitted from its priors' modes at every
+suggestion, not warm-started from the previous fit. On DTLZ2 (3 objectives, 6-D, 60
+evaluations, seeds 0-5, ``ehvi``, 2 cores) warm-started fits kept two of the six studies
+on the faces of the unit cube (final hypervolumes 0.181 and 0.145; median 0.446), while
+cold fits reached a median of 0.482 (0.401-0.508), higher on 5 of the 6 seeds; where
+compared, the two fits' marginal likelihoods differed by at most 0.11, so the warm start
+only made the sequence of fits path-dependent. A cold fit costs little at the sizes a
+multi-objective study reaches (a fresh process's first suggestion at 60 observations:
+4.4 s, imports included). ``surrogate_options={"warm_start": True}`` keeps warm starts.
 """
 
 from __future__ import annotations
@@ -170,6 +178,9 @@ class BOSampler(ModelBasedSampler):
         if surrogate_options is not None and not isinstance(surrogate_options, dict):
             raise SamplerError(f"bo: surrogate_options must be a dict, but got {surrogate_options!r}")
         self.surrogate: Surrogate = make_surrogate(surrogate, **(surrogate_options or {}))
+        #: several objectives: the GP fits from its priors' modes at every suggestion unless the user asked
+        #: for warm starts (module docstring, "Several objectives")
+        self._cold_mo_fits = surrogate == "gp" and "warm_start" not in (surrogate_options or {})
         if acquisition in _NEEDS_FANTASIES and not self.surrogate.supports_fantasies:
             valid = sorted(a for a in ACQUISITIONS if a not in _NEEDS_FANTASIES)
             raise SamplerError(f"bo: acquisition {acquisition!r} needs a surrogate that supports fantasies (e.g. 'gp'); "
@@ -336,7 +347,10 @@ class BOSampler(ModelBasedSampler):
         X_pending = (torch.as_tensor(featurise(encoder.encode(pending), encoder), dtype=dtype, device=device)
                      if pending else None)
         self._guide = (context.prior, encoder, len(trials)) if context.prior and self.prior_beta > 0 else None
-        fit_state.restore(self.surrogate, context.history)  # a new process: start from the stored fit
+        if self._cold_mo_fits and len(context.objectives) > 1:
+            self.surrogate.reset()  # no warm start with several objectives (module docstring)
+        else:
+            fit_state.restore(self.surrogate, context.history)  # a new process: start from the stored fit
         with seeded(seed, device):
             model = self.surrogate.fit(X, Y, categorical=encoder.category_counts, seed=seed)
             self._fitted, self._fitted_q = fit_state.state_of(self.surrogate), q
