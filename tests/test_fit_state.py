@@ -45,6 +45,12 @@ def _distance(a: dict, b: dict) -> float:
     return max(float((torch.as_tensor(a[k]) - torch.as_tensor(b[k])).abs().max()) for k in a)
 
 
+def _prior_mode_params() -> dict[str, list]:
+    """The hyperparameters a two-input, two-output GP starts from before any fit (the priors' modes)."""
+    model = GPSurrogate()._build(torch.rand(5, 2, dtype=torch.float64), torch.rand(5, 2, dtype=torch.float64), None, {})
+    return {k: v.detach().tolist() for k, v in model.named_parameters()}
+
+
 def test_resumed_study_in_a_new_process_starts_from_the_stored_hyperparameters(tmp_path):
     url = f"sqlite:///{tmp_path / 'mo.db'}"
     first = _run(url, _SPEC, 7, create=True)
@@ -58,8 +64,7 @@ def test_resumed_study_in_a_new_process_starts_from_the_stored_hyperparameters(t
     cheap["options"]["surrogate_options"] = {"max_attempts": 1, "maxiter": 1, "warm_start": True}
     second = _run(url, cheap, 1, create=False)
     resumed = second[7]["params"]
-    default = {k: v.detach().tolist() for k, v in GPSurrogate()._build(
-        torch.rand(5, 2, dtype=torch.float64), torch.rand(5, 2, dtype=torch.float64), None, {}).named_parameters()}
+    default = _prior_mode_params()
     assert set(resumed) == set(stored) == set(default)
     assert _distance(resumed, stored) < 0.25 * _distance(default, stored), (resumed, stored, default)
 
@@ -72,8 +77,7 @@ def test_several_objectives_fit_from_the_priors_modes_unless_warm_starts_are_ask
     cheap = json.loads(json.dumps(_SPEC))
     cheap["options"]["surrogate_options"] = {"max_attempts": 1, "maxiter": 1}
     cold = _run(url, cheap, 1, create=False)[7]["params"]
-    default = {k: v.detach().tolist() for k, v in GPSurrogate()._build(
-        torch.rand(5, 2, dtype=torch.float64), torch.rand(5, 2, dtype=torch.float64), None, {}).named_parameters()}
+    default = _prior_mode_params()
     assert _distance(cold, default) < _distance(cold, stored), (cold, stored, default)
 
 

@@ -57,8 +57,10 @@ QUICK: dict[str, Any] = {"steps": 128, "full_trials": 2, "tuning": (0, 1), "test
 #: model-based methods start modelling after this many random trials: their defaults (gp: ``max(5, 2d)`` =
 #: 20 Sobol points for PPO's 10 parameters; TPE: 10) would spend a whole 10-trial study on the initial design
 STARTUP_TRIALS = 4
-_CHEAP_GP = {"num_restarts": 2, "raw_samples": 64, "n_initial": STARTUP_TRIALS}
-_TPE = {"n_startup_trials": STARTUP_TRIALS}
+_MODEL_OPTIONS: dict[str, dict[str, int]] = {
+    "gp": {"num_restarts": 2, "raw_samples": 64, "n_initial": STARTUP_TRIALS},
+    "tpe": {"n_startup_trials": STARTUP_TRIALS},
+}
 
 
 @dataclass
@@ -131,9 +133,7 @@ def _study_spec(method: str, steps: int, population: int) -> dict[str, Any]:
         interval = max(steps // PBT_SEGMENTS, 1) if population > 2 else max(steps // 2, 1)
         return {"sampler": "random", "fidelity": hpo.Fidelity("steps", interval, steps),
                 "scheduler": {"name": "pbt", "options": {"population_size": population, "interval": interval}}}
-    if base in ("gp", "tpe"):
-        return {"sampler": {"name": base, "options": _CHEAP_GP if base == "gp" else _TPE}}
-    return {"sampler": base}
+    return {"sampler": {"name": base, "options": _MODEL_OPTIONS[base]} if base in _MODEL_OPTIONS else base}
 
 
 def _run_job(job: _Job) -> RLRun:

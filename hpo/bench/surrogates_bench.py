@@ -49,6 +49,7 @@ TIMING_SIZES = (50, 100, 200)
 QUICK_TIMING_SIZES = (8, 12)
 #: Sobol trials before every BO method models (Li et al., 2024: 10 initial points on the synthetic problems)
 INITIAL_POINTS = 10
+QUICK_INITIAL_POINTS = 3
 
 
 def available_methods(methods: Sequence[str], announce: bool = True) -> tuple[str, ...]:
@@ -98,7 +99,7 @@ def _sampler(method: str, quick: bool) -> Any:
         return "random"
     options: dict[str, Any] = {"n_initial": INITIAL_POINTS}
     if quick:
-        options = {"n_initial": 3, "num_restarts": 2, "raw_samples": 32}
+        options = {"n_initial": QUICK_INITIAL_POINTS, "num_restarts": 2, "raw_samples": 32}
         cheap = {"dkl": {"steps": 20, "warm_steps": 5}, "ensemble": {"steps": 40, "warm_steps": 10}}
         if method in cheap:
             options["surrogate_options"] = cheap[method]

@@ -18,7 +18,7 @@ import numpy as np
 
 from hpo.bench.samplers_bench import BenchResult, TimingResult, best_so_far
 from hpo.bench.surrogate_problems import HIGH_DIM, is_multi_objective
-from hpo.bench.surrogates_bench import INITIAL_POINTS
+from hpo.bench.surrogates_bench import INITIAL_POINTS, QUICK_INITIAL_POINTS
 
 __all__ = ["score_curves", "final_scores", "ranks", "findings", "write_surrogates_report", "run"]
 
@@ -164,7 +164,7 @@ def write_surrogates_report(result: BenchResult, output_dir: Path) -> Path:
     lines = ["# hpo bench surrogates", "",
              f"Machine: {result.machine.get('host', '')}; {result.machine.get('processes')} worker process(es), one "
              f"thread each. Seeds: {list(plan.seeds)}. Methods: {methods}; every BO method starts with "
-             f"{3 if plan.quick else INITIAL_POINTS} Sobol trials. Studies took {result.run_seconds:.0f} s, "
+             f"{QUICK_INITIAL_POINTS if plan.quick else INITIAL_POINTS} Sobol trials. Studies took {result.run_seconds:.0f} s, "
              f"the timing {result.timing_seconds:.0f} s." + (" **Quick (tiny) run.**" if plan.quick else ""), "",
              "## Problems", "", "| problem | d | budget | description |", "|---|---|---|---|"]
     lines += [f"| {p} | {i.dim} | {i.budget} | {i.description} |" for p, i in result.problems.items()]
